@@ -19,10 +19,10 @@ from pathlib import Path
 
 import torch
 
-from rb_crossclass.attacks import parse_eps
 from rb_crossclass.cards import write_card
+from rb_crossclass.core.threat import parse_eps
 from rb_crossclass.data import CIFAR10_CLASSES, load_dataset, shared_data_dir
-from rb_crossclass.evaluate import EvalConfig, evaluate_model, result_card
+from rb_crossclass.evaluate import AutoAttackConfig, evaluate_model, result_card
 from rb_crossclass.models import create_model_source, wrap_model
 
 
@@ -90,7 +90,7 @@ def main() -> None:
     x = x.contiguous()
     eps = parse_eps(args.eps)
     attacks = tuple(args.attacks) if args.version == "custom" else None
-    cfg = EvalConfig(norm=args.norm, eps=eps, version=args.version, attacks=attacks,
+    cfg = AutoAttackConfig(norm=args.norm, eps=eps, version=args.version, attacks=attacks,
                      batch_size=args.batch_size, seed=0)
 
     with torch.no_grad():  # warm-up: allocator, kernels

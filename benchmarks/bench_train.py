@@ -27,8 +27,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from rb_crossclass.core.io import atomic_write_json
 from rb_crossclass.data import load_dataset, shared_data_dir, train_loader
-from rb_crossclass.io import atomic_write_json
 from rb_crossclass.models import SourceOptions, create_model_source
 from rb_crossclass.recipes import create_recipe
 
@@ -54,7 +54,7 @@ def classic_step(model, opt, x, y) -> float:
 
 
 def ours_step(recipe, model, opt, x, y) -> float:
-    loss = recipe.loss(model, x, y)
+    loss = recipe.loss(model, x, y).total
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()

@@ -1,8 +1,9 @@
 """``rb-crossclass`` command line: one module per subcommand in :mod:`rb_crossclass.commands`.
 
-Each command module exposes ``register(subparsers)``; it adds its parser and sets
-``func=run(args) -> int``. A subcommand whose module is not there yet is listed and, when
-called, says plainly that it is not available and exits non-zero.
+Each command module exposes ``register(subparsers, summary)``; it adds its parser and sets
+``func=run(args) -> int``. :func:`main` is the one error boundary: a failure caused by an input
+(a bad flag, file, field or model) ends as a single line ``rb-crossclass <command>: error: ...``
+with exit status 1; ``-v`` shows the traceback. Anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import logging
 import os
 import sys
 
-from .errors import RBCrossclassError
+from .core.errors import RBCrossclassError
 
 COMMANDS: dict[str, str] = {
     "train": "train robust models from timm architectures (PGD-AT, TRADES, soft-label AT)",
@@ -25,51 +26,51 @@ COMMANDS: dict[str, str] = {
     "synthetic": "run the synthetic data models of the theory",
     "demo": "the embedded default job (no download, a few minutes on CPU)",
 }
+MAX_MESSAGE = 2000  # characters of an error line (a 10 MB bad value must not become a 10 MB line)
+
+
+class UsageError(RBCrossclassError):
+    """A command-line argument is missing or malformed."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with usage errors raised (and reported by :func:`main` as one line, exit 1)."""
+
+    def error(self, message: str):  # noqa: D102 - argparse API
+        raise UsageError(f"{message} (see {self.prog} --help)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="rb-crossclass",
         description="RobustBench plugin: robust training, AutoAttack evaluation and "
         "cross-class feature scoring (CAS) of image classifiers.",
     )
     parser.add_argument("--version", action="version", version=f"rb-crossclass {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging and full tracebacks")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, summary in COMMANDS.items():
-        try:
-            module = importlib.import_module(f"rb_crossclass.commands.{name}")
-        except ModuleNotFoundError as err:
-            if err.name != f"rb_crossclass.commands.{name}":
-                raise
-            p = sub.add_parser(name, help=f"{summary} [not available yet]", description=summary)
-            p.set_defaults(func=_not_available(name))
-            continue
-        module.register(sub, summary)
+        importlib.import_module(f"rb_crossclass.commands.{name}").register(sub, summary)
     return parser
 
 
-def _not_available(name: str):
-    def run(args: argparse.Namespace) -> int:
-        print(f"rb-crossclass {name}: not available in this version yet", file=sys.stderr)
-        return 2
-
-    return run
+def _command_of(argv: list[str]) -> str:
+    return next((a for a in argv if a in COMMANDS), "")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
-    if args.command is None:
-        parser.print_help()
-        return 2
+    argv = list(sys.argv[1:] if argv is None else argv)
+    verbose = "-v" in argv or "--verbose" in argv
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
+    command = _command_of(argv)
     try:
+        args = build_parser().parse_args(argv)
+        if args.command is None:
+            build_parser().print_help()
+            return 2
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -77,9 +78,23 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into e.g. `head`: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except RBCrossclassError as err:
-        print(f"rb-crossclass {args.command}: error: {err}", file=sys.stderr)
+    except (RBCrossclassError, OSError) as err:  # OSError: a path given that cannot be read or written
+        if verbose:
+            logging.getLogger("rb_crossclass").exception("traceback (-v)")
+        print(f"rb-crossclass{' ' + command if command else ''}: error: {error_line(err)}", file=sys.stderr)
         return 1
+
+
+def error_line(err: BaseException) -> str:
+    """One line for the user: the message with whitespace folded, cut at :data:`MAX_MESSAGE`."""
+    if isinstance(err, OSError) and not isinstance(err, RBCrossclassError) and err.filename is not None:
+        message = f"{err.filename}: {err.strerror or type(err).__name__}"
+    else:
+        message = str(err) or type(err).__name__
+    message = " ".join(message.split())
+    if len(message) > MAX_MESSAGE:
+        message = message[:MAX_MESSAGE] + f"... ({len(message)} characters)"
+    return message
 
 
 if __name__ == "__main__":  # pragma: no cover

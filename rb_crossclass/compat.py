@@ -38,7 +38,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .errors import RBCrossclassError
+from .core.errors import RBCrossclassError
+from .core.threat import check_norm
 
 PINNED_TORCH = "2.14.1"
 PINNED_TORCHVISION = "0.29.1"
@@ -148,8 +149,7 @@ def make_autoattack(
     """
     from pyautoattack import AutoAttack
 
-    if norm not in ("Linf", "L2", "L1"):
-        raise ValueError(f"AutoAttack norm must be Linf, L2 or L1, got {norm!r}")
+    check_norm(norm)
     adversary = AutoAttack(
         model,
         norm=norm,
@@ -219,19 +219,6 @@ def torch_versions_ok() -> tuple[bool, str]:
 def robustbench_timm_name(model_name: str, dataset: str, threat_model: str) -> str:
     """The timm registry name robustbench's ``load_model`` tries first for a model."""
     return f"{model_name.lower().replace('-', '_')}_{dataset.lower()}_{threat_model.lower()}"
-
-
-def package_versions() -> dict[str, str]:
-    """Versions of the packages a result depends on (for cards and result JSON)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    out: dict[str, str] = {}
-    for name in ("rb-crossclass", "torch", "torchvision", "timm", "robustbench", "pyautoattack"):
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            continue
-    return out
 
 
 if __name__ == "__main__":  # pragma: no cover - exercised through `make venv` and a test

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rb_crossclass.attacks import PGDConfig, eps_to_string, parse_eps, pgd
+from rb_crossclass.attacks import PGDConfig, pgd
+from rb_crossclass.core.threat import format_eps as eps_to_string
+from rb_crossclass.core.threat import parse_eps
 
 from conftest import needs_shared
 

@@ -23,12 +23,6 @@ def test_python_dash_m_runs_the_cli():
     assert out.returncode == 0 and "score" in out.stdout
 
 
-def test_unavailable_command_says_so_and_fails(capsys):
-    run = cli._not_available("frobnicate")
-    assert run(None) == 2
-    assert "not available" in capsys.readouterr().err
-
-
 def test_no_command_prints_help_and_fails(capsys):
     assert cli.main([]) == 2
     assert "COMMAND" in capsys.readouterr().out

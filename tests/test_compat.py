@@ -123,5 +123,7 @@ def test_robustbench_load_model_finds_timm_name():
 
 
 def test_package_versions_lists_core_packages():
-    v = compat.package_versions()
+    from rb_crossclass.core.provenance import package_versions
+
+    v = package_versions()
     assert {"torch", "robustbench", "pyautoattack", "timm"} <= set(v)

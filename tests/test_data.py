@@ -32,10 +32,13 @@ def test_cifar_partial_first_points_in_file_order():
 
 
 @needs_shared
-def test_cifar_npz_class_names_from_batches_meta():
-    info = dataset_info(f"npz:{CIFAR_TEST_NPZ}")
+def test_cifar_npz_class_names_from_the_declared_dataset_name():
+    info = dataset_info(f"npz:{CIFAR_TEST_NPZ}", dataset_name="cifar10")
     assert info.num_classes == 10 and info.class_names[0] == "airplane"
     assert info.class_names[-1] == "truck" and info.shape == (3, 32, 32)
+    assert info.num_classes_source == "dataset name cifar10" and not info.num_classes_inferred
+    bare = dataset_info(f"npz:{CIFAR_TEST_NPZ}")  # no metadata in the file: K inferred, generic names
+    assert bare.num_classes == 10 and bare.num_classes_inferred and bare.class_names[0] == "0"
 
 
 @needs_shared

@@ -17,7 +17,7 @@ import torch
 from rb_crossclass.cards import load_card
 from rb_crossclass.cli import main
 from rb_crossclass.evaluate import (
-    EvalConfig,
+    AutoAttackConfig,
     EvalState,
     EvaluateError,
     PassCounter,
@@ -40,10 +40,10 @@ VENV_BIN = Path(sys.executable).parent
 EPS = 2 / 255
 N = 24
 # the per-batch / per-attack config of the resume and sharding tests (cheap: 100 iterations each)
-CFG_B = EvalConfig(eps=EPS, version="custom", attacks=("apgd-ce", "apgd-dlr"), batch_size=4)
+CFG_B = AutoAttackConfig(eps=EPS, version="custom", attacks=("apgd-ce", "apgd-dlr"), batch_size=4)
 
 
-def _direct(model, x, y, cfg: EvalConfig):
+def _direct(model, x, y, cfg: AutoAttackConfig):
     """A plain pyautoattack run, as a user would write it."""
     from pyautoattack import AutoAttack
 
@@ -108,7 +108,7 @@ def single_b(trained, points, one_thread):
 def _cli_args(ckpt: Path, out: Path, *extra: str) -> list[str]:
     return ["evaluate", "--model", f"py:{ROOT / 'tests' / 'conftest.py'}:tiny_convnet",
             "--checkpoint", str(ckpt), "--dataset", f"npz:{CIFAR_TEST_NPZ}", "--card-dataset", "cifar10",
-            "--n-examples", str(N), "--eps", "2/255", "--version", "custom",
+            "--n-examples", str(N), "--eps", "2/255", "--aa-version", "custom",
             "--attacks", *CFG_B.attacks, "--batch-size", str(CFG_B.batch_size), "--device", "cpu",
             "--out", str(out), "--no-progress", *extra]
 
@@ -121,7 +121,7 @@ def test_matches_direct_pyautoattack_with_targeted_attack(trained, points, one_t
     """Exact agreement (flags, x_adv, y_adv) including APGD-T's 9 target classes."""
     model, _ = trained
     x, y = points
-    cfg = EvalConfig(eps=EPS, version="custom", attacks=("apgd-ce", "apgd-t"), batch_size=8)
+    cfg = AutoAttackConfig(eps=EPS, version="custom", attacks=("apgd-ce", "apgd-t"), batch_size=8)
     ours = run_autoattack(model, x, y, cfg, progress=False)
     x_adv, y_adv, flags = _direct(model, x, y, cfg)
     assert torch.equal(ours.robust_flags, flags)
@@ -257,13 +257,13 @@ def test_robustbench_source_offline_prefills_the_official_card(tmp_path, monkeyp
 
 def test_config_errors_are_clear():
     with pytest.raises(EvaluateError, match="needs --attacks"):
-        EvalConfig(version="custom")
-    with pytest.raises(EvaluateError, match="needs --version custom"):
-        EvalConfig(attacks=("apgd-ce",))
+        AutoAttackConfig(version="custom")
+    with pytest.raises(EvaluateError, match="needs --aa-version custom"):
+        AutoAttackConfig(attacks=("apgd-ce",))
     with pytest.raises(EvaluateError, match="unknown attacks"):
-        EvalConfig(version="custom", attacks=("pgd",))
-    with pytest.raises(EvaluateError, match="eps must be positive"):
-        EvalConfig(eps=0.0)
+        AutoAttackConfig(version="custom", attacks=("pgd",))
+    with pytest.raises(EvaluateError, match="eps must be a finite number > 0"):
+        AutoAttackConfig(eps=0.0)
 
 
 def test_state_refuses_another_evaluation(tmp_path):
@@ -299,7 +299,7 @@ def test_standard_version_matches_direct_pyautoattack(trained, cifar_test, one_t
     model, _ = trained
     x, y = cifar_test
     x, y = x[:12].contiguous(), y[:12]
-    cfg = EvalConfig(eps=EPS, batch_size=6)
+    cfg = AutoAttackConfig(eps=EPS, batch_size=6)
     ours = run_autoattack(model, x, y, cfg, progress=False)
     x_adv, y_adv, flags = _direct(model, x, y, cfg)
     assert ours.attacks == ["apgd-ce", "apgd-t", "fab-t", "square"]

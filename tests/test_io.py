@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from rb_crossclass.io import atomic_write_json, atomic_write_text, new_sibling_dir, replace_dir
+from rb_crossclass.core.io import atomic_write_json, atomic_write_text, new_sibling_dir, replace_dir
 
 
 def _mode(p) -> int:

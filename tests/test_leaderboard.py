@@ -14,7 +14,7 @@ from rb_crossclass.leaderboard import (
     build_rows,
     card_paths,
 )
-from rb_crossclass.sanitize import safe_href, sanitize_html, strip_html
+from rb_crossclass.leaderboard.sanitize import safe_href, sanitize_html, strip_html
 
 from conftest import OFFICIAL_CARDS
 
@@ -245,7 +245,7 @@ def test_bad_card_aborts_and_keeps_previous_output(tmp_path, bad):
     write(cards, "Newer", official_card("Newer", "60.00"))
     bad_path = cards / "cifar10" / "Linf" / "Bad.json"
     bad_path.write_text(bad, encoding="utf-8")
-    from rb_crossclass.errors import RBCrossclassError
+    from rb_crossclass.core.errors import RBCrossclassError
 
     with pytest.raises(RBCrossclassError) as info:
         build_leaderboard([cards], "cifar10", "Linf", out)

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
 
-from rb_crossclass.data import DATASET_STATS, load_dataset
+from rb_crossclass.core.datasets import normalization
+from rb_crossclass.data import load_dataset
 from rb_crossclass.models import (
     CheckpointError,
+    FeatureClassifier,
     ModelContractError,
     ModelSourceError,
+    available_sources,
     create_model_source,
     read_state_dict,
     save_safetensors,
@@ -44,7 +49,7 @@ def test_timm_resnet_cifar_stem_and_normalization_inside():
     conv = model.net.conv1
     assert conv.kernel_size == (3, 3) and conv.stride == (1, 1)
     assert isinstance(model.net.maxpool, nn.Identity)
-    mean, std = DATASET_STATS["cifar10"]
+    mean, std = normalization("cifar10", 3)
     x = PROBE
     manual = (x - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
     with torch.no_grad():
@@ -149,7 +154,7 @@ def test_models_without_a_linear_head_are_rejected():
         wrap_model(NoHead())
     from rb_crossclass.models import check_contract
 
-    with pytest.raises(ModelContractError, match="after its last linear layer"):
+    with pytest.raises(ModelContractError, match="changes the logits after that layer"):
         check_contract(wrap_model(AfterHead()), PROBE)
 
 
@@ -211,3 +216,48 @@ def test_hook_extractor_keeps_no_tensors_between_calls():
     clone = copy.deepcopy(model)  # EMA teachers deep-copy the student
     with torch.no_grad():
         assert torch.equal(clone(x), model(x))
+
+
+# --------------------------------------------------------------------------- every registered source
+def _zoo_case(tmp_path):
+    import yaml
+
+    from rb_crossclass.models.checkpoint import sha256_file
+
+    net = wrap_model(tiny_convnet())
+    folder = tmp_path / "zoo" / "cifar10" / "Linf"
+    folder.mkdir(parents=True)
+    save_safetensors(net, folder / "Tiny.safetensors")
+    entry = {"name": "Tiny", "dataset": "cifar10", "threat_model": "Linf", "eps": "8/255",
+             "architecture": f"py:{Path(__file__).parent / 'conftest.py'}:tiny_convnet",
+             "checkpoint": {"path": "Tiny.safetensors", "sha256": sha256_file(folder / "Tiny.safetensors")},
+             "card": "Tiny.json"}
+    (folder / "Tiny.yaml").write_text(yaml.safe_dump(entry))
+    return "zoo:Tiny", {}, {"RB_CROSSCLASS_ZOO": str(tmp_path / "zoo")}
+
+
+def _robustbench_case(tmp_path):
+    _save_robustbench_checkpoint(tmp_path, "Ding2020MMA")
+    return "robustbench:Ding2020MMA", {"model_dir": str(tmp_path)}, {}
+
+
+SOURCE_CASES = {
+    "timm": lambda tmp_path: ("timm:resnet10t", {"extra": {"channels": [8, 8, 8, 8], "stem_width": 8}}, {}),
+    "py": lambda tmp_path: (f"py:{Path(__file__).parent / 'conftest.py'}:tiny_convnet", {}, {}),
+    "robustbench": _robustbench_case,
+    "zoo": _zoo_case,
+}
+
+
+@pytest.mark.parametrize("prefix", available_sources())
+def test_every_registered_source_ends_in_a_checked_feature_classifier(prefix, tmp_path, monkeypatch):
+    """A new source must get a case in SOURCE_CASES."""
+    assert prefix in SOURCE_CASES, f"model source {prefix!r} has no test case"
+    spec, options, env = SOURCE_CASES[prefix](tmp_path)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    model = create_model_source(spec, **options)
+    assert isinstance(model, FeatureClassifier) and not model.training
+    assert model.meta["source"] == spec and model.meta["randomized"] is False
+    _check_invariant(model)
+    assert model.num_classes == 10

@@ -60,14 +60,14 @@ def test_registry_names_and_errors():
         create_recipe("pgd_at", beta=3)
     with pytest.raises(RecipeError, match="bn_mode"):
         create_recipe("pgd_at", bn_mode="frozen")
-    assert create_recipe("pgd_at", eps="4/255").attack.eps == pytest.approx(4 / 255)
-    assert create_recipe("trades").beta == 6.0 and create_recipe("trades").attack.bn_mode == "eval"
-    assert create_recipe("pgd_at").attack.bn_mode == "train"
+    assert create_recipe("pgd_at", eps="4/255").inner.config.eps == pytest.approx(4 / 255)
+    assert create_recipe("trades").inner.beta == 6.0 and create_recipe("trades").inner.bn_mode == "eval"
+    assert create_recipe("pgd_at").inner.bn_mode == "train"
 
 
 def test_standard_is_cross_entropy(model):
     x, y = _batch()
-    loss = create_recipe("standard").loss(model, x, y)
+    loss = create_recipe("standard").loss(model, x, y).total
     assert loss.item() == pytest.approx(_hand_ce(model(x), y).item(), rel=1e-6)
 
 
@@ -75,7 +75,7 @@ def test_pgd_at_loss_is_ce_on_fgsm_point(model):
     # one full-size step without random start = FGSM, computed here with plain autograd
     x, y = _batch()
     rec = create_recipe("pgd_at", eps=EPS, step_size=EPS, steps=1, random_start=False)
-    loss = rec.loss(model, x, y)
+    loss = rec.loss(model, x, y).total
     xr = x.clone().requires_grad_(True)
     F.cross_entropy(model(xr), y, reduction="sum").backward()
     x_adv = (x + EPS * xr.grad.sign()).clamp(0, 1)
@@ -99,7 +99,7 @@ def test_trades_loss_matches_hand_computation(model):
     beta = 6.0
     rec = create_recipe("trades", beta=beta, eps=EPS, step_size=EPS / 2, steps=1)
     torch.manual_seed(123)
-    loss = rec.loss(model, x, y)
+    loss = rec.loss(model, x, y).total
 
     torch.manual_seed(123)  # same uniform random start as the attack draws
     model.eval()
@@ -119,7 +119,7 @@ def test_trades_loss_matches_hand_computation(model):
 def test_label_smoothing_loss(model):
     x, y = _batch()
     alpha = 0.2
-    loss = create_recipe("label_smoothing", alpha=alpha, inner="none").loss(model, x, y)
+    loss = create_recipe("label_smoothing", alpha=alpha, inner="none").loss(model, x, y).total
     logits = model(x).double()
     target = torch.full((len(y), 10), alpha / 10, dtype=torch.float64)
     for i, c in enumerate(y.tolist()):
@@ -135,7 +135,7 @@ def test_kd_loss_with_teacher_changes_loss_as_specified(model):
     running_mean = teacher.bn.running_mean.clone()
     lam, t = 0.3, 4.0
     rec = create_recipe("kd", teacher=teacher, lam=lam, temperature=t, inner="none")
-    loss = rec.loss(model, x, y)
+    loss = rec.loss(model, x, y).total
     assert not teacher.training and torch.equal(teacher.bn.running_mean, running_mean)
     with torch.no_grad():
         p_t = (teacher(x).double() / t).softmax(1)
@@ -144,7 +144,7 @@ def test_kd_loss_with_teacher_changes_loss_as_specified(model):
     assert loss.item() == pytest.approx(hand.item(), rel=1e-6)
     loss.backward()
     assert all(p.grad is None for p in teacher.parameters())
-    ce_only = create_recipe("kd", teacher=teacher, lam=0.0, inner="none").loss(model, x, y)
+    ce_only = create_recipe("kd", teacher=teacher, lam=0.0, inner="none").loss(model, x, y).total
     assert ce_only.item() == pytest.approx(_hand_ce(model(x), y).item(), rel=1e-6)
     assert not math.isclose(loss.item(), ce_only.item(), rel_tol=1e-3)
 
@@ -155,7 +155,7 @@ def test_kd_with_pgd_inner_teacher_sees_adversarial_input(model):
     torch.nn.init.normal_(teacher.net.fc.weight, std=0.5, generator=torch.Generator().manual_seed(5))
     rec = create_recipe("kd", teacher=teacher, lam=0.5, temperature=2.0, inner="pgd_at",
                         eps=EPS, step_size=EPS, steps=1, random_start=False)
-    loss = rec.loss(model, x, y)
+    loss = rec.loss(model, x, y).total
     xr = x.clone().requires_grad_(True)
     F.cross_entropy(model(xr), y, reduction="sum").backward()
     x_adv = (x + EPS * xr.grad.sign()).clamp(0, 1)
@@ -198,11 +198,11 @@ def test_ema_lambda_ramp_and_loss(model):
     lams = []
     for e in range(7):
         rec.set_epoch(e)
-        lams.append(rec.current_lambda())
+        lams.append(rec.weight())
     assert lams == pytest.approx([0, 0, 0, 0.2, 0.4, 0.6, 0.6])
     x, y = _batch()
     rec.set_epoch(0)
-    assert rec.loss(model, x, y).item() == pytest.approx(_hand_ce(model(x), y).item(), rel=1e-6)
+    assert rec.loss(model, x, y).total.item() == pytest.approx(_hand_ce(model(x), y).item(), rel=1e-6)
     rec.after_step(model)
     with torch.no_grad():  # move the student away from its EMA teacher
         model.net.fc.weight.add_(0.3)
@@ -211,7 +211,7 @@ def test_ema_lambda_ramp_and_loss(model):
     with torch.no_grad():
         p_t = rec.teacher(x).double().softmax(1)
     hand = 0.6 * _hand_ce(s, y) + 0.4 * _hand_kl(p_t, s).mean()
-    assert rec.loss(model, x, y).item() == pytest.approx(hand.item(), rel=1e-6)
+    assert rec.loss(model, x, y).total.item() == pytest.approx(hand.item(), rel=1e-6)
 
 
 def test_label_smoothing_with_trades_inner(model):
@@ -220,9 +220,9 @@ def test_label_smoothing_with_trades_inner(model):
     rec = create_recipe("label_smoothing", alpha=alpha, inner="trades", beta=beta, eps=EPS,
                         step_size=EPS / 2, steps=1)
     torch.manual_seed(7)
-    loss = rec.loss(model, x, y)
+    loss = rec.loss(model, x, y).total
     torch.manual_seed(7)
-    x_adv = create_recipe("trades", eps=EPS, step_size=EPS / 2, steps=1).adversarial_examples(model, x, y)
+    x_adv = create_recipe("trades", eps=EPS, step_size=EPS / 2, steps=1).inner.attack(model, x, y)
     logits = model(x)
     smoothed = F.cross_entropy(logits.double(), y, label_smoothing=alpha)
     expected = smoothed + beta * _hand_kl(logits.softmax(1), model(x_adv)).mean()
@@ -242,9 +242,59 @@ def test_kd_teacher_from_model_source_and_checkpoint(model, tmp_path):
     x, y = _batch()
     rec = create_recipe("kd", teacher=f"py:{conftest.__file__}:tiny_convnet", teacher_checkpoint=str(ckpt),
                         teacher_options={"img_size": 16}, lam=1.0, temperature=1.0, inner="none")
-    loss = rec.loss(model, x, y)
+    from rb_crossclass.models import SourceOptions
+
+    rec.prepare(SourceOptions(num_classes=10, in_chans=3, img_size=16, dataset=None))
+    loss = rec.loss(model, x, y).total
     with torch.no_grad():
         p_t = teacher.eval()(x).double().softmax(1)
     assert loss.item() == pytest.approx(_hand_kl(p_t, model(x)).mean().item(), rel=1e-4)
     assert loss.item() > 1e-3  # without the checkpoint the teacher would equal the student (KL 0)
     assert rec.params()["teacher_checkpoint"] == str(ckpt)
+
+
+# --------------------------------------------------------------------------- every registered recipe
+MINIMAL_PARAMS = {
+    "standard": {},
+    "pgd_at": {"steps": 2},
+    "trades": {"steps": 2},
+    "label_smoothing": {"steps": 2},
+    "kd": {"steps": 2, "teacher": "module"},
+    "ema_self_distill": {"steps": 2, "lam_max": 0.5},
+}
+
+
+@pytest.mark.parametrize("name", available_recipes())
+def test_every_registered_recipe_returns_a_loss_record_with_named_parts(name):
+    """Like timm's test of every model: a new recipe must get an entry in MINIMAL_PARAMS."""
+    assert name in MINIMAL_PARAMS, f"recipe {name!r} has no test parameters"
+    params = dict(MINIMAL_PARAMS[name])
+    if params.get("teacher") == "module":
+        params["teacher"] = wrap_model(tiny_convnet())
+    recipe = create_recipe(name, **params)
+    model = wrap_model(tiny_convnet()).train()
+    x, y = _batch()
+    recipe.set_epoch(0)
+    record = recipe.loss(model, x, y)
+    assert record.parts and all(p.dim() == 0 for p in record.parts.values())
+    assert torch.isclose(sum(record.parts.values()), record.total)
+    assert math.isfinite(record.total.item()) and record.total.item() > 0
+    record.total.backward()
+    assert all(p.grad is not None for p in model.parameters())
+    recipe.after_step(model)
+    values = record.detached()
+    assert set(values) == {"loss", *record.parts}
+    import json
+
+    json.dumps({**recipe.params(), **recipe.epoch_info()})  # recorded in metrics and cards
+    again = create_recipe(name, **params)
+    again.load_state_dict(recipe.state_dict())
+    assert again.state_dict().keys() == recipe.state_dict().keys()
+
+
+def test_trades_parts_are_ce_and_kl(model):
+    x, y = _batch()
+    record = create_recipe("trades", steps=1).loss(model, x, y)
+    assert set(record.parts) == {"ce", "kl"}
+    record = create_recipe("kd", teacher=wrap_model(tiny_convnet()), lam=0.5, steps=1).loss(model, x, y)
+    assert set(record.parts) == {"ce", "kd"}

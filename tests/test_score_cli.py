@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from rb_crossclass.cli import main
-from rb_crossclass.plots import heatmap_size_px, plot_attribution_matrix, plot_matrix_difference
+from rb_crossclass.figures import heatmap_size_px, plot_attribution_matrix, plot_matrix_difference
 
 from conftest import CIFAR_TEST_NPZ, SHARED_DATA, needs_shared, pyautoattack_checkpoint
 
@@ -48,7 +48,8 @@ def test_score_cifar_partial_tiny_model(tmp_path, capsys):
     out = tmp_path / "a"
     code, stdout, _ = run_cli([
         "--model", f"py:{TESTS / 'conftest.py'}:tiny_convnet", "--dataset", f"npz:{CIFAR_TEST_NPZ}",
-        "--n-examples", "40", "--steps", "2", "--eps", "8/255", "--seed", "5", "--batch-size", "16",
+        "--dataset-name", "cifar10", "--n-examples", "40", "--steps", "2", "--eps", "8/255", "--seed", "5",
+        "--batch-size", "16",
         "--device", "cpu", "--out", str(out)], capsys)
     assert code == 0
     rec = json.loads((out / "crossclass.json").read_text())
@@ -59,7 +60,7 @@ def test_score_cifar_partial_tiny_model(tmp_path, capsys):
                              "step_size": pytest.approx(2 / 255), "random_start": True, "restarts": 1,
                              "targeted": False, "seed": 5}
     assert rec["seed"] == 5 and rec["eps_string"] == "8/255"
-    assert rec["class_names"][0] == "airplane"  # from batches.meta next to the npz
+    assert rec["class_names"][0] == "airplane"  # from --dataset-name cifar10
     cas = sum(max(v, 0) for i, row in enumerate(rec["matrix"]) for j, v in enumerate(row) if i != j)
     assert rec["cas"] == pytest.approx(cas)
     assert rec["normalized_cas"] == pytest.approx(cas / 90)
@@ -147,3 +148,32 @@ def test_score_pyautoattack_resnet18(tmp_path, capsys):
     assert rec["model"]["checkpoint"].endswith("model_test.pt")
     assert_heatmap(out / "attribution_matrix.png", 10)
     assert_heatmap(out / "attribution_matrix_clean.png", 10)
+
+
+@needs_shared
+@pytest.mark.slow
+@pytest.mark.parametrize("threat_model, eps", [("Linf", "8/255"), ("L2", "0.5")])
+def test_torchrun_two_ranks_score_exactly_like_one_process(tmp_path, capsys, threat_model, eps):
+    """Sharded PGD scoring: rank r attacks batches b % 2 == r, skipping the others' random starts,
+    and the all-reduced accumulators give the one-process numbers bit for bit."""
+    import os
+    import subprocess
+    import sys
+
+    args = ["--model", f"py:{TESTS / 'conftest.py'}:tiny_convnet", "--dataset", f"npz:{CIFAR_TEST_NPZ}",
+            "--dataset-name", "cifar10", "--n-examples", "24", "--batch-size", "8", "--steps", "3",
+            "--threat-model", threat_model, "--eps", eps, "--seed", "3", "--device", "cpu"]
+    code, _, _ = run_cli([*args, "--out", str(tmp_path / "one")], capsys)
+    assert code == 0
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "rb_crossclass", "score", "--no-progress", *args, "--out", str(tmp_path / "two")]
+    run = subprocess.run(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    one = json.loads((tmp_path / "one" / "crossclass.json").read_text())
+    two = json.loads((tmp_path / "two" / "crossclass.json").read_text())
+    assert two["world_size"] == 2 and one["world_size"] == 1
+    for key in ("cas", "clean_cas", "fsi", "matrix", "clean_matrix", "robust_accuracy", "clean_accuracy",
+                "per_class_counts"):
+        assert two[key] == one[key], key
+    assert one["matrix"] != one["clean_matrix"]  # the attack (and its random starts) moved the features

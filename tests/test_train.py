@@ -14,11 +14,17 @@ from pathlib import Path
 import pytest
 import torch
 
-from rb_crossclass.checkpointing import load_checkpoint
 from rb_crossclass.cli import main
 from rb_crossclass.models.checkpoint import read_state_dict
-from rb_crossclass.train import TrainingDivergedError, train
-from rb_crossclass.train_config import ConfigError, config_from_dict, list_presets, load_config
+from rb_crossclass.train import (
+    ConfigError,
+    TrainingDivergedError,
+    config_from_dict,
+    list_presets,
+    load_checkpoint,
+    load_config,
+    train,
+)
 
 from conftest import SHARED_DATA, needs_shared
 

@@ -165,9 +165,9 @@ def test_cli_list_show_card(zoo_dir, capsys, tmp_path):
 
 def test_add_entry_and_attach_card(tmp_path):
     run = tmp_path / "run"
-    (run / "checkpoints" / "last").mkdir(parents=True)
+    (run / "checkpoints" / "best").mkdir(parents=True)  # add_entry takes the best checkpoint by default
     model = tiny_model()
-    save_safetensors(model, run / "checkpoints" / "last" / "model.safetensors")
+    save_safetensors(model, run / "checkpoints" / "best" / "model.safetensors")
     config = {"name": "r", "model": {"source": ARCH, "cifar_stem": False, "extra": EXTRA},
               "recipe": {"name": "trades", "params": {"beta": 6.0}}}
     (run / "config.yaml").write_text(yaml.safe_dump(config))

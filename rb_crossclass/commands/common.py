@@ -1,26 +1,93 @@
-"""CLI arguments shared by subcommands: model source, dataset, threat model, device."""
+"""CLI arguments shared by subcommands (model source, dataset, threat model, compute, figures),
+checked at parse time, and the two things every model command does with them: read the data and
+build the model."""
 
 from __future__ import annotations
 
 import argparse
+import logging
+import re
+from dataclasses import replace
 
 import torch
 
-from ..attacks import parse_eps
-from ..data import DatasetInfo, dataset_info
-from ..errors import RBCrossclassError
+from ..core.datasets import KNOWN_DATASETS, DatasetInfo
+from ..core.errors import RBCrossclassError
+from ..core.names import check_model_id
+from ..core.runtime import resolve_device
+from ..core.threat import NORMS, default_eps, parse_eps
+from ..data import Split, open_split
+from ..figures import FORMATS, FigureStyle
 from ..models import FeatureClassifier, SourceOptions, create_model_source
 
+log = logging.getLogger(__name__)
 
+
+# --------------------------------------------------------------------------- argument types
+def positive_int(text: str) -> int:
+    """An integer >= 1 (argparse type)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text[:40]!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """An integer >= 0 (argparse type)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text[:40]!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def eps_arg(text: str) -> float:
+    """ε as ``8/255`` or ``0.0314`` (argparse type; finite, >= 0)."""
+    try:
+        return parse_eps(text)
+    except RBCrossclassError as err:
+        raise argparse.ArgumentTypeError(str(err)) from err
+
+
+def device_arg(text: str) -> str:
+    """A device string that exists on this machine (argparse type)."""
+    try:
+        resolve_device(text)
+    except RBCrossclassError as err:
+        raise argparse.ArgumentTypeError(str(err)) from err
+    return text
+
+
+def dataset_label(text: str) -> str:
+    """A dataset name as cards write it: lower-case letters, digits and ``_`` (argparse type)."""
+    if not re.fullmatch(r"[a-z0-9_]{1,32}", text):
+        raise argparse.ArgumentTypeError(f"must be 1-32 lower-case letters, digits or '_', got {text[:40]!r}")
+    return text
+
+
+def model_id_arg(text: str) -> str:
+    """A model ID usable as a file name (argparse type)."""
+    try:
+        return check_model_id(text)
+    except RBCrossclassError as err:
+        raise argparse.ArgumentTypeError(str(err)) from err
+
+
+# --------------------------------------------------------------------------- argument groups
 def add_model_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model")
     g.add_argument("--model", required=True, metavar="SRC",
                    help="timm:<name> | robustbench:<Name> | zoo:<Name> | py:<module>:<callable>")
     g.add_argument("--checkpoint", metavar="PATH",
                    help="weights: .safetensors or a torch file (loaded with weights_only=True)")
-    g.add_argument("--num-classes", type=int, default=None,
+    g.add_argument("--num-classes", type=positive_int, default=None,
                    help="classes of the model (default: the dataset's)")
-    g.add_argument("--img-size", type=int, default=None, help="input size (default: the dataset's)")
+    g.add_argument("--img-size", type=positive_int, default=None, help="input size (default: the dataset's)")
     g.add_argument("--no-cifar-stem", action="store_true",
                    help="keep timm's ImageNet stem for small inputs")
     g.add_argument("--model-dir", default="./models", help="robustbench checkpoint folder")
@@ -31,60 +98,63 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
 def add_data_args(p: argparse.ArgumentParser, n_default: int | None = None) -> None:
     g = p.add_argument_group("data")
     g.add_argument("--dataset", required=True, help="cifar10 | cifar100 | mnist | npz:PATH")
+    g.add_argument("--dataset-name", default=None, choices=KNOWN_DATASETS, metavar="NAME",
+                   help="what an npz file holds (cifar10, cifar100, mnist, imagenet): its class names, "
+                   "normalization and the card's dataset come from it")
     g.add_argument("--data-dir", default=None, help="folder holding the dataset files")
-    g.add_argument("--n-examples", type=int, default=n_default,
+    g.add_argument("--n-examples", type=positive_int, default=n_default,
                    help="first N test points (RobustBench protocol)")
 
 
 def add_threat_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("threat model")
-    g.add_argument("--threat-model", default="Linf", choices=["Linf", "L2"])
+    g.add_argument("--threat-model", default="Linf", choices=NORMS)
     g.add_argument("--eps", type=eps_arg, default=None, help="8/255 or 0.0314 (default: 8/255 "
                    "for Linf, 0.5 for L2)")
 
 
 def add_device_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("compute")
-    g.add_argument("--device", default=None, help="cpu | cuda | cuda:N (default: cuda if available)")
-    g.add_argument("--batch-size", type=int, default=None)
+    g.add_argument("--device", type=device_arg, default=None,
+                   help="cpu | cuda | cuda:N (default: cuda if available)")
+    g.add_argument("--batch-size", type=positive_int, default=None)
     g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--bf16", action="store_true", help="bf16 autocast (GPU)")
-    g.add_argument("--channels-last", action="store_true", help="channels_last memory format (GPU)")
+    g.add_argument("--bf16", action="store_true", help="bf16 autocast")
+    g.add_argument("--channels-last", action="store_true", help="channels_last memory format")
 
 
-def eps_arg(text: str) -> float:
-    try:
-        return parse_eps(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(str(err)) from err
+def add_figure_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("figures")
+    g.add_argument("--format", dest="figure_format", choices=FORMATS, default="png",
+                   help="file format of the figures (default png)")
+    g.add_argument("--dpi", type=positive_int, default=None,
+                   help="figure resolution (default: each plot's own)")
+
+
+def figure_style(args: argparse.Namespace) -> FigureStyle:
+    return FigureStyle(format=args.figure_format, dpi=args.dpi)
 
 
 def resolve_eps(args: argparse.Namespace) -> float:
-    if args.eps is not None:
-        return args.eps
-    return 8 / 255 if args.threat_model == "Linf" else 0.5
+    """``--eps``, else RobustBench's default for ``--threat-model``."""
+    return args.eps if args.eps is not None else default_eps(args.threat_model)
 
 
-def resolve_device(name: str | None) -> torch.device:
-    if name is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise RBCrossclassError(f"--device {name}: CUDA is not available on this machine")
-    return device
+# --------------------------------------------------------------------------- data and model
+def read_test_split(args: argparse.Namespace) -> Split:
+    """The first ``--n-examples`` test points of ``--dataset`` and their facts (read once)."""
+    return open_split(args.dataset, "test", args.n_examples, args.data_dir, dataset_name=args.dataset_name)
 
 
-def build_model(args: argparse.Namespace, threat_model: str | None = None,
-                info: DatasetInfo | None = None) -> FeatureClassifier:
-    """Model from the shared CLI args; sizes default to the dataset's (``info``: the caller's
-    ``dataset_info`` of ``args.dataset``, so an ``npz:`` file is not read again)."""
-    if info is None:
-        info = dataset_info(args.dataset, args.data_dir)
+def build_model(args: argparse.Namespace, info: DatasetInfo,
+                threat_model: str | None = None) -> FeatureClassifier:
+    """The model of ``--model``; sizes default to the dataset's, and a model whose class count
+    differs from the data's is refused, saying where each number came from."""
     opts = SourceOptions(
         num_classes=args.num_classes or info.num_classes,
         in_chans=info.shape[0],
         img_size=args.img_size or info.shape[1],
-        dataset=args.dataset if not args.dataset.startswith("npz:") else "cifar10",
+        dataset=info.name if info.name in KNOWN_DATASETS else None,
         threat_model=threat_model or getattr(args, "threat_model", "Linf"),
         cifar_stem=False if args.no_cifar_stem else None,
         model_dir=args.model_dir,
@@ -92,6 +162,25 @@ def build_model(args: argparse.Namespace, threat_model: str | None = None,
         head_name=args.head,
     )
     return create_model_source(args.model, opts)
+
+
+def reconcile_classes(model: FeatureClassifier, info: DatasetInfo, dataset: str) -> DatasetInfo:
+    """The data's facts with the model's class count K: a K only inferred from the labels yields
+    to the model's head (a partial file may lack the top classes); a declared K that differs from
+    the head is an error saying where each number came from."""
+    if model.num_classes == info.num_classes:
+        return info
+    if info.num_classes_inferred and model.num_classes > info.num_classes:
+        log.warning("using the model's %d classes (its head) instead of %d inferred from the labels of %s",
+                    model.num_classes, info.num_classes, dataset)
+        names = tuple(str(i) for i in range(model.num_classes))
+        return replace(info, num_classes=model.num_classes, class_names=names,
+                       num_classes_source=f"the model's head {tuple(model.head.weight.shape)}",
+                       num_classes_inferred=False)
+    raise RBCrossclassError(
+        f"the model has {model.num_classes} classes (its head {tuple(model.head.weight.shape)}) but "
+        f"{dataset[:200]} has {info.num_classes} ({info.num_classes_source})"
+    )
 
 
 def prepare_for_device(model: FeatureClassifier, device: torch.device,

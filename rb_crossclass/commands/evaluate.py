@@ -13,33 +13,33 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from ..cards import (
-    CardError,
-    card_name_from_source,
-    load_card,
-    official_card_path,
-    parse_card,
-    write_card,
-)
+from ..cards import CardError, load_card, official_card_path, parse_card, write_card
+from ..core.datasets import KNOWN_DATASETS
+from ..core.io import atomic_write_json
+from ..core.names import model_id_from_source
+from ..core.runtime import distributed
 from ..evaluate import (
     AA_ATTACKS,
     DEFAULT_BATCH_SIZE,
     VERSIONS,
-    EvalConfig,
+    AutoAttackConfig,
     EvaluateError,
     evaluate_model,
     result_card,
     summary_table,
 )
-from ..io import atomic_write_json
 from .common import (
     add_data_args,
     add_device_args,
     add_model_args,
     add_threat_args,
     build_model,
+    dataset_label,
+    model_id_arg,
+    positive_int,
     prepare_for_device,
-    resolve_device,
+    read_test_split,
+    reconcile_classes,
     resolve_eps,
 )
 
@@ -62,7 +62,7 @@ def register(subparsers, summary: str) -> None:
     add_threat_args(p)
     add_device_args(p)
     g = p.add_argument_group("AutoAttack")
-    g.add_argument("--version", default="standard", choices=VERSIONS,
+    g.add_argument("--aa-version", dest="aa_version", default="standard", choices=VERSIONS,
                    help="AutoAttack version (default: standard, RobustBench's)")
     g.add_argument("--attacks", nargs="+", choices=AA_ATTACKS, metavar="ATTACK",
                    help=f"with --version custom: attacks to run in order ({', '.join(AA_ATTACKS)})")
@@ -74,42 +74,26 @@ def register(subparsers, summary: str) -> None:
     s.add_argument("--no-cas", action="store_true", help="skip the cross-class scores")
     s.add_argument("--pgd", action="store_true",
                    help="also score the paper's PGD-20 protocol (a second, cheaper attack)")
-    s.add_argument("--score-batch-size", type=int, default=None, help="batch size of the scoring passes")
+    s.add_argument("--score-batch-size", type=positive_int, default=None,
+                   help="batch size of the scoring passes")
     o = p.add_argument_group("output and card")
     o.add_argument("--out", required=True, metavar="DIR",
                    help="writes DIR/eval.json and DIR/<card-name>.json")
-    o.add_argument("--card-name", default=None,
-                   help="card file name (default: from the model source, e.g. Standard)")
+    o.add_argument("--card-name", type=model_id_arg, default=None,
+                   help="the model ID: card file name inside --out (default: from the model source)")
+    o.add_argument("--card-dataset", type=dataset_label, default=None,
+                   help="dataset written in the card (default: the dataset name, or the npz file's stem); "
+                   "a RobustBench dataset name also sets --dataset-name")
     o.add_argument("--official-cards", metavar="DIR",
                    help="RobustBench model_info folder: pre-fill the card from the official card")
     o.add_argument("--from-official", action="store_true",
                    help="download the official card of a robustbench: model from GitHub (online)")
-    o.add_argument("--card-dataset", default=None,
-                   help="dataset written in the card (default: --dataset; needed for npz: data)")
     o.add_argument("--title", default=None, help="card 'name' (paper title; default: the card name)")
     o.add_argument("--link", default=None)
     o.add_argument("--authors", default=None)
     o.add_argument("--venue", default=None)
     o.add_argument("--additional-data", action="store_true", help="trained with extra data")
     p.set_defaults(func=run)
-
-
-def _init_distributed(device_name: str | None):
-    """Join the torchrun process group when WORLD_SIZE > 1; returns (rank, world, device name)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return 0, 1, device_name, False
-    import torch
-    import torch.distributed as dist
-
-    local = int(os.environ.get("LOCAL_RANK", "0"))
-    cuda = (device_name or ("cuda" if torch.cuda.is_available() else "cpu")).startswith("cuda")
-    if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if cuda else "gloo")
-    if cuda:
-        torch.cuda.set_device(local)
-        device_name = f"cuda:{local}"
-    return dist.get_rank(), dist.get_world_size(), device_name or "cpu", True
 
 
 def fetch_official_card(dataset: str, threat_model: str, name: str, timeout: float = 15.0) -> dict:
@@ -128,7 +112,10 @@ def fetch_official_card(dataset: str, threat_model: str, name: str, timeout: flo
     return parse_card(text, url)
 
 
-def _base_card(args, dataset: str, rb_name: str | None, card_name: str) -> dict | None:
+def _base_card(args, dataset: str, rb_name: str | None, card_name: str, data_name: str) -> dict | None:
+    if (args.from_official or args.official_cards) and data_name.startswith("npz:"):
+        raise EvaluateError(f"--official-cards/--from-official: which dataset does {args.dataset} hold? "
+                            "pass --dataset-name (cifar10, cifar100, imagenet) so the right card is found")
     if args.from_official:
         if rb_name is None:
             raise EvaluateError("--from-official needs a robustbench:<Name> model")
@@ -148,56 +135,44 @@ def _base_card(args, dataset: str, rb_name: str | None, card_name: str) -> dict 
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
-    from ..data import dataset_info, load_dataset
-
     if args.bf16:
         raise EvaluateError("--bf16: AutoAttack evaluation runs in float32 (RobustBench protocol)")
-    rank, world, device_name, distributed = _init_distributed(args.device)
-    try:
-        device = resolve_device(device_name)
-        eps = resolve_eps(args)
-        config = EvalConfig(norm=args.threat_model, eps=eps, version=args.version,
-                            attacks=tuple(args.attacks) if args.attacks else None,
-                            batch_size=args.batch_size or DEFAULT_BATCH_SIZE, seed=args.seed)
-        card_name = args.card_name or card_name_from_source(args.model)
+    config = AutoAttackConfig(norm=args.threat_model, eps=resolve_eps(args), version=args.aa_version,
+                              attacks=tuple(args.attacks) if args.attacks else None,
+                              batch_size=args.batch_size or DEFAULT_BATCH_SIZE, seed=args.seed)
+    card_name = args.card_name or model_id_from_source(args.model)
+    if args.dataset_name is None and args.card_dataset in KNOWN_DATASETS:
+        args.dataset_name = args.card_dataset
+    with distributed(args.device) as (ranks, device):
+        split = read_test_split(args)
+        card_dataset = args.card_dataset or split.info.card_name
         rb_name = args.model.split(":", 1)[1] if args.model.startswith("robustbench:") else None
-        card_dataset = args.card_dataset or (
-            args.dataset if not args.dataset.startswith("npz:") else Path(args.dataset[4:]).stem)
-        base = _base_card(args, card_dataset, rb_name, card_name) if rank == 0 else None
-        info = dataset_info(args.dataset, args.data_dir)
-        x, y = load_dataset(args.dataset, "test", n_examples=args.n_examples, data_dir=args.data_dir)
-        if distributed and rank != 0:
-            torch.distributed.barrier()  # rank 0 builds first (a robustbench download happens once)
-        model = build_model(args, info=info)
-        if distributed and rank == 0:
-            torch.distributed.barrier()
+        base = _base_card(args, card_dataset, rb_name, card_name, split.info.name) if ranks.main else None
+        if not ranks.main:
+            ranks.barrier()  # rank 0 builds first (a robustbench download happens once)
+        model = build_model(args, split.info)
+        if ranks.main:
+            ranks.barrier()
+        info = reconcile_classes(model, split.info, args.dataset)
         model = prepare_for_device(model, device, args.channels_last)
-        torch.manual_seed(args.seed)
         result = evaluate_model(
-            model, x, y, config, device=device, state_dir=args.state, class_names=info.class_names,
-            cas=not args.no_cas, pgd=args.pgd, score_batch_size=args.score_batch_size,
-            model_name=args.model, dataset=args.dataset, progress=not args.no_progress,
+            model, split.x, split.y, config, device=device, state_dir=args.state,
+            class_names=info.class_names, cas=not args.no_cas, pgd=args.pgd,
+            score_batch_size=args.score_batch_size, model_name=args.model, dataset=card_dataset,
+            progress=not args.no_progress, ranks=ranks,
         )
-        if rank != 0:
+        if not ranks.main:
             return 0
         out = Path(args.out)
-        atomic_write_json(out / "eval.json", result.to_dict())
         descriptive = {k: getattr(args, k) for k in ("link", "authors", "venue")
                        if getattr(args, k) is not None}
         if args.additional_data:
             descriptive["additional_data"] = True
         title = args.title or (base["name"] if base else card_name)
         card = result_card(result, name=title, dataset=card_dataset, base=base, **descriptive)
+        atomic_write_json(out / "eval.json", result.to_dict())
         card_path = out / f"{card_name}.json"
         write_card(card, card_path)
         print(summary_table(result))
         print(f"wrote {out / 'eval.json'} and {card_path}")
         return 0
-    finally:
-        if distributed:
-            import torch.distributed as dist
-
-            if dist.is_initialized():
-                dist.destroy_process_group()

@@ -8,20 +8,24 @@ import logging
 import math
 from pathlib import Path
 
-from ..attacks import PGDConfig, eps_to_string
-from ..cards import now_iso
-from ..compat import package_versions
-from ..data import dataset_info, load_dataset
-from ..errors import RBCrossclassError
-from ..io import atomic_write_json
+from ..attacks import PGDConfig
+from ..core.errors import RBCrossclassError
+from ..core.io import atomic_write_json
+from ..core.provenance import now_iso, package_versions
+from ..core.runtime import distributed
+from ..core.threat import format_eps
 from .common import (
     add_data_args,
     add_device_args,
+    add_figure_args,
     add_model_args,
     add_threat_args,
     build_model,
     eps_arg,
-    resolve_device,
+    figure_style,
+    non_negative_int,
+    read_test_split,
+    reconcile_classes,
     resolve_eps,
 )
 
@@ -46,7 +50,7 @@ def register(subparsers, summary: str) -> None:
     g = p.add_argument_group("attack")
     g.add_argument("--attack", choices=["pgd", "none"], default="pgd",
                    help="pgd: untargeted PGD on CE with random start (paper protocol); none: clean only")
-    g.add_argument("--steps", type=int, default=20, help="PGD steps (default 20)")
+    g.add_argument("--steps", type=non_negative_int, default=20, help="PGD steps (default 20)")
     g.add_argument("--step-size", type=eps_arg, default=None,
                    help="PGD step (default eps/4 for Linf, eps/8 for L2)")
     add_device_args(p)
@@ -55,6 +59,7 @@ def register(subparsers, summary: str) -> None:
     g.add_argument("--compare", metavar="OTHER.json",
                    help="another crossclass.json: also plot this matrix minus its matrix")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_figure_args(p)
     p.set_defaults(func=run)
 
 
@@ -79,81 +84,82 @@ def _fmt(v) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..plots import plot_attribution_matrix, plot_matrix_difference
-    from ..scoring import score_model
+    """Score the model (sharded over the ranks under ``torchrun``); rank 0 writes and prints."""
+    from ..crossclass import score_model
 
-    out = Path(args.out)
-    device = resolve_device(args.device)
-    info = dataset_info(args.dataset, args.data_dir)
-    x, y = load_dataset(args.dataset, "test", args.n_examples, args.data_dir)
-    model = build_model(args, info=info)
-    if model.num_classes != info.num_classes and args.num_classes is None:
-        raise RBCrossclassError(
-            f"the model has {model.num_classes} classes but {args.dataset} has {info.num_classes}"
+    with distributed(args.device) as (ranks, device):
+        split = read_test_split(args)
+        model = build_model(args, split.info)
+        info = reconcile_classes(model, split.info, args.dataset)
+        other = _load_other(Path(args.compare), model.num_classes) if args.compare else None  # fail early
+        eps = resolve_eps(args)
+        attack = None
+        if args.attack == "pgd":
+            attack = PGDConfig(eps=eps, steps=args.steps, step_size=args.step_size, norm=args.threat_model)
+        result = score_model(
+            model, split.x, split.y, attack=attack, batch_size=args.batch_size or 256, device=device,
+            seed=args.seed, autocast=args.bf16, channels_last=args.channels_last,
+            class_names=list(info.class_names), progress=not args.no_progress, ranks=ranks,
         )
-    class_names = list(info.class_names)
-    if len(class_names) != model.num_classes:
-        class_names = [str(i) for i in range(model.num_classes)]
-    other = None
-    if args.compare:
-        other = _load_other(Path(args.compare), model.num_classes)  # fail before the long pass
-    eps = resolve_eps(args)
-    batch_size = args.batch_size or 256
-    attack = None
-    if args.attack == "pgd":
-        attack = PGDConfig(eps=eps, steps=args.steps, step_size=args.step_size, norm=args.threat_model)
-    result = score_model(
-        model, x, y, attack=attack, batch_size=batch_size, device=device,
-        seed=args.seed, autocast=args.bf16, channels_last=args.channels_last,
-        class_names=class_names, progress=not args.no_progress,
-    )
+        if ranks.main:
+            _write_outputs(args, model, info, result, eps, device, other, world_size=ranks.world_size)
+    return 0
+
+
+def _write_outputs(args: argparse.Namespace, model, info, result, eps: float, device, other: dict | None,
+                   world_size: int) -> None:
+    from ..figures import plot_attribution_matrix, plot_matrix_difference
+
+    out, style, class_names = Path(args.out), figure_style(args), list(info.class_names)
     meta = {k: v for k, v in model.meta.items() if isinstance(v, (str, int, float, bool, list, tuple))}
     record = {
         **result.to_dict(),
         "model": {**meta, "source": args.model, "checkpoint": args.checkpoint},
-        "dataset": args.dataset,
-        "threat_model": args.threat_model,
-        "eps": eps,
-        "eps_string": eps_to_string(eps),
-        "seed": args.seed,
-        "device": str(device),
-        "batch_size": batch_size,
-        "bf16": bool(args.bf16),
-        "channels_last": bool(args.channels_last),
-        "created": now_iso(),
-        "versions": package_versions(),
+        "dataset": args.dataset, "threat_model": args.threat_model, "eps": eps,
+        "eps_string": format_eps(eps), "seed": args.seed, "device": str(device),
+        "batch_size": args.batch_size or 256, "bf16": bool(args.bf16),
+        "channels_last": bool(args.channels_last), "world_size": world_size,
+        "created": now_iso(), "versions": package_versions(),
     }
-    what = f"PGD-{args.steps} {args.threat_model} eps={eps_to_string(eps)}" if attack else "clean"
-    plot_attribution_matrix(result.matrix, class_names, out / "attribution_matrix.png",
-                            title=f"{args.model} ({what}), CAS {result.cas:.2f}")
-    plot_attribution_matrix(result.clean_matrix, class_names, out / "attribution_matrix_clean.png",
-                            title=f"{args.model} (clean), CAS {result.clean_cas:.2f}")
+    what = f"PGD-{args.steps} {args.threat_model} eps={format_eps(eps)}" if result.attack else "clean"
+    figures = [
+        plot_attribution_matrix(result.matrix, class_names, out / "attribution_matrix.png",
+                                title=f"{args.model} ({what}), CAS {result.cas:.2f}", style=style),
+        plot_attribution_matrix(result.clean_matrix, class_names, out / "attribution_matrix_clean.png",
+                                title=f"{args.model} (clean), CAS {result.clean_cas:.2f}", style=style),
+    ]
     if other is not None:
-        plot_matrix_difference(result.matrix, other["matrix"], class_names,
-                               out / "attribution_matrix_diff.png",
-                               title=f"this − {Path(args.compare).name}")
+        figures.append(plot_matrix_difference(
+            result.matrix, other["matrix"], class_names, out / "attribution_matrix_diff.png",
+            title=f"{_run_label(args.out)} − {_run_label(args.compare)}", style=style))
         other_cas = other.get("cas")
         record["compare"] = {
             "other": str(args.compare), "other_cas": other_cas,
             "cas_difference": result.cas - other_cas if isinstance(other_cas, (int, float)) else None,
         }
     atomic_write_json(out / "crossclass.json", record)
-    print(f"model            {args.model}  on {args.dataset} (n={result.n_examples}, "
-          f"{model.num_classes} classes)")
-    print(f"attack           {what}" + (f", seed {args.seed}" if attack else ""))
-    print(f"CAS              {_fmt(result.cas)}  (clean {_fmt(result.clean_cas)}, "
-          f"max {model.num_classes * (model.num_classes - 1)})")
+    _print_summary(args, model, result, what, record)
+    print(f"wrote            {out / 'crossclass.json'}, " + ", ".join(f.name for f in figures))
+
+
+def _print_summary(args: argparse.Namespace, model, result, what: str, record: dict) -> None:
+    k = model.num_classes
+    print(f"model            {args.model}  on {args.dataset} (n={result.n_examples}, {k} classes)")
+    print(f"attack           {what}" + (f", seed {args.seed}" if result.attack else ""))
+    print(f"CAS              {_fmt(result.cas)}  (clean {_fmt(result.clean_cas)}, max {k * (k - 1)})")
     print(f"normalized CAS   {_fmt(result.normalized_cas)}  (clean {_fmt(result.clean_normalized_cas)})")
-    print(f"FSI              {_fmt(result.fsi)}  (clean {_fmt(result.clean_fsi)}, "
-          f"range 1..{model.num_classes})")
+    print(f"FSI              {_fmt(result.fsi)}  (clean {_fmt(result.clean_fsi)}, range 1..{k})")
     print(f"accuracy         clean {100 * result.clean_accuracy:.2f}%, robust "
           f"{100 * result.robust_accuracy:.2f}%")
     if result.empty_classes:
-        print(f"empty classes    {[class_names[i] for i in result.empty_classes]} (left out of CAS)")
+        print(f"empty classes    {[result.class_names[i] for i in result.empty_classes]} (left out of CAS)")
     if "compare" in record and record["compare"]["cas_difference"] is not None:
         print(f"compare          CAS {result.cas:.4g} vs {record['compare']['other_cas']:.4g} "
               f"({record['compare']['cas_difference']:+.4g})")
     print(f"seconds          {result.seconds:.1f}")
-    print(f"wrote            {out / 'crossclass.json'}, attribution_matrix.png, "
-          f"attribution_matrix_clean.png" + (", attribution_matrix_diff.png" if other else ""))
-    return 0
+
+
+def _run_label(path: str) -> str:
+    """A short name for a compared run: its folder (``runs/best/crossclass.json`` → ``best``)."""
+    p = Path(path)
+    return (p.parent.name or p.stem) if p.suffix == ".json" else p.name

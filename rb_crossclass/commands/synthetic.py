@@ -6,8 +6,8 @@ import argparse
 import logging
 from pathlib import Path
 
-from ..errors import RBCrossclassError
-from ..io import atomic_write_json
+from ..core.errors import RBCrossclassError
+from ..core.io import atomic_write_json
 from .common import eps_arg
 
 log = logging.getLogger(__name__)
@@ -61,10 +61,10 @@ def register(subparsers, summary: str) -> None:
 def run_crossclass(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from ..figures.synthetic import plot_cas_curves, plot_linear_theory
     from ..recipes import available_recipes
     from ..synthetic.crossclass_gaussian import CrossClassGaussian, eps_grid, sweep
     from ..synthetic.crossclass_network import run_network_experiment
-    from ..synthetic.plots import plot_cas_curves, plot_linear_theory
 
     out = Path(args.out)
     unknown = [r for r in args.recipes if r not in available_recipes()]
@@ -119,8 +119,8 @@ def run_crossclass(args: argparse.Namespace) -> int:
 def run_patch(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from ..figures.synthetic import plot_patch
     from ..synthetic.patch_features import PatchConfig, run_experiment
-    from ..synthetic.plots import plot_patch
 
     out = Path(args.out)
     try:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 
 def register(subparsers, summary: str) -> None:
-    from ..train_config import list_presets
+    from ..train import list_presets
 
     p = subparsers.add_parser(
         "train", help=summary,
@@ -29,9 +29,8 @@ def register(subparsers, summary: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import RBCrossclassError
-    from ..train import load_config, train
-    from ..train_config import config_to_yaml
+    from ..core.errors import RBCrossclassError
+    from ..train import config_to_yaml, load_config, train
 
     cfg = load_config(args.config, args.overrides)
     if args.print_config:

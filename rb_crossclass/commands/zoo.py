@@ -6,7 +6,7 @@ import argparse
 import json
 import shutil
 
-from ..errors import RBCrossclassError
+from ..core.errors import RBCrossclassError
 
 DESCRIPTION = """Our model zoo: model_zoo/<dataset>/<threat_model>/<Name>.yaml, one entry per
 model (architecture as a model source, recipe, checkpoint with sha256, evaluated card). Every

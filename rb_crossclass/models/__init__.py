@@ -1,4 +1,4 @@
-"""Model contract and model sources."""
+"""The model stage: the FeatureClassifier contract, checkpoints, model sources and the zoo catalog."""
 
 from .checkpoint import CheckpointError, read_state_dict, save_safetensors, sha256_file
 from .feature_classifier import (
@@ -6,6 +6,8 @@ from .feature_classifier import (
     ModelContractError,
     Normalize,
     check_contract,
+    logits_of,
+    wrap_model,
 )
 from .sources import (
     ModelSourceError,
@@ -13,7 +15,6 @@ from .sources import (
     available_sources,
     create_model_source,
     register_source,
-    wrap_model,
 )
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "available_sources",
     "check_contract",
     "create_model_source",
+    "logits_of",
     "read_state_dict",
     "register_source",
     "save_safetensors",

@@ -1,9 +1,12 @@
 """Loading and saving weights safely: safetensors, or torch files with ``weights_only=True``.
 
-Arbitrary pickles are never unpickled. A checkpoint may hold the wrapped network's state dict
-(e.g. a RobustBench or timm checkpoint), a full FeatureClassifier state dict (keys ``net.*``),
-or either one nested under ``state_dict`` / ``model_state_dict`` / ``model``; ``module.``
-prefixes (DataParallel/DDP) are removed.
+Arbitrary pickles are never unpickled. Whatever the file format, the state dict goes through one
+normaliser (:func:`normalize_state_dict`): nesting under ``state_dict`` / ``model_state_dict`` /
+``model`` / ``net`` is unwrapped, and the prefixes that wrappers add (``module.`` of
+DataParallel/DDP, ``_orig_mod.`` of ``torch.compile``, in any combination and order) are
+stripped. Loading (:func:`load_into`) is strict: every key must match, and a tensor whose dtype
+cannot hold the parameter (integer, bool or complex weights for a float parameter) is refused
+instead of being silently cast.
 """
 
 from __future__ import annotations
@@ -11,24 +14,27 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from ..errors import RBCrossclassError
-from ..io import atomic_write
+from ..core.errors import RBCrossclassError
+from ..core.io import atomic_write
 
 
 class CheckpointError(RBCrossclassError, RuntimeError):
     """A checkpoint file cannot be read or does not fit the model; the message names the file."""
 
 
-_NESTED_KEYS = ("state_dict", "model_state_dict", "model", "net")
+NESTED_KEYS = ("state_dict", "model_state_dict", "model", "net")
+WRAPPER_PREFIXES = ("module.", "_orig_mod.")
 
 
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """Tensors of a safetensors or torch checkpoint file (never unpickles arbitrary objects)."""
+    """Normalised tensors of a safetensors or torch checkpoint file (never unpickles objects)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
@@ -37,26 +43,33 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
             f"{path} is an HTML page, not a checkpoint (a failed download saved as a file): "
             f"delete {path} and download it again"
         )
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path}: empty file (an interrupted download?); delete it and download again")
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
         try:
-            return load_file(str(path), device="cpu")
-        except Exception as err:  # noqa: BLE001
-            raise CheckpointError(f"{path}: not a readable safetensors file ({err})") from err
+            obj: object = load_file(str(path), device="cpu")
+        except Exception as err:  # noqa: BLE001 - safetensors raises its own error types
+            raise CheckpointError(f"{path}: not a readable safetensors file ({str(err)[:200]})") from err
+    else:
+        obj = _torch_load(path)
+    return normalize_state_dict(obj, str(path))
+
+
+def _torch_load(path: Path) -> object:
     try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+        return torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         raise CheckpointError(
             f"{path}: cannot be loaded with weights_only=True (it pickles arbitrary objects, or is "
-            f"corrupt/truncated; delete it and download again): {err}"
+            f"corrupt/truncated; delete it and download again): {str(err)[:300]}"
         ) from err
-    except (RuntimeError, EOFError, OSError) as err:
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, KeyError) as err:
         raise CheckpointError(
             f"{path}: not a readable torch checkpoint (corrupt or truncated download? delete it "
-            f"and download again): {err}"
+            f"and download again): {type(err).__name__}: {str(err)[:200]}"
         ) from err
-    return _unwrap(obj, path)
 
 
 def _looks_like_html(path: Path) -> bool:
@@ -65,40 +78,63 @@ def _looks_like_html(path: Path) -> bool:
     return head.startswith((b"<!doctype html", b"<html", b"<head", b"<?xml"))
 
 
-def _unwrap(obj: object, path: Path) -> dict[str, torch.Tensor]:
-    while isinstance(obj, dict) and not _is_state_dict(obj):
-        nested = [k for k in _NESTED_KEYS if k in obj and isinstance(obj[k], dict)]
+def normalize_state_dict(obj: object, source: str = "checkpoint") -> dict[str, torch.Tensor]:
+    """The plain ``{name: tensor}`` inside ``obj`` with wrapper prefixes stripped.
+
+    Unwraps the nesting keys of :data:`NESTED_KEYS` (repeatedly), strips every leading
+    :data:`WRAPPER_PREFIXES` from each key, and refuses non-string keys, non-tensor values and
+    two keys that become one.
+    """
+    while isinstance(obj, Mapping) and not _is_state_dict(obj):
+        nested = [k for k in NESTED_KEYS if isinstance(obj.get(k), Mapping)]
         if not nested:
-            raise CheckpointError(
-                f"{path}: holds a dict with keys {sorted(obj)[:8]}, not a state dict"
-            )
+            keys = sorted(map(repr, obj))[:8]
+            raise CheckpointError(f"{source}: holds a dict with keys {keys}, not a state dict")
         obj = obj[nested[0]]
-    if not isinstance(obj, dict):
-        raise CheckpointError(f"{path}: holds a {type(obj).__name__}, not a state dict")
-    return {_strip(k): v for k, v in obj.items()}
+    if not isinstance(obj, Mapping) or not obj:
+        raise CheckpointError(f"{source}: holds a {type(obj).__name__}, not a state dict of tensors")
+    out: dict[str, torch.Tensor] = {}
+    for key, value in obj.items():
+        if not isinstance(key, str):
+            raise CheckpointError(f"{source}: key {key!r} is a {type(key).__name__}, not a parameter name")
+        name = strip_wrapper_prefixes(key)
+        if name in out:
+            raise CheckpointError(f"{source}: keys {key!r} and another both become {name!r} once "
+                                  "wrapper prefixes are removed")
+        out[name] = value
+    return out
 
 
-def _is_state_dict(d: dict) -> bool:
-    return bool(d) and all(isinstance(v, torch.Tensor) for v in d.values())
-
-
-def _strip(key: str) -> str:
-    while key.startswith("module."):
-        key = key[len("module."):]
+def strip_wrapper_prefixes(key: str) -> str:
+    """``module._orig_mod.conv.weight`` → ``conv.weight`` (any number and order of prefixes)."""
+    changed = True
+    while changed:
+        changed = False
+        for prefix in WRAPPER_PREFIXES:
+            if key.startswith(prefix):
+                key, changed = key[len(prefix):], True
     return key
 
 
-def load_into(model: nn.Module, state: dict[str, torch.Tensor], source: str = "checkpoint") -> None:
-    """Load ``state`` into a FeatureClassifier (full keys) or into its wrapped ``net``.
+def _is_state_dict(d: Mapping) -> bool:
+    return bool(d) and all(isinstance(v, torch.Tensor) for v in d.values())
 
-    Strict: every key must match; the error lists what is missing and unexpected.
+
+def load_into(model: nn.Module, state: dict[str, torch.Tensor], source: str = "checkpoint") -> None:
+    """Load ``state`` into a FeatureClassifier (full keys ``net.*``) or into its wrapped ``net``.
+
+    Strict: every key must match (the error lists missing and unexpected keys) and a float
+    parameter only takes floating-point values (integer/bool/complex tensors are refused).
     """
+    state = {strip_wrapper_prefixes(k): v for k, v in state.items()}
     full = any(k.startswith("net.") for k in state) and set(state) <= set(model.state_dict())
     target = model if full else getattr(model, "net", model)
+    expected = target.state_dict()
+    _check_dtypes(state, expected, source)
     try:
         result = target.load_state_dict(state, strict=False)
     except RuntimeError as err:  # shape mismatches
-        raise CheckpointError(f"{source} does not fit the model: {err}") from err
+        raise CheckpointError(f"{source} does not fit the model: {str(err)[:500]}") from err
     missing = [k for k in result.missing_keys if not k.startswith("normalize.")]
     if missing or result.unexpected_keys:
         raise CheckpointError(
@@ -106,6 +142,18 @@ def load_into(model: nn.Module, state: dict[str, torch.Tensor], source: str = "c
             f"{'...' if len(missing) > 6 else ''}, unexpected {result.unexpected_keys[:6]}"
             f"{'...' if len(result.unexpected_keys) > 6 else ''}"
         )
+
+
+def _check_dtypes(state: dict[str, torch.Tensor], expected: dict[str, torch.Tensor], source: str) -> None:
+    for name, tensor in state.items():
+        want = expected.get(name)
+        if want is None or not isinstance(tensor, torch.Tensor):
+            continue
+        if tensor.is_complex() or (want.is_floating_point() and not tensor.is_floating_point()):
+            raise CheckpointError(
+                f"{source}: tensor {name!r} has dtype {tensor.dtype} but the model's is {want.dtype}; "
+                "refusing to cast weights silently (was the file written from another model?)"
+            )
 
 
 def save_safetensors(model: nn.Module, path: str | os.PathLike, metadata: dict | None = None) -> str:

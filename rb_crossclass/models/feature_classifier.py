@@ -1,20 +1,28 @@
-"""The one model interface: :class:`FeatureClassifier`.
+"""The one model interface: :class:`FeatureClassifier`, and the check that a model fits it.
 
 Every model source ends here. A FeatureClassifier takes images ``x: [B,C,H,W]`` in [0,1]
 (normalization lives inside), returns logits ``[B,K]`` from ``forward`` and penultimate features
-``[B,D]`` from ``features``; ``head`` is the final ``nn.Linear(D, K)`` and
-``head(features(x)) == forward(x)``. The cross-class metric needs exactly that split
-(attribution ``g(x) ⊙ W[i]``), so a model without a final linear head is rejected.
+``[B,D]`` from ``features``; ``head`` is the final ``nn.Linear(D, K)`` and the cross-class metric
+(Wei, Guo & Wang, ICML 2025) reads ``head.weight`` as ``W`` in ``logits = W g(x) + b``.
+
+:func:`check_contract` verifies exactly that algebra on a probe batch: the wrapped network's own
+output, whatever its type (:func:`logits_of`: a tensor, a tuple, a mapping with ``logits``, an
+object with ``.logits``), must equal ``F.linear(features, head.weight, head.bias)`` computed from
+the head's input in the *same* forward. A model that changes the logits after that layer, or an
+``nn.Linear`` subclass that computes something else, is refused with the reason; a model whose
+two forwards of one input differ is flagged ``randomized`` in ``meta`` (not refused: the algebra
+holds forward by forward).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from ..errors import RBCrossclassError
+from ..core.errors import RBCrossclassError
 
 
 class ModelContractError(RBCrossclassError, ValueError):
@@ -31,6 +39,40 @@ class Normalize(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean.to(x.dtype)) / self.std.to(x.dtype)
+
+
+def logits_of(output: object, num_classes: int | None = None) -> torch.Tensor:
+    """The logits ``[B,K]`` in a network's raw output.
+
+    Accepted: a tensor; a mapping with a ``logits`` key; an object with a ``logits`` attribute
+    (Hugging Face outputs); a tuple/list whose 2-D elements include exactly one with ``K`` columns
+    (``num_classes``) — so ``(logits, features)`` and ``(features, logits)`` both work — or, when
+    ``K`` is not known, whose first element is a 2-D tensor. Anything else raises
+    :class:`ModelContractError` naming the type.
+    """
+    if isinstance(output, torch.Tensor):
+        return output
+    if isinstance(output, Mapping):
+        if isinstance(output.get("logits"), torch.Tensor):
+            return output["logits"]
+        raise ModelContractError(f"the model returns a mapping with keys {sorted(map(str, output))[:8]} "
+                                 "and no 'logits' tensor")
+    if isinstance(getattr(output, "logits", None), torch.Tensor):
+        return output.logits
+    if isinstance(output, (tuple, list)):
+        tensors = [t for t in output if isinstance(t, torch.Tensor) and t.dim() == 2]
+        if num_classes is not None:
+            fits = [t for t in tensors if t.shape[1] == num_classes]
+            if len(fits) == 1:
+                return fits[0]
+            raise ModelContractError(
+                f"the model returns a {type(output).__name__} of {len(output)} items, {len(fits)} of them "
+                f"[B,{num_classes}] tensors: cannot tell which one holds the logits"
+            )
+        if tensors and output and output[0] is tensors[0]:
+            return tensors[0]
+    raise ModelContractError(f"the model returns a {type(output).__name__}, not logits (a tensor, a "
+                             "tuple with the logits, a mapping with 'logits' or an object with .logits)")
 
 
 class FeatureExtractor(nn.Module):
@@ -85,11 +127,12 @@ class HookExtractor(FeatureExtractor):
         if self._armed:
             self._captured.append(inputs[0])
 
-    def forward(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    def features_and_output(self, net: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, object]:
+        """``(features [B,D], raw output of net)`` from one forward of ``net`` on normalized ``x``."""
         self._captured.clear()
         self._armed = True
         try:
-            net(x)
+            output = net(x)
         finally:
             self._armed = False
         if not self._captured:
@@ -103,7 +146,10 @@ class HookExtractor(FeatureExtractor):
                 f"layer {self.head_name!r} receives a {feats.dim()}-D input {tuple(feats.shape)}, "
                 "not [B,D] features: it is not a classification head"
             )
-        return feats
+        return feats, output
+
+    def forward(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        return self.features_and_output(net, x)[0]
 
 
 class FeatureClassifier(nn.Module):
@@ -113,7 +159,7 @@ class FeatureClassifier(nn.Module):
         net: the wrapped network (takes normalized input when ``normalize`` is given).
         extractor: how to get features and the head from ``net``.
         normalize: optional normalization applied first (so inputs are always in [0,1]).
-        meta: free-form description (source string, architecture) recorded in results.
+        meta: free-form description (source string, architecture, ``randomized``) recorded in results.
     """
 
     def __init__(self, net: nn.Module, extractor: FeatureExtractor,
@@ -151,41 +197,84 @@ class FeatureClassifier(nn.Module):
         return self.head(self.features(x))
 
     def raw_forward(self, x: torch.Tensor) -> torch.Tensor:
-        """The wrapped network's own output on ``x`` in [0,1] (used by the contract check)."""
-        return self.net(self.normalize(x))
+        """The wrapped network's own logits on ``x`` in [0,1] (its output through :func:`logits_of`)."""
+        return logits_of(self.net(self.normalize(x)), self.num_classes)
+
+
+def wrap_model(net: nn.Module, *, normalize: nn.Module | None = None,
+               head_name: str | None = None, meta: dict | None = None) -> FeatureClassifier:
+    """Adapt any ``nn.Module`` to a FeatureClassifier (timm API when present, else a hook on the
+    last ``nn.Linear``, or the one named ``head_name``). Does not check the contract."""
+    if head_name is None and hasattr(net, "forward_head") and hasattr(net, "get_classifier"):
+        try:
+            extractor: FeatureExtractor = TimmHeadExtractor(net)
+        except ModelContractError:
+            extractor = HookExtractor(net)
+    else:
+        extractor = HookExtractor(net, head_name)
+    return FeatureClassifier(net, extractor, normalize=normalize, meta=meta)
 
 
 def check_contract(model: FeatureClassifier, probe: torch.Tensor, atol: float = 1e-4,
                    rtol: float = 1e-4) -> None:
-    """Check ``head(features(x)) == net(x)`` on a probe batch ``[B,C,H,W]`` in [0,1].
+    """Check ``F.linear(features, W, b) == logits`` within one forward on ``probe [B,C,H,W]`` in [0,1].
 
-    Runs in eval mode without gradients and restores the previous mode. Raises
-    :class:`ModelContractError` with the measured difference when the check fails.
+    Runs in eval mode without gradients and restores the previous mode. Sets
+    ``model.meta["randomized"]`` (two forwards of the probe differ). Raises
+    :class:`ModelContractError` naming the cause when the algebra does not hold.
     """
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
+            x = model.normalize(probe)
             try:
-                reference = model.raw_forward(probe)
-            except Exception as err:  # noqa: BLE001
-                raise ModelContractError(
-                    f"model failed on a probe batch {tuple(probe.shape)}: {err}"
-                ) from err
-            if isinstance(reference, (tuple, list)):
-                reference = reference[0]
-            logits = model(probe)
-        if reference.shape != logits.shape:
-            raise ModelContractError(
-                f"head(features(x)) has shape {tuple(logits.shape)} but the model returns "
-                f"{tuple(reference.shape)}: the last linear layer is not the classifier head"
-            )
-        if not torch.allclose(reference.float(), logits.float(), atol=atol, rtol=rtol):
-            diff = (reference.float() - logits.float()).abs().max().item()
-            raise ModelContractError(
-                f"head(features(x)) differs from the model's output by up to {diff:.3g}: the "
-                "model does something after its last linear layer, so logits are not W g(x) + b "
-                "and the cross-class metric is undefined for it"
-            )
+                feats, output = _one_forward(model, x)
+                logits = logits_of(output, model.num_classes)
+                again = logits_of(model.net(x), model.num_classes)
+            except ModelContractError:
+                raise
+            except Exception as err:  # noqa: BLE001 - any failure of user code on the probe
+                raise ModelContractError(f"model failed on a probe batch {tuple(probe.shape)}: "
+                                         f"{type(err).__name__}: {str(err)[:300]}") from err
+            model.meta["randomized"] = not torch.equal(logits, again)
+            _check_head_algebra(model, feats, logits, atol, rtol)
     finally:
         model.train(was_training)
+
+
+def _one_forward(model: FeatureClassifier, x: torch.Tensor) -> tuple[torch.Tensor, object]:
+    """Features and raw output of one forward (timm's API computes them in two calls of the same
+    deterministic path)."""
+    extractor = model.extractor
+    if isinstance(extractor, HookExtractor):
+        return extractor.features_and_output(model.net, x)
+    return extractor(model.net, x), model.net(x)
+
+
+def _check_head_algebra(model: FeatureClassifier, feats: torch.Tensor, logits: torch.Tensor,
+                        atol: float, rtol: float) -> None:
+    head = model.head
+    name = getattr(model.extractor, "head_name", "head")
+    expected = F.linear(feats.float(), head.weight.float(), None if head.bias is None else head.bias.float())
+    if logits.shape != expected.shape:
+        raise ModelContractError(
+            f"F.linear(features, W, b) of layer {name!r} has shape {tuple(expected.shape)} but the model "
+            f"returns logits of shape {tuple(logits.shape)}: that layer is not the classifier head"
+        )
+    if torch.allclose(logits.float(), expected, atol=atol, rtol=rtol):
+        return
+    diff = (logits.float() - expected).abs().max().item()
+    applied = head(feats)
+    if type(head) is not nn.Linear and not torch.allclose(applied.float(), expected, atol=atol, rtol=rtol):
+        raise ModelContractError(
+            f"layer {name!r} is a {type(head).__name__} (a subclass of nn.Linear) that does not compute "
+            f"F.linear(x, weight, bias) (differs by up to {diff:.3g}): its weight is not the W of "
+            "logits = W g(x) + b, so the cross-class metric is undefined for it"
+        )
+    raise ModelContractError(
+        f"F.linear(features, W, b) of layer {name!r} differs from the model's logits by up to {diff:.3g} "
+        "in the same forward: the model changes the logits after that layer (e.g. softmax, scaling, "
+        "averaging, another layer), so logits are not W g(x) + b and the cross-class metric is "
+        "undefined for it"
+    )

@@ -1,21 +1,29 @@
-"""Training recipes: one small class per recipe, created by name from a registry.
+"""Training recipes: one small class per recipe, composed with an inner attack, created by name.
 
 ``create_recipe("pgd_at", eps="8/255", steps=10)`` returns a :class:`Recipe`; its
-``loss(model, x, y)`` runs the recipe's own inner attack and returns the scalar training loss.
-Names: ``standard``, ``pgd_at``, ``trades``, ``label_smoothing``, ``kd``, ``ema_self_distill``.
+``loss(model, x, y)`` runs the recipe's inner attack and returns a :class:`LossRecord` (the total
+and its named parts). Names: ``standard``, ``pgd_at``, ``trades``, ``label_smoothing``, ``kd``,
+``ema_self_distill``.
 """
 
-from __future__ import annotations
-
 # The recipe families register themselves on import (decorators only; nothing else runs).
-from . import adversarial, soft_label  # noqa: E402,F401,I001
-from .base import AttackSpec, Recipe, RecipeError, available_recipes, create_recipe, register_recipe
+from . import hard_label, soft_label  # noqa: F401
+from .base import CriterionInputs, LossRecord, Recipe, RecipeError
+from .inner import InnerExamples, NoAttack, PGDAttack, TradesAttack, build_inner
+from .registry import available_recipes, create_recipe, recipe_class, register_recipe
 
 __all__ = [
-    "AttackSpec",
+    "CriterionInputs",
+    "InnerExamples",
+    "LossRecord",
+    "NoAttack",
+    "PGDAttack",
     "Recipe",
     "RecipeError",
+    "TradesAttack",
     "available_recipes",
+    "build_inner",
     "create_recipe",
+    "recipe_class",
     "register_recipe",
 ]

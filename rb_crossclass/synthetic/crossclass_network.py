@@ -131,8 +131,8 @@ def train_and_score(model_cfg: CrossClassGaussian, recipe: str, eps: float, *,
     """Train a fresh network with ``create_recipe(recipe)`` at ε (theory units) on ``train``
     (``x: [N,2K]`` theory units, ``y: [N]``) and score CAS / accuracies on ``test`` every
     ``score_every`` epochs (PGD-``score_steps`` at the same ε, paper protocol step ε/4)."""
+    from ..crossclass import score_model
     from ..recipes import create_recipe
-    from ..scoring import score_model
 
     start = time.perf_counter()
     eps_image = eps * scale
@@ -152,7 +152,7 @@ def train_and_score(model_cfg: CrossClassGaussian, recipe: str, eps: float, *,
         total, batches = 0.0, 0
         for i in range(0, len(order), batch_size):
             idx = order[i:i + batch_size]
-            loss = rec.loss(net, x_tr[idx], y_tr[idx])
+            loss = rec.loss(net, x_tr[idx], y_tr[idx]).total
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -1,0 +1,51 @@
+"""RobustBench-compatible model cards with rb-crossclass's ``cross_class``, ``evaluation`` and
+``training`` blocks.
+
+A card is a plain ``dict`` (JSON object). Every RobustBench key keeps RobustBench's type
+(percentages as strings such as ``"53.42"``, ``eps`` as ``"8/255"``, booleans, an int
+``number_forward_passes``); our blocks hold real JSON numbers.
+
+- :mod:`.schema` — the shipped JSON Schema and :func:`validate_card` (errors name file and field);
+- :mod:`.files` — strict reading (:func:`load_card`) and atomic writing (:func:`write_card`);
+- :mod:`.build` — cards from measurements (:func:`card_from_results`, :func:`cross_class_block`).
+"""
+
+from .build import (
+    BLOCKS,
+    ROBUSTBENCH_KEYS,
+    card_from_results,
+    cross_class_block,
+    format_percent,
+    official_card_path,
+)
+from .files import (
+    dumps_card,
+    iter_card_files,
+    load_card,
+    normalized_json,
+    parse_card,
+    read_card_json,
+    write_card,
+)
+from .schema import CardError, card_problems, card_schema, schema_path, validate_card
+
+__all__ = [
+    "BLOCKS",
+    "ROBUSTBENCH_KEYS",
+    "CardError",
+    "card_from_results",
+    "card_problems",
+    "card_schema",
+    "cross_class_block",
+    "dumps_card",
+    "format_percent",
+    "iter_card_files",
+    "load_card",
+    "normalized_json",
+    "official_card_path",
+    "parse_card",
+    "read_card_json",
+    "schema_path",
+    "validate_card",
+    "write_card",
+]

@@ -1,0 +1,121 @@
+"""Building cards from measurements: RobustBench's keys with RobustBench's types, then our blocks."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..core.errors import RBCrossclassError
+from ..core.io import jsonable
+from ..core.threat import check_norm, format_eps
+from .schema import CardError, validate_card
+
+#: Keys of an official RobustBench card, in RobustBench's order (written first, in this order).
+ROBUSTBENCH_KEYS = (
+    "link", "name", "authors", "additional_data", "number_forward_passes", "dataset", "venue",
+    "architecture", "eps", "clean_acc", "reported", "autoattack_acc", "corruptions_acc",
+    "corruptions_mce", "corruptions_acc_3d", "corruptions_mce_3d", "external", "unreliable",
+    "footnote",
+)
+BLOCKS = ("cross_class", "evaluation", "training")
+
+
+def format_percent(fraction: float) -> str:
+    """Accuracy in [0,1] -> RobustBench's percent string with two decimals (``0.5342 -> '53.42'``)."""
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"accuracy must be a fraction in [0,1], got {fraction}")
+    return f"{100.0 * fraction:.2f}"
+
+
+def cross_class_block(score: Any, attack: str | dict) -> dict:
+    """The ``cross_class`` block from a scoring result (``ScoreResult`` or its ``to_dict()``).
+
+    ``attack`` names how the adversarial examples were made (``"autoattack"``, ``"pgd"``) or is a
+    dict with a ``name`` key and its settings. NaN (empty classes) becomes ``null``.
+    """
+    d = score.to_dict() if hasattr(score, "to_dict") else dict(score)
+    attack_info = dict(attack) if isinstance(attack, Mapping) else {"name": str(attack)}
+    block = {
+        "cas": d["cas"],
+        "normalized_cas": d.get("normalized_cas"),
+        "fsi": d.get("fsi"),
+        "clean_cas": d.get("clean_cas"),
+        "clean_normalized_cas": d.get("clean_normalized_cas"),
+        "clean_fsi": d.get("clean_fsi"),
+        "matrix": d["matrix"],
+        "clean_matrix": d.get("clean_matrix"),
+        "class_names": list(d["class_names"]),
+        "attack": attack_info,
+        "n_examples": int(d["n_examples"]),
+    }
+    for key in ("per_class_counts", "per_class_scores", "top_pairs", "robust_accuracy", "clean_accuracy"):
+        if d.get(key) is not None:
+            block[key] = d[key]
+    return jsonable(block)
+
+
+def card_from_results(
+    *,
+    name: str,
+    dataset: str,
+    threat_model: str,
+    eps: float | str | None,
+    clean_accuracy: float,
+    robust_accuracy: float,
+    architecture: str = "",
+    link: str = "",
+    authors: str = "",
+    venue: str = "",
+    additional_data: bool = False,
+    number_forward_passes: int = 1,
+    reported: str | None = None,
+    footnote: str | None = None,
+    cross_class: dict | None = None,
+    evaluation: dict | None = None,
+    training: dict | None = None,
+    base: Mapping | None = None,
+) -> dict:
+    """Build (and validate) a card from measured accuracies (fractions in [0,1]).
+
+    ``base`` (e.g. the official RobustBench card of the same model) pre-fills every descriptive
+    key; measured keys (``clean_acc``, ``autoattack_acc``, ``eps``, ``dataset``) are ours, and
+    ``reported`` keeps the authors' number from ``base`` unless given. Keys are written in
+    RobustBench's order, then our blocks.
+    """
+    card: dict[str, Any] = {
+        "link": link, "name": name, "authors": authors, "additional_data": bool(additional_data),
+        "number_forward_passes": int(number_forward_passes), "dataset": dataset, "venue": venue,
+        "architecture": architecture,
+    }
+    if base:
+        for k in ROBUSTBENCH_KEYS:
+            if k in base and k not in ("eps", "clean_acc", "autoattack_acc", "dataset",
+                                       "corruptions_acc", "corruptions_mce", "corruptions_acc_3d",
+                                       "corruptions_mce_3d", "external"):
+                card[k] = base[k]
+    card["dataset"] = dataset
+    card["eps"] = format_eps(eps) if eps is not None else None
+    card["clean_acc"] = format_percent(clean_accuracy)
+    if reported is not None:
+        card["reported"] = reported
+    card.setdefault("reported", "")
+    card["autoattack_acc"] = format_percent(robust_accuracy)
+    if footnote is not None:
+        card["footnote"] = footnote
+    ordered = {k: card[k] for k in ROBUSTBENCH_KEYS if k in card}
+    for key, block in (("cross_class", cross_class), ("evaluation", evaluation), ("training", training)):
+        if block is not None:
+            ordered[key] = jsonable(block)
+    try:
+        check_norm(threat_model)
+    except RBCrossclassError as err:
+        raise CardError(f"card {name!r}: {err}") from err
+    validate_card(ordered, f"card {name!r}")
+    return ordered
+
+
+def official_card_path(folder: str | os.PathLike, dataset: str, threat_model: str, name: str) -> Path:
+    """``<folder>/<dataset>/<threat_model>/<name>.json`` (RobustBench's model_info layout)."""
+    return Path(folder) / dataset / threat_model / f"{name}.json"

@@ -1,0 +1,85 @@
+"""Reading and writing card files: strict JSON (no NaN/Infinity), validated, written atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from ..core.io import atomic_write_text
+from .schema import CardError, validate_card
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not valid JSON (write null for missing numbers)")
+
+
+def _decode(text: str, source: str) -> Any:
+    """Card JSON text -> Python value, not yet validated (NaN / Infinity rejected)."""
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as err:
+        raise CardError(f"{source}: field $: not valid JSON ({err.msg} at line {err.lineno}, "
+                        f"column {err.colno})") from err
+    except ValueError as err:
+        raise CardError(f"{source}: field $: {err}") from err
+
+
+def parse_card(text: str, source: str = "<card>") -> dict:
+    """Parse and validate card JSON text."""
+    card = _decode(text, source)
+    validate_card(card, source)
+    return card
+
+
+def read_card_json(path: str | os.PathLike) -> Any:
+    """The JSON value in the file at ``path``, not yet validated; :class:`CardError` when the file
+    cannot be read or is not JSON (the message starts with the path)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as err:
+        raise CardError(f"{path}: card file not found") from err
+    except (OSError, UnicodeDecodeError) as err:
+        raise CardError(f"{path}: cannot be read as UTF-8 text ({err})") from err
+    return _decode(text, str(path))
+
+
+def load_card(path: str | os.PathLike) -> dict:
+    """Read and validate the card at ``path``; the dict keeps the file's key order."""
+    card = read_card_json(path)
+    validate_card(card, str(path))
+    return card
+
+
+def dumps_card(card: Mapping) -> str:
+    """The canonical text of a card: 2-space indented JSON, non-ASCII kept, trailing newline."""
+    try:
+        return json.dumps(card, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    except ValueError as err:  # NaN / inf
+        raise CardError(f"card holds NaN or infinity, which JSON cannot store: {err}") from err
+
+
+def write_card(card: Mapping, path: str | os.PathLike) -> None:
+    """Validate ``card`` and write it to ``path`` atomically (a crash leaves the old file)."""
+    card = dict(card)
+    validate_card(card, str(path))
+    atomic_write_text(path, dumps_card(card))
+
+
+def normalized_json(card: Any) -> str:
+    """Order-independent text of a card, for comparing cards (``json.dumps(sort_keys=True)``)."""
+    return json.dumps(card, sort_keys=True, ensure_ascii=False)
+
+
+def iter_card_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
+    """Files named by ``paths``; folders are searched recursively for ``*.json``."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out.extend(sorted(p.rglob("*.json")))
+        else:
+            out.append(p)
+    return out

@@ -1,0 +1,147 @@
+"""The card JSON Schema and validation: every card read or written passes :func:`validate_card`.
+
+The schema ships as ``rb_crossclass/schemas/card.schema.json`` (draft 2020-12). Beyond it, checks a
+schema cannot express (square matrices matching the class names) run here too. Errors are
+:class:`CardError` naming the source (file) and the field as a JSON path
+(``$.cross_class.matrix[2]``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ..core.errors import RBCrossclassError
+
+SCHEMA_RESOURCE = "schemas/card.schema.json"
+
+
+class CardError(RBCrossclassError, ValueError):
+    """A card is not valid JSON or breaks the card schema; the message names file and field."""
+
+
+@lru_cache(maxsize=1)
+def card_schema() -> dict:
+    """The card JSON Schema (draft 2020-12) shipped with the package."""
+    text = resources.files("rb_crossclass").joinpath(SCHEMA_RESOURCE).read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+def schema_path() -> Path:
+    """Filesystem path of the shipped schema (for users pointing other tools at it)."""
+    return Path(str(resources.files("rb_crossclass").joinpath(SCHEMA_RESOURCE)))
+
+
+@lru_cache(maxsize=1)
+def _validator():
+    import jsonschema
+
+    cls = jsonschema.validators.validator_for(card_schema())
+    cls.check_schema(card_schema())
+    return cls(card_schema())
+
+
+def _json_path(parts: Iterable[Any]) -> str:
+    out = "$"
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else f".{p}"
+    return out
+
+
+def _describe(error) -> tuple[str, str]:
+    """(field path, message) for a jsonschema error, pointing at the offending field."""
+    path = list(error.absolute_path)
+    if error.validator == "required":
+        missing = re.match(r"'([^']+)' is a required property", error.message)
+        if missing:
+            return _json_path([*path, missing.group(1)]), "missing required key"
+    if error.validator == "additionalProperties":
+        extra = re.findall(r"'([^']+)'", error.message.split("(")[-1])
+        if extra:
+            return _json_path([*path, extra[0]]), (
+                f"unknown key {extra[0]!r} (extension keys must start with 'x_')"
+            )
+    top_any_of = error.validator == "anyOf" and not path and list(error.schema_path)[:1] == ["anyOf"]
+    if top_any_of:
+        return "$.autoattack_acc", (
+            "missing: a card needs autoattack_acc (Linf/L2) or corruptions_acc (corruptions)"
+        )
+    if error.validator == "pattern" or (error.validator == "anyOf" and path and path[-1] == "eps"):
+        field = str(path[-1]) if path else ""
+        if field == "eps":
+            return _json_path(path), f"{error.instance!r} is not an epsilon string like '8/255' or '0.5'"
+        if error.validator_value == card_schema()["$defs"]["percentString2"]["pattern"]:
+            return _json_path(path), (
+                f"{error.instance!r} must be a percentage with exactly two decimals (e.g. '53.40') "
+                "in cards with an evaluation block"
+            )
+        if error.validator_value == card_schema()["$defs"]["percentString"]["pattern"]:
+            return _json_path(path), f"{error.instance!r} is not a percentage string in [0, 100] like '53.42'"
+        return _json_path(path), f"{error.instance!r} does not match the expected form ({error.message})"
+    if error.validator == "type":
+        return _json_path(path), f"{error.instance!r} has the wrong type: expected {error.validator_value}"
+    return _json_path(path), error.message
+
+
+def _errors(card: Any) -> list[tuple[str, str]]:
+    errors = sorted(_validator().iter_errors(card),
+                    key=lambda e: (list(map(str, e.absolute_path)), e.message))
+    found = list(dict.fromkeys(_describe(e) for e in errors))  # if/then repeats some errors
+    if not found and isinstance(card, dict):
+        found = _semantic_errors(card)
+    return found
+
+
+def _semantic_errors(card: dict) -> list[tuple[str, str]]:
+    """Checks JSON Schema cannot express: K x K matrices matching the class names."""
+    out: list[tuple[str, str]] = []
+    cc = card.get("cross_class")
+    if not isinstance(cc, dict):
+        return out
+    blocks = [("$.cross_class", cc)]
+    if isinstance(cc.get("pgd"), dict):
+        blocks.append(("$.cross_class.pgd", cc["pgd"]))
+    for where, block in blocks:
+        k = len(block["class_names"])
+        for key in ("matrix", "clean_matrix"):
+            m = block.get(key)
+            if m is None:
+                continue
+            if len(m) != k:
+                out.append((f"{where}.{key}", f"has {len(m)} rows but class_names has {k} names"))
+                continue
+            for i, row in enumerate(m):
+                if len(row) != k:
+                    out.append((f"{where}.{key}[{i}]", f"has {len(row)} entries, expected {k}"))
+                    break
+        for key in ("per_class_counts", "per_class_scores"):
+            v = block.get(key)
+            if v is not None and len(v) != k:
+                out.append((f"{where}.{key}", f"has {len(v)} entries, expected {k} (one per class)"))
+    return out
+
+
+def validate_card(card: Any, source: str = "<card>") -> None:
+    """Raise :class:`CardError` ``"<source>: field <path>: <problem>"`` unless ``card`` is valid.
+
+    Up to three problems are listed; the first names the most specific field.
+    """
+    if not isinstance(card, dict):
+        raise CardError(f"{source}: field $: a card must be a JSON object, got {type(card).__name__}")
+    found = _errors(card)
+    if found:
+        shown = "; ".join(f"field {p}: {m}" for p, m in found[:3])
+        more = f" (+{len(found) - 3} more)" if len(found) > 3 else ""
+        raise CardError(f"{source}: {shown}{more}")
+
+
+def card_problems(card: Any) -> list[str]:
+    """Every problem of ``card`` as ``"<path>: <message>"`` strings (empty when valid)."""
+    if not isinstance(card, dict):
+        return [f"$: a card must be a JSON object, got {type(card).__name__}"]
+    return [f"{p}: {m}" for p, m in _errors(card)]

@@ -1,0 +1,99 @@
+"""Files we write: atomic writes and folder swaps (a crash never leaves a half-written result
+behind), and :func:`jsonable` (the JSON form of results: NaN/inf as ``null``)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
+    """Call ``write(tmp_path)`` on a temp file beside ``path``, then rename it onto ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; results are meant to be shared
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+
+    def _write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+
+    atomic_write(path, _write)
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any, indent: int | None = 2) -> None:
+    """JSON-dump ``obj`` to ``path`` atomically (trailing newline)."""
+    atomic_write_text(path, json.dumps(obj, indent=indent) + "\n")
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` with NaN/±inf floats replaced by ``None`` and tensors / numpy values turned into
+    lists and numbers, recursively through dicts, lists and tuples (JSON cannot hold NaN)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if hasattr(value, "tolist"):  # tensors / numpy arrays and scalars
+        return jsonable(value.tolist())
+    return value
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def new_sibling_dir(target: str | os.PathLike) -> Path:
+    """An empty temporary folder beside ``target`` (same file system, so it can be renamed onto it),
+    with the permissions of an ordinary new folder."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
+    os.chmod(tmp, 0o777 & ~_umask())
+    return tmp
+
+
+def replace_dir(new: str | os.PathLike, target: str | os.PathLike) -> None:
+    """Put folder ``new`` in place of ``target`` with renames only.
+
+    The previous ``target`` is moved to ``<target>.old`` first and removed once ``new`` is in
+    place; if that rename fails the previous folder is put back. A crash between the two renames
+    leaves the previous folder intact as ``<target>.old`` (never a half-written ``target``).
+    """
+    new, target = Path(new), Path(target)
+    old = target.with_name(target.name + ".old")
+    if target.exists():  # else a crash mid-swap may have left only ``old``: keep it until ``new`` is in
+        if old.exists():
+            shutil.rmtree(old)
+        os.replace(target, old)
+    try:
+        os.replace(new, target)
+    except BaseException:
+        if old.exists() and not target.exists():
+            os.replace(old, target)
+        raise
+    if old.exists():
+        shutil.rmtree(old)

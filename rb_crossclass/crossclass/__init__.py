@@ -1,0 +1,45 @@
+"""Cross-class features (Wei, Guo & Wang, ICML 2025): the metric and the scorer.
+
+- :mod:`.metric` — class attribution vectors, the attribution matrix ``C``, CAS, normalized CAS,
+  our feature-sharing index (FSI), streamed per class in float64 (:class:`AttributionAccumulator`);
+- :mod:`.scoring` — one pass over a dataset: clean features and the paper's PGD protocol (or
+  given adversarial examples), optionally sharded over ``torchrun`` ranks.
+"""
+
+from .metric import (
+    AttributionAccumulator,
+    attribution_matrix,
+    cas,
+    class_attribution_vectors,
+    feature_sharing_index,
+    normalized_cas,
+    per_class_scores,
+    top_shared_pairs,
+    valid_classes,
+)
+from .scoring import (
+    ScoreResult,
+    ScoringError,
+    merge_results,
+    result_from_accumulators,
+    score_examples,
+    score_model,
+)
+
+__all__ = [
+    "AttributionAccumulator",
+    "ScoreResult",
+    "ScoringError",
+    "attribution_matrix",
+    "cas",
+    "class_attribution_vectors",
+    "feature_sharing_index",
+    "merge_results",
+    "normalized_cas",
+    "per_class_scores",
+    "result_from_accumulators",
+    "score_examples",
+    "score_model",
+    "top_shared_pairs",
+    "valid_classes",
+]

@@ -1,0 +1,394 @@
+"""Score a model's cross-class features: clean and adversarial attribution matrices in one pass.
+
+:func:`score_model` runs the paper protocol by default (untargeted PGD on cross-entropy with the
+true label, random start, step ε/4 for ℓ∞ or ε/8 for ℓ2, model in eval mode) and reuses the
+logits and features of the final PGD iterate from the attack's own last forward, so each batch
+costs one clean forward plus the attack. :func:`score_examples` takes adversarial examples made
+elsewhere (e.g. AutoAttack's output). Both stream per-class float64 sums
+(:class:`~rb_crossclass.crossclass.AttributionAccumulator`), so shards merge exactly
+(:func:`merge_results`); under ``torchrun`` a pass given ``ranks`` splits its batches over the ranks
+(batch ``b`` on rank ``b % world_size``) and sums the accumulators with an all-reduce, giving every
+rank the one-process result.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from ..attacks import PGDConfig, pgd, skip_random_starts
+from ..core.errors import RBCrossclassError
+from ..core.io import jsonable
+from ..core.runtime import Ranks
+from .metric import (
+    AttributionAccumulator,
+    attribution_matrix,
+    cas,
+    feature_sharing_index,
+    normalized_cas,
+    per_class_scores,
+    top_shared_pairs,
+)
+
+log = logging.getLogger(__name__)
+
+__all__ = ["ScoreResult", "ScoringError", "merge_results", "result_from_accumulators",
+           "score_examples", "score_model"]
+
+
+class ScoringError(RBCrossclassError, ValueError):
+    """The model or data cannot be scored; the message says why."""
+
+
+@dataclass
+class ScoreResult:
+    """Cross-class scores of one model on one set of examples.
+
+    ``matrix`` / ``clean_matrix`` are K×K nested lists (``None`` where a class had no sample);
+    accuracies are fractions in [0,1]; ``attack`` describes how the adversarial examples were
+    made (``None``: no attack, the "adversarial" numbers are the clean ones). The accumulators
+    ``clean_acc_state`` / ``adv_acc_state`` and the correct counts let shards be merged
+    (:func:`merge_results`); ``x_adv`` is kept only on request.
+    """
+
+    cas: float
+    normalized_cas: float
+    fsi: float
+    clean_cas: float
+    clean_normalized_cas: float
+    clean_fsi: float
+    matrix: list[list[float | None]]
+    clean_matrix: list[list[float | None]]
+    robust_accuracy: float
+    clean_accuracy: float
+    n_examples: int
+    per_class_counts: list[int]
+    per_class_scores: list[float | None]
+    clean_per_class_scores: list[float | None]
+    top_pairs: list[dict]
+    clean_top_pairs: list[dict]
+    empty_classes: list[int]
+    class_names: list[str]
+    attack: dict | None
+    seconds: float
+    n_clean_correct: int = 0
+    n_robust_correct: int = 0
+    clean_acc_state: AttributionAccumulator | None = field(default=None, repr=False, compare=False)
+    adv_acc_state: AttributionAccumulator | None = field(default=None, repr=False, compare=False)
+    x_adv: torch.Tensor | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict (NaN becomes ``None``); accumulators and ``x_adv`` are left out."""
+        out = {
+            "cas": self.cas, "normalized_cas": self.normalized_cas, "fsi": self.fsi,
+            "clean_cas": self.clean_cas, "clean_normalized_cas": self.clean_normalized_cas,
+            "clean_fsi": self.clean_fsi,
+            "robust_accuracy": self.robust_accuracy, "clean_accuracy": self.clean_accuracy,
+            "n_examples": self.n_examples, "num_classes": self.num_classes,
+            "per_class_counts": list(self.per_class_counts),
+            "empty_classes": list(self.empty_classes),
+            "per_class_scores": self.per_class_scores,
+            "clean_per_class_scores": self.clean_per_class_scores,
+            "top_pairs": self.top_pairs, "clean_top_pairs": self.clean_top_pairs,
+            "class_names": list(self.class_names),
+            "attack": dict(self.attack) if self.attack is not None else None,
+            "seconds": self.seconds,
+            "matrix": self.matrix, "clean_matrix": self.clean_matrix,
+        }
+        return jsonable(out)
+
+
+def _nan_to_none(values: torch.Tensor) -> list:
+    return [None if math.isnan(v) else v for v in values.tolist()]
+
+
+def result_from_accumulators(
+    clean: AttributionAccumulator,
+    adv: AttributionAccumulator,
+    n_clean_correct: int,
+    n_robust_correct: int,
+    *,
+    class_names: Sequence[str] | None = None,
+    attack: dict | None = None,
+    seconds: float = 0.0,
+    top_k: int = 5,
+) -> ScoreResult:
+    """Turn (merged) accumulators and correct counts into a :class:`ScoreResult`."""
+    if not torch.equal(clean.counts.cpu(), adv.counts.cpu()):
+        raise ScoringError("clean and adversarial accumulators hold different samples")
+    k = clean.num_classes
+    names = list(class_names) if class_names is not None else [str(i) for i in range(k)]
+    if len(names) != k:
+        raise ScoringError(f"{len(names)} class names given for a {k}-class model")
+    n = int(clean.counts.sum())
+    mats, scores = {}, {}
+    for tag, acc in (("adv", adv), ("clean", clean)):
+        vectors = acc.vectors().cpu()
+        m = attribution_matrix(vectors)
+        mats[tag] = m
+        scores[tag] = (cas(m), normalized_cas(m), feature_sharing_index(vectors))
+    empty = clean.empty_classes()
+    if empty:
+        log.warning("classes without samples (left out of CAS): %s", [names[i] for i in empty])
+    return ScoreResult(
+        cas=scores["adv"][0], normalized_cas=scores["adv"][1], fsi=scores["adv"][2],
+        clean_cas=scores["clean"][0], clean_normalized_cas=scores["clean"][1],
+        clean_fsi=scores["clean"][2],
+        matrix=[_nan_to_none(r) for r in mats["adv"]],
+        clean_matrix=[_nan_to_none(r) for r in mats["clean"]],
+        robust_accuracy=n_robust_correct / n if n else math.nan,
+        clean_accuracy=n_clean_correct / n if n else math.nan,
+        n_examples=n,
+        per_class_counts=[int(c) for c in clean.counts.cpu().tolist()],
+        per_class_scores=_nan_to_none(per_class_scores(mats["adv"])),
+        clean_per_class_scores=_nan_to_none(per_class_scores(mats["clean"])),
+        top_pairs=top_shared_pairs(mats["adv"], top_k, names),
+        clean_top_pairs=top_shared_pairs(mats["clean"], top_k, names),
+        empty_classes=empty,
+        class_names=names,
+        attack=attack,
+        seconds=float(seconds),
+        n_clean_correct=int(n_clean_correct),
+        n_robust_correct=int(n_robust_correct),
+        clean_acc_state=clean,
+        adv_acc_state=adv,
+    )
+
+
+def merge_results(results: Sequence[ScoreResult]) -> ScoreResult:
+    """Combine results of disjoint shards of one dataset (same model and attack) exactly:
+    sums, counts and correct counts add; every score is recomputed; seconds add up."""
+    if not results:
+        raise ScoringError("nothing to merge")
+    if any(r.clean_acc_state is None or r.adv_acc_state is None for r in results):
+        raise ScoringError("results without accumulators (e.g. read back from JSON) cannot be merged")
+    first = results[0]
+    clean = AttributionAccumulator.from_state_dict(first.clean_acc_state.state_dict())
+    adv = AttributionAccumulator.from_state_dict(first.adv_acc_state.state_dict())
+    for r in results[1:]:
+        clean.merge_(r.clean_acc_state)
+        adv.merge_(r.adv_acc_state)
+    return result_from_accumulators(
+        clean, adv,
+        sum(r.n_clean_correct for r in results), sum(r.n_robust_correct for r in results),
+        class_names=first.class_names, attack=first.attack,
+        seconds=sum(r.seconds for r in results),
+    )
+
+
+# --------------------------------------------------------------------------- the pass
+AdvFn = Callable[[torch.Tensor, torch.Tensor, int, int],
+                 tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
+"""``adv_fn(x_batch, y_batch, start, end) -> (x_adv, logits [B,K], features [B,D])``."""
+SkipFn = Callable[[torch.Tensor], None]
+"""``skip_fn(x_batch)``: what a rank does for a batch it does not own (keep RNG streams aligned)."""
+
+
+def _check_model(model: nn.Module) -> None:
+    if not (hasattr(model, "forward_with_features") and isinstance(getattr(model, "head", None), nn.Linear)):
+        raise ScoringError(
+            f"{type(model).__name__} is not a FeatureClassifier (needs forward_with_features and a "
+            "linear head): wrap it with rb_crossclass.models.wrap_model"
+        )
+
+
+def _check_data(x: torch.Tensor, y: torch.Tensor, num_classes: int) -> None:
+    if x.dim() != 4 or y.dim() != 1 or len(x) != len(y):
+        raise ScoringError(f"need x [N,C,H,W] and y [N], got {tuple(x.shape)} and {tuple(y.shape)}")
+    if len(y) == 0:
+        raise ScoringError("no examples to score")
+    if int(y.min()) < 0 or int(y.max()) >= num_classes:
+        raise ScoringError(
+            f"labels span [{int(y.min())}, {int(y.max())}] but the model has {num_classes} classes"
+        )
+
+
+@contextlib.contextmanager
+def _scoring_mode(model: nn.Module) -> Iterator[None]:
+    """Eval mode and no parameter gradients during the pass; both restored afterwards."""
+    modes = [(m, m.training) for m in model.modules()]  # restored module by module
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    model.eval()
+    for p, _ in flags:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
+        for m, mode in modes:
+            m.training = mode
+
+
+def _forward_features(model: nn.Module, x: torch.Tensor, autocast: bool):
+    with torch.no_grad(), torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=autocast):
+        logits, feats = model.forward_with_features(x)
+    return logits.float(), feats.float()
+
+
+def _to_device(t: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
+    t = t.to(device, non_blocking=True)
+    if channels_last and t.dim() == 4:
+        t = t.contiguous(memory_format=torch.channels_last)
+    return t
+
+
+def _run_pass(model: nn.Module, x: torch.Tensor, y: torch.Tensor, adv_fn: AdvFn | None, *,
+              batch_size: int, device: torch.device, autocast: bool, channels_last: bool,
+              class_names: Sequence[str] | None, attack: dict | None, progress: bool,
+              keep_adversarial: bool, desc: str, ranks: Ranks | None = None,
+              skip_fn: SkipFn | None = None) -> ScoreResult:
+    from tqdm.auto import tqdm
+
+    _check_model(model)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ScoringError(f"batch size must be an integer >= 1, got {batch_size!r}")
+    ranks = ranks or Ranks()
+    if keep_adversarial and ranks.world_size > 1:
+        raise ScoringError("keep_adversarial is not available in a sharded pass")
+    start_time = time.perf_counter()
+    model.to(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    weight = model.head.weight.detach()
+    k, d = weight.shape
+    _check_data(x, y, k)
+    clean = AttributionAccumulator(k, d, device=device)
+    adv = AttributionAccumulator(k, d, device=device)
+    correct = torch.zeros(2, dtype=torch.int64, device=device)  # clean, adversarial
+    kept: list[torch.Tensor] = []
+    n = len(y)
+    with _scoring_mode(model), tqdm(total=n, desc=desc, unit="img", disable=not (progress and ranks.main),
+                                   leave=False) as bar:
+        for b, start in enumerate(range(0, n, batch_size)):
+            end = min(start + batch_size, n)
+            xb = _to_device(x[start:end], device, channels_last)
+            if not ranks.owns(b):
+                if skip_fn is not None:
+                    skip_fn(xb)
+                continue
+            yb = y[start:end].to(device, torch.int64, non_blocking=True)
+            logits_c, feats_c = _forward_features(model, xb, autocast)
+            clean.update(feats_c, weight, yb)
+            correct[0] += (logits_c.argmax(1) == yb).sum()
+            if adv_fn is None:
+                x_adv, logits_a, feats_a = xb, logits_c, feats_c
+            else:
+                x_adv, logits_a, feats_a = adv_fn(xb, yb, start, end)
+            adv.update(feats_a, weight, yb)
+            correct[1] += (logits_a.argmax(1) == yb).sum()
+            if keep_adversarial:
+                kept.append(x_adv.detach().to("cpu", memory_format=torch.contiguous_format))
+            bar.update(end - start)
+    if ranks.world_size > 1:
+        for acc in (clean, adv):
+            ranks.sum_(acc.sums)
+            ranks.sum_(acc.counts)
+        ranks.sum_(correct)
+    result = result_from_accumulators(
+        clean, adv, int(correct[0]), int(correct[1]), class_names=class_names, attack=attack,
+        seconds=time.perf_counter() - start_time,
+    )
+    if keep_adversarial:
+        result.x_adv = torch.cat(kept)
+    return result
+
+
+def score_model(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    attack: PGDConfig | None,
+    batch_size: int = 256,
+    device: str | torch.device = "cpu",
+    seed: int = 0,
+    autocast: bool = False,
+    channels_last: bool = False,
+    class_names: Sequence[str] | None = None,
+    progress: bool = True,
+    keep_adversarial: bool = False,
+    ranks: Ranks | None = None,
+) -> ScoreResult:
+    """Clean and adversarial cross-class scores of ``model`` on ``x: [N,C,H,W]`` in [0,1], ``y: [N]``.
+
+    ``attack``: a :class:`PGDConfig` (paper protocol: ``PGDConfig(eps=8/255)`` = untargeted
+    PGD-20 on CE, random start, step ε/4 ℓ∞ / ε/8 ℓ2) or ``None`` (clean only; the adversarial
+    numbers then equal the clean ones). The model runs in eval mode without parameter gradients
+    (both restored afterwards). The attack's random starts come from one generator on
+    ``device`` seeded with ``seed``: same seed, batch size and device give the same result.
+    ``autocast`` runs forwards in bf16; ``channels_last`` changes the memory format (GPU).
+    ``keep_adversarial`` stores the adversarial examples (CPU) on ``result.x_adv``. ``ranks``
+    shards the batches over ``torchrun`` ranks (every rank returns the one-process result).
+    """
+    device = torch.device(device)
+    attack_info = None
+    adv_fn: AdvFn | None = None
+    skip_fn: SkipFn | None = None
+    if attack is not None:
+        if attack.targeted:
+            raise ScoringError("the cross-class protocol uses an untargeted attack")
+        generator = torch.Generator(device=device).manual_seed(int(seed))
+        attack_info = {**attack.as_dict(), "seed": int(seed)}
+
+        def adv_fn(xb, yb, start, end):
+            res = pgd(model, xb, yb, attack, generator=generator, autocast=autocast,
+                      return_features=True)
+            return res.x_adv, res.logits, res.features
+
+        def skip_fn(xb):
+            skip_random_starts(attack, xb, generator)
+
+    return _run_pass(model, x, y, adv_fn, batch_size=batch_size, device=device, autocast=autocast,
+                     channels_last=channels_last, class_names=class_names, attack=attack_info,
+                     progress=progress, keep_adversarial=keep_adversarial, desc="score",
+                     ranks=ranks, skip_fn=skip_fn)
+
+
+def score_examples(
+    model: nn.Module,
+    x_clean: torch.Tensor,
+    x_adv: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    batch_size: int = 256,
+    device: str | torch.device = "cpu",
+    class_names: Sequence[str] | None = None,
+    progress: bool = True,
+    attack: dict | None = None,
+    autocast: bool = False,
+    channels_last: bool = False,
+    ranks: Ranks | None = None,
+) -> ScoreResult:
+    """Scores from adversarial examples made by the caller (e.g. AutoAttack's output).
+
+    ``x_clean``, ``x_adv``: ``[N,C,H,W]`` in [0,1] (``x_adv[n]`` is the adversarial example of
+    ``x_clean[n]``), ``y: [N]``. ``attack`` is recorded as given (e.g. ``{"name": "autoattack",
+    ...}``). Given the same examples, batch size and device as :func:`score_model`, the result
+    is identical to it.
+    """
+    if x_adv.shape != x_clean.shape:
+        raise ScoringError(f"x_adv {tuple(x_adv.shape)} and x_clean {tuple(x_clean.shape)} differ in shape")
+    device = torch.device(device)
+
+    def adv_fn(xb, yb, start, end):
+        xa = _to_device(x_adv[start:end], device, channels_last)
+        logits, feats = _forward_features(model, xa, autocast)
+        return xa, logits, feats
+
+    return _run_pass(model, x_clean, y, adv_fn, batch_size=batch_size, device=device,
+                     autocast=autocast, channels_last=channels_last, class_names=class_names,
+                     attack=dict(attack) if attack is not None else {"name": "given"},
+                     progress=progress, keep_adversarial=False, desc="score (given examples)",
+                     ranks=ranks)

@@ -1,0 +1,220 @@
+"""One evaluation end to end: AutoAttack, the cross-class scores of its examples (CAS on
+AutoAttack's own output, where points no attack broke stay clean, as AutoAttack returns them),
+optionally the paper's PGD-20 protocol, the result record, its card and a text summary."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..attacks import PGDConfig
+from ..cards import card_from_results, cross_class_block
+from ..core.provenance import now_iso, package_versions
+from ..core.runtime import Ranks
+from ..core.threat import format_eps
+from ..crossclass import score_examples, score_model
+from .autoattack import run_autoattack
+from .protocol import AutoAttackConfig, EvaluateError
+from .state import EvalState, model_digest, tensor_digest
+
+
+@dataclass
+class EvalResult:
+    """One evaluation: accuracies (fractions), per-point flags, cross-class scores, costs."""
+
+    model: str
+    dataset: str
+    n_examples: int
+    threat_model: str
+    eps: float
+    eps_string: str
+    version: str
+    attacks: list[str]
+    seed: int
+    batch_size: int
+    clean_correct: int
+    robust_correct: int
+    clean_accuracy: float
+    robust_accuracy: float
+    robust_after_attack: dict[str, int]
+    clean_flags: str  # "0"/"1" per point, in data order
+    robust_flags: str
+    seconds: float
+    seconds_by_stage: dict[str, float]
+    passes: dict[str, int]
+    batches_run: int
+    batches_loaded: int
+    device: str
+    world_size: int
+    date: str
+    package_versions: dict[str, str]
+    cross_class: dict | None = None  # ScoreResult.to_dict() on AutoAttack's examples
+    cross_class_pgd: dict | None = None  # the paper's PGD-20 protocol, when asked for
+    model_info: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def robust_flag_tensor(self) -> torch.Tensor:
+        return torch.tensor([c == "1" for c in self.robust_flags], dtype=torch.bool)
+
+    def evaluation_block(self) -> dict:
+        """The card's ``evaluation`` block."""
+        return {
+            "n_examples": self.n_examples, "dataset": self.dataset, "threat_model": self.threat_model,
+            "eps": self.eps, "autoattack_version": self.version, "attacks": list(self.attacks),
+            "seed": self.seed, "batch_size": self.batch_size, "date": self.date,
+            "package_versions": dict(self.package_versions), "seconds": round(self.seconds, 3),
+            "clean_correct": self.clean_correct, "robust_correct": self.robust_correct,
+            "robust_after_attack": dict(self.robust_after_attack),
+            **self.passes,
+            "device": self.device, "world_size": self.world_size,
+        }
+
+
+def _flags(t: torch.Tensor) -> str:
+    return "".join("1" if v else "0" for v in t.tolist())
+
+
+def evaluate_model(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    config: AutoAttackConfig,
+    *,
+    device: str | torch.device = "cpu",
+    state_dir: str | os.PathLike | None = None,
+    class_names: Sequence[str] | None = None,
+    cas: bool = True,
+    pgd: bool = False,
+    score_batch_size: int | None = None,
+    model_name: str = "model",
+    dataset: str = "",
+    progress: bool = True,
+    ranks: Ranks | None = None,
+) -> EvalResult:
+    """Clean + AutoAttack accuracy of ``model`` on ``x: [N,C,H,W]`` in [0,1], ``y: [N]``, and the
+    cross-class scores of AutoAttack's adversarial examples (``cas``) and of the paper's PGD-20
+    protocol (``pgd``). The model must be in eval mode and take [0,1] inputs.
+
+    Under ``torch.distributed`` the attack batches are split over ranks and every rank returns the
+    same result; ``state_dir`` makes the run resumable (see :class:`EvalState`).
+    """
+    if x.shape[0] != y.shape[0] or x.shape[0] == 0:
+        raise EvaluateError(f"x has {x.shape[0]} points and y {y.shape[0]}: need the same, non-zero")
+    if float(x.min()) < 0 or float(x.max()) > 1:
+        raise EvaluateError("inputs must lie in [0,1] (normalization belongs inside the model)")
+    ranks = ranks or Ranks.current()
+    device = torch.device(device)
+    x, y = x.contiguous(), y.contiguous()
+    model = model.eval()
+    t_start = time.perf_counter()
+    state = None
+    if state_dir is not None:
+        fingerprint = {"config": config.as_dict(), "n_examples": int(x.shape[0]),
+                       "data": tensor_digest(x, y), "model": model_digest(model), "dataset": dataset}
+        state = EvalState(state_dir, fingerprint, ranks)
+    outcome = run_autoattack(model, x, y, config, device=device, state=state, ranks=ranks,
+                             progress=progress)
+    n = int(x.shape[0])
+    stages = dict(outcome.seconds)
+    score_bs = score_batch_size or config.batch_size
+    cross, cross_pgd = None, None
+    if cas:
+        t0 = time.perf_counter()
+        info = {"name": "autoattack", "version": config.version, "attacks": outcome.attacks,
+                "norm": config.norm, "eps": config.eps, "seed": config.seed}
+        score = score_examples(model, x, outcome.x_adv, y, batch_size=score_bs, device=device,
+                               class_names=class_names, progress=progress, ranks=ranks,
+                               attack=info)
+        cross = score.to_dict()
+        stages["cas"] = time.perf_counter() - t0
+    if pgd:
+        t0 = time.perf_counter()
+        score = score_model(model, x, y, attack=PGDConfig(eps=config.eps, steps=20, norm=config.norm),
+                            batch_size=score_bs, device=device, seed=config.seed,
+                            class_names=class_names, progress=progress, ranks=ranks)
+        cross_pgd = score.to_dict()
+        stages["cas_pgd"] = time.perf_counter() - t0
+    clean_correct = int(outcome.clean_flags.sum())
+    robust_correct = int(outcome.robust_flags.sum())
+    meta = getattr(model, "meta", {}) or {}
+    return EvalResult(
+        model=model_name, dataset=dataset, n_examples=n, threat_model=config.norm, eps=config.eps,
+        eps_string=format_eps(config.eps), version=config.version, attacks=outcome.attacks,
+        seed=config.seed, batch_size=config.batch_size, clean_correct=clean_correct,
+        robust_correct=robust_correct, clean_accuracy=clean_correct / n,
+        robust_accuracy=robust_correct / n, robust_after_attack=outcome.robust_after,
+        clean_flags=_flags(outcome.clean_flags), robust_flags=_flags(outcome.robust_flags),
+        seconds=time.perf_counter() - t_start, seconds_by_stage=stages, passes=outcome.passes,
+        batches_run=outcome.batches_run, batches_loaded=outcome.batches_loaded, device=str(device),
+        world_size=ranks.world_size, date=now_iso(), package_versions=package_versions(),
+        cross_class=cross, cross_class_pgd=cross_pgd,
+        model_info={k: v for k, v in meta.items() if isinstance(v, (str, int, float, bool))},
+    )
+
+
+def result_card(
+    result: EvalResult,
+    *,
+    name: str,
+    dataset: str | None = None,
+    architecture: str | None = None,
+    base: dict | None = None,
+    training: dict | None = None,
+    **descriptive: Any,
+) -> dict:
+    """A validated RobustBench card of ``result`` (``dataset``: the card's dataset name, default the
+    evaluated one; ``base``: an official card to pre-fill from; ``descriptive``: ``link``,
+    ``authors``, ``venue``, ``additional_data``, ``footnote`` ...)."""
+    cross = None
+    if result.cross_class is not None:
+        cross = cross_class_block(result.cross_class, result.cross_class["attack"])
+        if result.cross_class_pgd is not None:
+            cross["pgd"] = cross_class_block(result.cross_class_pgd, result.cross_class_pgd["attack"])
+    return card_from_results(
+        name=name, dataset=dataset or result.dataset, threat_model=result.threat_model, eps=result.eps,
+        clean_accuracy=result.clean_accuracy, robust_accuracy=result.robust_accuracy,
+        architecture=architecture or result.model_info.get("architecture", ""),
+        cross_class=cross, evaluation=result.evaluation_block(), training=training, base=base,
+        **descriptive,
+    )
+
+
+def summary_table(result: EvalResult) -> str:
+    """Plain-text summary: accuracy after each stage, time per stage, CAS."""
+    n = result.n_examples
+    lines = [f"{'stage':<10} {'robust':>8} {'accuracy':>9} {'seconds':>9}",
+             "-" * 39]
+    for stage, count in result.robust_after_attack.items():
+        secs = result.seconds_by_stage.get(stage, 0.0)
+        lines.append(f"{stage:<10} {count:>8d} {100 * count / n:>8.2f}% {secs:>9.1f}")
+    skipped = [a for a in result.attacks if a not in result.robust_after_attack]
+    if skipped:
+        lines.append(f"(no robust points left: {', '.join(skipped)} not needed)")
+    lines.append("-" * 39)
+    lines.append(f"clean accuracy      {100 * result.clean_accuracy:6.2f}%  ({result.clean_correct}/{n})")
+    lines.append(f"AutoAttack accuracy {100 * result.robust_accuracy:6.2f}%  ({result.robust_correct}/{n}, "
+                 f"{result.version}, {result.threat_model} eps {result.eps_string})")
+    for label, cc in (("CAS (AutoAttack examples)", result.cross_class),
+                      ("CAS (PGD-20 protocol)", result.cross_class_pgd)):
+        if cc is not None:
+            k = len(cc["class_names"])
+            lines.append(f"{label}: {_num(cc['cas'])} of {k * (k - 1)} (normalized "
+                         f"{_num(cc['normalized_cas'])}, FSI {_num(cc['fsi'])}; "
+                         f"clean {_num(cc['clean_cas'])})")
+    p = result.passes
+    lines.append(f"passes: {p.get('forward_passes', 0)} forward ({p.get('forward_samples', 0)} samples), "
+                 f"{p.get('backward_passes', 0)} backward; {result.seconds:.1f} s in total"
+                 + (f"; resumed {result.batches_loaded} batches" if result.batches_loaded else ""))
+    return "\n".join(lines)
+
+
+def _num(v: Any) -> str:
+    return "n/a" if v is None else f"{v:.3f}"

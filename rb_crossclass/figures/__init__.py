@@ -1,0 +1,22 @@
+"""Every figure the package draws, in one style (:mod:`.canvas`): attribution-matrix heatmaps
+(:mod:`.heatmap`), training curves (:mod:`.curves`), leaderboard scatter plots (:mod:`.scatter`)
+and the theory's figures (:mod:`.synthetic`)."""
+
+from .canvas import FORMATS, FigureError, FigureStyle, new_figure, plain_text, save_figure
+from .curves import plot_curves
+from .heatmap import heatmap_size_px, plot_attribution_matrix, plot_matrix_difference
+from .scatter import plot_cas_vs_robust
+
+__all__ = [
+    "FORMATS",
+    "FigureError",
+    "FigureStyle",
+    "heatmap_size_px",
+    "new_figure",
+    "plain_text",
+    "plot_attribution_matrix",
+    "plot_cas_vs_robust",
+    "plot_curves",
+    "plot_matrix_difference",
+    "save_figure",
+]

@@ -1,0 +1,68 @@
+"""One figure style for every plot: matplotlib's object API on an Agg canvas (no pyplot state, no
+global backend switch in the caller's process), saved atomically as PNG, PDF or SVG.
+
+:class:`FigureStyle` carries the output ``format`` and ``dpi`` a user picks (``--format``,
+``--dpi``); each plot has its own default size and resolution. Files carry no creation date or
+software stamp, so the same data gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..core.errors import RBCrossclassError
+from ..core.io import atomic_write
+
+FORMATS = ("png", "pdf", "svg")
+_NO_STAMP = {"png": {"Software": None}, "pdf": {"CreationDate": None, "Producer": None, "Creator": None},
+             "svg": {"Date": None, "Creator": None}}
+
+
+class FigureError(RBCrossclassError, ValueError):
+    """Bad figure settings (format, dpi)."""
+
+
+@dataclass(frozen=True)
+class FigureStyle:
+    """Output ``format`` (png, pdf or svg) and ``dpi`` (``None``: each plot's own default)."""
+
+    format: str = "png"
+    dpi: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.format not in FORMATS:
+            raise FigureError(f"figure format must be one of {', '.join(FORMATS)}, got {self.format!r}")
+        if self.dpi is not None and (isinstance(self.dpi, bool) or not 20 <= self.dpi <= 1200):
+            raise FigureError(f"dpi must be between 20 and 1200, got {self.dpi!r}")
+
+
+DEFAULT_STYLE = FigureStyle()
+
+
+def new_figure(figsize: tuple[float, float], dpi: int = 100):
+    """A matplotlib ``Figure`` with its own Agg canvas (pyplot is never touched)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, dpi=dpi)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def plain_text(text: str) -> str:
+    """``text`` shown literally by matplotlib (``$`` would start mathtext, e.g. in a model ID)."""
+    return str(text).replace("$", r"\$")
+
+
+def save_figure(fig, path: str | os.PathLike, style: FigureStyle | None = None,
+                default_dpi: int = 100) -> Path:
+    """Write ``fig`` atomically to ``path`` with the style's suffix (``x.png`` → ``x.pdf`` for
+    PDF); returns the path written."""
+    style = style or DEFAULT_STYLE
+    out = Path(path).with_suffix("." + style.format)
+    dpi = style.dpi or default_dpi
+    atomic_write(out, lambda tmp: fig.savefig(tmp, format=style.format, dpi=dpi,
+                                              metadata=_NO_STAMP[style.format]))
+    return out

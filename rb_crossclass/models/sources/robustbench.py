@@ -1,0 +1,79 @@
+"""``robustbench:<Name>``: a model of RobustBench's zoo through ``robustbench.utils.load_model``.
+
+Offline it works when ``<model_dir>/<dataset>/<threat_model>/<Name>.pt`` is already in place
+(RobustBench's layout); a file that is an HTML page or truncated is reported with the file to
+delete before robustbench touches it. :func:`build_architecture` builds an entry's network
+without any weights (random init), e.g. to plan which entries the cross-class metric applies to.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from torch import nn
+
+from ..checkpoint import CheckpointError, read_state_dict
+from ..feature_classifier import FeatureClassifier, wrap_model
+from .registry import ModelSourceError, SourceOptions, register_source
+
+BOARD_DATASETS = ("cifar10", "cifar100", "imagenet")
+
+
+def zoo_entries(dataset: str, threat_model: str) -> dict:
+    """RobustBench's model-zoo dict of one board (``{Name: {"model": callable, ...}}``)."""
+    from ...compat import import_robustbench
+
+    import_robustbench()
+    from robustbench.model_zoo import model_dicts
+    from robustbench.model_zoo.enums import BenchmarkDataset, ThreatModel
+
+    if dataset not in BOARD_DATASETS:
+        raise ModelSourceError(f"robustbench has no models for dataset {dataset!r} "
+                               f"(its boards: {', '.join(BOARD_DATASETS)})")
+    try:
+        return model_dicts[BenchmarkDataset(dataset)][ThreatModel(threat_model)]
+    except (ValueError, KeyError) as err:
+        raise ModelSourceError(f"robustbench has no {dataset}/{threat_model} board ({err})") from err
+
+
+def zoo_entry(name: str, dataset: str, threat_model: str) -> dict:
+    """One entry of RobustBench's model zoo; a clear error naming close entries when absent."""
+    zoo = zoo_entries(dataset, threat_model)
+    if name not in zoo:
+        raise ModelSourceError(f"robustbench has no {dataset}/{threat_model} model {name[:100]!r} "
+                               f"(e.g. {', '.join(list(zoo)[:4])})")
+    return zoo[name]
+
+
+def build_architecture(name: str, dataset: str, threat_model: str) -> nn.Module:
+    """The entry's network with random weights (no download), in eval mode."""
+    return zoo_entry(name, dataset, threat_model)["model"]().eval()
+
+
+def checkpoint_path(model_dir: str | Path, dataset: str, threat_model: str, name: str) -> Path:
+    """Where robustbench keeps an entry's weights: ``<model_dir>/<dataset>/<threat_model>/<Name>.pt``."""
+    return Path(model_dir) / dataset / threat_model / f"{name}.pt"
+
+
+@register_source("robustbench")
+def robustbench_source(name: str, opts: SourceOptions) -> FeatureClassifier:
+    from robustbench.utils import load_model
+
+    dataset = opts.dataset or ""
+    zoo_entry(name, dataset, opts.threat_model)
+    path = checkpoint_path(opts.model_dir, dataset, opts.threat_model, name)
+    if path.is_file():
+        read_state_dict(path)  # clear errors for HTML pages / truncated files before robustbench
+    try:
+        net = load_model(name, model_dir=opts.model_dir, dataset=dataset, threat_model=opts.threat_model)
+    except CheckpointError:
+        raise
+    except Exception as err:  # noqa: BLE001 - gdown / requests / torch errors
+        hint = (f"the checkpoint {path} is missing and could not be downloaded (offline?): place the "
+                "file there and retry" if not path.is_file()
+                else f"{path} could not be loaded into the architecture: delete it and download again")
+        raise ModelSourceError(f"robustbench:{name}: {hint} "
+                               f"({type(err).__name__}: {str(err)[:200]})") from err
+    meta = {"architecture": type(net).__name__, "family": "robustbench", "robustbench_name": name,
+            "input_shape": opts.input_shape}
+    return wrap_model(net, head_name=opts.head_name, meta=meta)

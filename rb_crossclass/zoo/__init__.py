@@ -1,0 +1,43 @@
+"""Our model zoo: entries we trained, loadable as ``zoo:<Name>`` and through RobustBench.
+
+The catalog (YAML entries checked against a schema, checksummed weights) and the ``zoo:`` model
+source live with the other model sources in :mod:`rb_crossclass.models`; this package adds what
+uses them: registration with timm so that ``robustbench.utils.load_model`` finds the entries
+(:mod:`.timm_registry`) and adding entries from training runs and evaluated cards
+(:mod:`.authoring`).
+"""
+
+from ..models.sources import build_zoo_model
+from ..models.zoo_catalog import (
+    ZOO_ENV,
+    ZooChecksumError,
+    ZooEntry,
+    ZooError,
+    checkpoint_file,
+    entry_schema,
+    find_entry,
+    list_entries,
+    load_entry,
+    zoo_root,
+)
+from .authoring import add_entry, attach_card, dump_yaml, read_entry_card
+from .timm_registry import register_timm
+
+__all__ = [
+    "ZOO_ENV",
+    "ZooChecksumError",
+    "ZooEntry",
+    "ZooError",
+    "add_entry",
+    "attach_card",
+    "build_zoo_model",
+    "checkpoint_file",
+    "dump_yaml",
+    "entry_schema",
+    "find_entry",
+    "list_entries",
+    "load_entry",
+    "read_entry_card",
+    "register_timm",
+    "zoo_root",
+]

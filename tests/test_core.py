@@ -1,0 +1,225 @@
+"""The ground floor: each shared rule is defined once (rb_crossclass.core) and every stage agrees with it."""
+
+from __future__ import annotations
+
+import json
+import math
+from importlib import resources
+
+import pytest
+import torch
+
+from rb_crossclass.core import datasets, names, runtime, threat
+from rb_crossclass.core.errors import RBCrossclassError
+from rb_crossclass.core.io import jsonable
+
+from conftest import OFFICIAL_CARDS
+
+
+# --------------------------------------------------------------------------- ε
+@pytest.mark.parametrize("text, value", [("8/255", 8 / 255), ("0.0314", 0.0314), (" 4/255 ", 4 / 255),
+                                         (0.5, 0.5), (0, 0.0), ("0", 0.0)])
+def test_parse_eps_accepts_fractions_and_decimals(text, value):
+    assert threat.parse_eps(text) == pytest.approx(value)
+
+
+@pytest.mark.parametrize("bad", ["inf", "nan", "1e999", "-1", "-8/255", "8/0", "eight", "", True,
+                                 float("inf")])
+def test_parse_eps_refuses_infinite_negative_and_malformed(bad):
+    with pytest.raises(threat.ThreatModelError):
+        threat.parse_eps(bad)
+
+
+def test_format_eps_is_robustbench_string_form():
+    assert threat.format_eps(8 / 255) == "8/255" and threat.format_eps(0.5) == "0.5"
+    assert threat.format_eps(threat.parse_eps("4/255")) == "4/255" and threat.format_eps(0.3) == "0.3"
+    assert threat.format_eps(1.0) == "1" and threat.format_eps(1e-7) == "0.0000001"
+    assert threat.format_eps("16/255") == "16/255"
+    with pytest.raises(threat.ThreatModelError):
+        threat.format_eps("8|255")
+    for value in (8 / 255, 0.5, 1e-7, 2.0, 12.0):
+        import re
+
+        assert re.match(threat.EPS_PATTERN, threat.format_eps(value))
+
+
+def test_one_eps_pattern_in_the_schemas():
+    root = resources.files("rb_crossclass") / "schemas"
+    card = json.loads((root / "card.schema.json").read_text())
+    zoo = json.loads((root / "zoo_entry.schema.json").read_text())
+    assert card["$defs"]["epsString"]["pattern"] == threat.EPS_PATTERN
+    assert zoo["properties"]["eps"]["pattern"] == threat.EPS_PATTERN
+
+
+# --------------------------------------------------------------------------- norms
+def _pgd(norm):
+    from rb_crossclass.attacks import PGDConfig
+
+    PGDConfig(eps=0.1, norm=norm)
+
+
+def _autoattack(norm):
+    from rb_crossclass.evaluate import AutoAttackConfig
+
+    AutoAttackConfig(norm=norm, eps=0.1)
+
+
+def _recipe(norm):
+    from rb_crossclass.recipes import create_recipe
+
+    create_recipe("pgd_at", norm=norm)
+
+
+def _card(norm):
+    from rb_crossclass.cards import card_from_results
+
+    card_from_results(name="m", dataset="cifar10", threat_model=norm, eps=0.1, clean_accuracy=0.5,
+                      robust_accuracy=0.3)
+
+
+def _make_autoattack(norm):
+    from rb_crossclass.compat import make_autoattack
+
+    make_autoattack(torch.nn.Linear(2, 2), norm=norm, eps=0.1)
+
+
+def _cli(norm):
+    from rb_crossclass.cli import build_parser
+
+    build_parser().parse_args(["score", "--model", "timm:resnet18", "--dataset", "cifar10", "--out", "x",
+                               "--threat-model", norm])
+
+
+def _train_config(norm):
+    from rb_crossclass.train import config_from_dict
+
+    config_from_dict({"eval": {"norm": norm}})
+
+
+@pytest.mark.parametrize("component", [_pgd, _autoattack, _recipe, _card, _make_autoattack, _cli,
+                                       _train_config])
+def test_every_stage_accepts_exactly_the_norms_of_core(component):
+    for norm in threat.NORMS:
+        component(norm)
+    for norm in ("L1", "linf", "corruptions"):
+        with pytest.raises(RBCrossclassError):
+            component(norm)
+
+
+def test_defaults_and_the_protocol_step_rule():
+    from rb_crossclass.attacks import PGDConfig
+
+    assert threat.default_eps("Linf") == 8 / 255 and threat.default_eps("L2") == 0.5
+    assert PGDConfig(eps=8 / 255).step == threat.pgd_step_size(8 / 255, "Linf") == pytest.approx(2 / 255)
+    assert PGDConfig(eps=0.5, norm="L2").step == threat.pgd_step_size(0.5, "L2") == pytest.approx(0.0625)
+
+
+def test_accuracy_fields_follow_robustbench():
+    from rb_crossclass.compat import import_robustbench
+
+    import_robustbench()
+    from robustbench.model_zoo.enums import ThreatModel
+    from robustbench.utils import ACC_FIELDS
+
+    for tm in ThreatModel:
+        expected = ACC_FIELDS[tm]
+        expected = (expected,) if isinstance(expected, str) else tuple(expected)
+        assert threat.ranking_fields(tm.value) == expected
+        assert threat.accuracy_field(tm.value) == expected[-1]
+    with pytest.raises(threat.ThreatModelError):
+        threat.accuracy_field("L1")
+
+
+# --------------------------------------------------------------------------- dataset facts
+def test_known_dataset_facts():
+    c10 = datasets.known_dataset("cifar10")
+    assert c10.num_classes == 10 and c10.class_names[0] == "airplane" and c10.shape == (3, 32, 32)
+    c100 = datasets.known_dataset("cifar100")
+    assert c100.num_classes == 100 == len(set(c100.class_names))
+    assert c100.class_names[:2] == ("apple", "aquarium_fish")
+    assert datasets.known_dataset("mnist").shape == (1, 28, 28)
+    imagenet = datasets.known_dataset("imagenet")
+    assert imagenet.num_classes == 1000 and imagenet.class_names[0] == "tench"
+    assert imagenet.shape == (3, 224, 224)
+    assert datasets.known_dataset("svhn") is None
+    assert datasets.normalization("mnist", 1) == ((0.1307,), (0.3081,))
+    assert datasets.normalization("cifar10", 1) == ((0.5,), (0.5,))  # wrong channel count: generic
+    with pytest.raises(datasets.DatasetFactsError):
+        datasets.DatasetInfo("x", 3, ("a", "b"), (3, 8, 8), (0.5,) * 3, (0.5,) * 3)
+
+
+def test_stages_take_dataset_facts_from_core():
+    from rb_crossclass.models import create_model_source
+    from rb_crossclass.models.zoo_catalog import load_entry  # noqa: F401 - shape defaults come from core
+
+    model = create_model_source("timm:resnet18", dataset="cifar100", num_classes=100)
+    mean, std = datasets.normalization("cifar100", 3)
+    assert model.normalize.mean.flatten().tolist() == pytest.approx(list(mean))
+    assert model.normalize.std.flatten().tolist() == pytest.approx(list(std))
+    assert datasets.known_dataset("cifar10").card_name == "cifar10"
+    assert datasets.generic_info("npz:/a/b/part.npz", 4, (3, 8, 8)).card_name == "part"
+
+
+# --------------------------------------------------------------------------- runtime
+def test_cpu_threads_honours_the_environment():
+    assert runtime.cpu_threads({"OMP_NUM_THREADS": "3"}) == 3
+    assert runtime.cpu_threads({"SLURM_CPUS_PER_TASK": "5"}) == 5
+    assert runtime.cpu_threads({"OMP_NUM_THREADS": "3", "SLURM_CPUS_PER_TASK": "5"}) == 3
+    import os
+
+    assert runtime.cpu_threads({}) == len(os.sched_getaffinity(0))
+    assert runtime.cpu_threads({"OMP_NUM_THREADS": "zero"}) == len(os.sched_getaffinity(0))
+
+
+def test_resolve_device():
+    assert runtime.resolve_device("cpu") == torch.device("cpu")
+    assert runtime.resolve_device(None).type in ("cpu", "cuda")
+    for bad in ("banana", "mps", "cuda:99" if torch.cuda.is_available() else "cuda"):
+        with pytest.raises(runtime.RuntimeSetupError):
+            runtime.resolve_device(bad)
+
+
+def test_one_process_ranks_are_identity_operations():
+    r = runtime.Ranks()
+    assert r.main and r.owns(0) and r.owns(7)
+    t = torch.tensor([1.0, 2.0])
+    assert r.sum_(t) is t and torch.equal(r.mean(t), t)
+    assert r.gather({"a": 1}) == [{"a": 1}] and r.sum_ints({"a": 2}) == {"a": 2}
+    two = runtime.Ranks(rank=1, world_size=2)
+    assert [two.owns(b) for b in range(4)] == [False, True, False, True]
+    with runtime.distributed("cpu") as (ranks, device):
+        assert ranks == runtime.Ranks() and device == torch.device("cpu")
+
+
+# --------------------------------------------------------------------------- names, json
+@pytest.mark.parametrize("good", ["Carmon2019Unlabeled", "RBCrossclass2025CPU_PGD-AT", "a", "Peng2023Robust",
+                                  "Rebuffi2021Fixing_70_16_cutmix_extra", "x.y+z"])
+def test_model_ids_accept_robustbench_names(good):
+    assert names.check_model_id(good) == good
+
+
+@pytest.mark.parametrize("bad", ["", "..", ".", "../x", "/abs/x", "a/b", "x" * 129, "-x", ".hidden", "x.",
+                                 "eval", "na me", "x\x00"])
+def test_model_ids_refuse_paths_and_reserved_names(bad):
+    with pytest.raises(names.ModelIdError):
+        names.check_model_id(bad)
+
+
+@pytest.mark.skipif(OFFICIAL_CARDS is None or not OFFICIAL_CARDS.is_dir(), reason="official cards absent")
+def test_every_official_model_id_is_valid():
+    for path in OFFICIAL_CARDS.rglob("*.json"):
+        names.check_model_id(path.stem)
+
+
+def test_model_id_from_source():
+    assert names.model_id_from_source("timm:resnet18") == "resnet18"
+    assert names.model_id_from_source("robustbench:Carmon2019Unlabeled") == "Carmon2019Unlabeled"
+    assert names.model_id_from_source("py:tests/my model.py:build") == "build"
+    assert names.model_id_from_source("py:/x/my_model.py") == "my_model"
+    assert names.model_id_from_source("py:m:eval") == "eval_model"
+
+
+def test_jsonable_turns_nan_and_tensors_into_json_values():
+    value = {"a": math.nan, "b": [1.0, math.inf, torch.tensor([0.5, float("nan")])], "c": torch.tensor(2)}
+    assert jsonable(value) == {"a": None, "b": [1.0, None, [0.5, None]], "c": 2}
+    json.dumps(jsonable(value), allow_nan=False)
