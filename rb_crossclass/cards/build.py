@@ -72,6 +72,7 @@ def card_from_results(
     number_forward_passes: int = 1,
     reported: str | None = None,
     footnote: str | None = None,
+    unreliable: bool = False,
     cross_class: dict | None = None,
     evaluation: dict | None = None,
     training: dict | None = None,
@@ -81,8 +82,8 @@ def card_from_results(
 
     ``base`` (e.g. the official RobustBench card of the same model) pre-fills every descriptive
     key; measured keys (``clean_acc``, ``autoattack_acc``, ``eps``, ``dataset``) are ours, and
-    ``reported`` keeps the authors' number from ``base`` unless given. Keys are written in
-    RobustBench's order, then our blocks.
+    ``reported`` keeps the authors' number from ``base`` unless given; ``unreliable`` sets
+    RobustBench's flag. Keys are written in RobustBench's order, then our blocks.
     """
     card: dict[str, Any] = {
         "link": link, "name": name, "authors": authors, "additional_data": bool(additional_data),
@@ -104,6 +105,8 @@ def card_from_results(
     card["autoattack_acc"] = format_percent(robust_accuracy)
     if footnote is not None:
         card["footnote"] = footnote
+    if unreliable:  # RobustBench's flag for an evaluation its checks warned about
+        card["unreliable"] = True
     ordered = {k: card[k] for k in ROBUSTBENCH_KEYS if k in card}
     for key, block in (("cross_class", cross_class), ("evaluation", evaluation), ("training", training)):
         if block is not None:

@@ -11,20 +11,44 @@ from typing import Any
 from ..core.io import atomic_write_text
 from .schema import CardError, validate_card
 
+MAX_CARD_BYTES = 32 * 1024 * 1024  # an ImageNet card with two 1000x1000 matrices is ~40 MB of JSON
+
 
 def _reject_constant(name: str) -> float:
     raise ValueError(f"{name} is not valid JSON (write null for missing numbers)")
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"the number {text[:40]} is too large (it reads as infinity)")
+    return value
+
+
 def _decode(text: str, source: str) -> Any:
-    """Card JSON text -> Python value, not yet validated (NaN / Infinity rejected)."""
+    """Card JSON text -> Python value, not yet validated. Refused: NaN / Infinity literals, numbers
+    that overflow to infinity (``1e999``), nesting too deep to decode, and strings that are not
+    valid Unicode (lone surrogates such as ``"\ud800"``)."""
+    if len(text) > MAX_CARD_BYTES:
+        raise CardError(f"{source}: field $: {len(text)} characters, more than a card may hold "
+                        f"({MAX_CARD_BYTES})")
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        card = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     except json.JSONDecodeError as err:
         raise CardError(f"{source}: field $: not valid JSON ({err.msg} at line {err.lineno}, "
                         f"column {err.colno})") from err
+    except RecursionError as err:
+        raise CardError(f"{source}: field $: nested too deeply to be a card") from err
     except ValueError as err:
         raise CardError(f"{source}: field $: {err}") from err
+    try:
+        json.dumps(card, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise CardError(f"{source}: field $: holds a string that is not valid Unicode "
+                        f"(an unpaired surrogate such as \\ud800)") from err
+    except RecursionError as err:  # pragma: no cover - decoding has the same limit
+        raise CardError(f"{source}: field $: nested too deeply to be a card") from err
+    return card
 
 
 def parse_card(text: str, source: str = "<card>") -> dict:

@@ -53,6 +53,12 @@ def _json_path(parts: Iterable[Any]) -> str:
     return out
 
 
+def _short(value: Any, limit: int = 80) -> str:
+    """``repr(value)`` cut to ``limit`` characters (a 10 MB field must not become a 10 MB message)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit - 3]}... ({len(text)} characters)"
+
+
 def _describe(error) -> tuple[str, str]:
     """(field path, message) for a jsonschema error, pointing at the offending field."""
     path = list(error.absolute_path)
@@ -74,18 +80,25 @@ def _describe(error) -> tuple[str, str]:
     if error.validator == "pattern" or (error.validator == "anyOf" and path and path[-1] == "eps"):
         field = str(path[-1]) if path else ""
         if field == "eps":
-            return _json_path(path), f"{error.instance!r} is not an epsilon string like '8/255' or '0.5'"
+            return _json_path(path), (f"{_short(error.instance)} is not an epsilon string like "
+                                      "'8/255' or '0.5'")
         if error.validator_value == card_schema()["$defs"]["percentString2"]["pattern"]:
             return _json_path(path), (
-                f"{error.instance!r} must be a percentage with exactly two decimals (e.g. '53.40') "
+                f"{_short(error.instance)} must be a percentage with exactly two decimals "
+                "(e.g. '53.40') "
                 "in cards with an evaluation block"
             )
         if error.validator_value == card_schema()["$defs"]["percentString"]["pattern"]:
-            return _json_path(path), f"{error.instance!r} is not a percentage string in [0, 100] like '53.42'"
-        return _json_path(path), f"{error.instance!r} does not match the expected form ({error.message})"
+            return _json_path(path), (f"{_short(error.instance)} is not a percentage string in "
+                                      "[0, 100] like '53.42'")
+        return _json_path(path), f"{_short(error.instance)} does not have the expected form"
     if error.validator == "type":
-        return _json_path(path), f"{error.instance!r} has the wrong type: expected {error.validator_value}"
-    return _json_path(path), error.message
+        return _json_path(path), (f"{_short(error.instance)} has the wrong type: "
+                                  f"expected {error.validator_value}")
+    if error.validator in ("maxLength", "maxItems", "maximum", "minimum", "minLength", "minItems"):
+        return _json_path(path), (f"{_short(error.instance)} breaks the limit "
+                                  f"{error.validator} {error.validator_value}")
+    return _json_path(path), error.message[:300]
 
 
 def _errors(card: Any) -> list[tuple[str, str]]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import re
 from dataclasses import replace
 
@@ -15,7 +16,7 @@ from ..core.datasets import KNOWN_DATASETS, DatasetInfo
 from ..core.errors import RBCrossclassError
 from ..core.names import check_model_id
 from ..core.runtime import resolve_device
-from ..core.threat import NORMS, default_eps, parse_eps
+from ..core.threat import NORMS, default_eps, format_eps, parse_eps
 from ..data import Split, open_split
 from ..figures import FORMATS, FigureStyle
 from ..models import FeatureClassifier, SourceOptions, create_model_source
@@ -54,12 +55,38 @@ def eps_arg(text: str) -> float:
         raise argparse.ArgumentTypeError(str(err)) from err
 
 
+def eps_string_arg(text: str) -> str:
+    """ε kept in RobustBench's string form (``8/255``, ``0.5``) for cards (argparse type)."""
+    try:
+        return format_eps(text)
+    except RBCrossclassError as err:
+        raise argparse.ArgumentTypeError(str(err)) from err
+
+
 def device_arg(text: str) -> str:
     """A device string that exists on this machine (argparse type)."""
     try:
         resolve_device(text)
     except RBCrossclassError as err:
         raise argparse.ArgumentTypeError(str(err)) from err
+    return text
+
+
+def output_dir_arg(text: str) -> str:
+    """A folder to write into: not empty, not an existing file (argparse type)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("is empty: name a folder")
+    if os.path.exists(text) and not os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text[:200]} exists and is not a folder")
+    return text
+
+
+def output_file_arg(text: str) -> str:
+    """A file to write: not empty, not an existing folder (argparse type)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("is empty: name a file")
+    if os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text[:200]} is a folder, not a file")
     return text
 
 

@@ -6,6 +6,8 @@ import argparse
 import logging
 import time
 
+from .common import output_dir_arg
+
 log = logging.getLogger("rb_crossclass.demo")
 
 
@@ -17,7 +19,7 @@ def register(subparsers, summary: str) -> None:
         "cross-class Gaussian data trained with pgd_at and ema_self_distill at a small and a large eps, "
         "CAS scored every epoch; AutoAttack evaluation; RobustBench cards; a leaderboard. "
         "A few minutes on 2 CPU cores.")
-    p.add_argument("--out", default="demo_out", help="output folder (default: demo_out)")
+    p.add_argument("--out", type=output_dir_arg, default="demo_out", help="output folder (default: demo_out)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=run)
 

@@ -36,6 +36,7 @@ from .common import (
     build_model,
     dataset_label,
     model_id_arg,
+    output_dir_arg,
     positive_int,
     prepare_for_device,
     read_test_split,
@@ -77,7 +78,7 @@ def register(subparsers, summary: str) -> None:
     s.add_argument("--score-batch-size", type=positive_int, default=None,
                    help="batch size of the scoring passes")
     o = p.add_argument_group("output and card")
-    o.add_argument("--out", required=True, metavar="DIR",
+    o.add_argument("--out", type=output_dir_arg, required=True, metavar="DIR",
                    help="writes DIR/eval.json and DIR/<card-name>.json")
     o.add_argument("--card-name", type=model_id_arg, default=None,
                    help="the model ID: card file name inside --out (default: from the model source)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..core.threat import THREAT_MODELS
 from ..leaderboard import SORT_CHOICES, build_leaderboard
 
 DESCRIPTION = """Build an extended leaderboard (index.html, README.md, leaderboard.json,
@@ -22,7 +23,8 @@ def register(subparsers, summary: str) -> None:
                    help="a folder of cards (repeatable; official cards first, e.g. "
                    "../shared/robustbench/model_info, then model_zoo)")
     p.add_argument("--dataset", default="cifar10", help="cifar10 | cifar100 | imagenet")
-    p.add_argument("--threat-model", default="Linf", help="Linf | L2 | corruptions ...")
+    p.add_argument("--threat-model", default="Linf", choices=THREAT_MODELS,
+                   help="the board: Linf, L2, corruptions or corruptions_3d")
     p.add_argument("--sort-by", default="robust", choices=SORT_CHOICES,
                    help="robust (RobustBench's order, default), clean, cas or fsi; descending")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (replaced atomically)")
@@ -37,4 +39,6 @@ def run(args: argparse.Namespace) -> int:
         f"{result.n_plotted} plotted), sorted by {result.sort_by}\n"
         f"wrote {', '.join(result.files)} to {result.out_dir}"
     )
+    for warning in result.warnings:
+        print(f"warning: {warning}")
     return 0

@@ -24,6 +24,7 @@ from .common import (
     eps_arg,
     figure_style,
     non_negative_int,
+    output_dir_arg,
     read_test_split,
     reconcile_classes,
     resolve_eps,
@@ -55,7 +56,7 @@ def register(subparsers, summary: str) -> None:
                    help="PGD step (default eps/4 for Linf, eps/8 for L2)")
     add_device_args(p)
     g = p.add_argument_group("output")
-    g.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    g.add_argument("--out", type=output_dir_arg, required=True, metavar="DIR", help="output folder")
     g.add_argument("--compare", metavar="OTHER.json",
                    help="another crossclass.json: also plot this matrix minus its matrix")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")

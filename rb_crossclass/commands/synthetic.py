@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..core.errors import RBCrossclassError
 from ..core.io import atomic_write_json
-from .common import eps_arg
+from .common import eps_arg, output_dir_arg
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ def register(subparsers, summary: str) -> None:
     sub = p.add_subparsers(dest="model", metavar="MODEL", required=True)
 
     c = sub.add_parser("crossclass", help="cross-class Gaussian model (Wei, Guo & Wang)")
-    c.add_argument("--out", required=True, help="output folder")
+    c.add_argument("--out", type=output_dir_arg, required=True, help="output folder")
     c.add_argument("--eps", type=eps_arg, nargs="+", default=list(DEFAULT_NET_EPS),
                    help="ε values (theory units, ℓ∞) of the network runs (default: 0.1 0.25 0.4); "
                    "the two-weight theory always sweeps 0..μ/2")
@@ -48,7 +48,7 @@ def register(subparsers, summary: str) -> None:
     c.set_defaults(func=run_crossclass)
 
     q = sub.add_parser("patch", help="robust-sparse / non-robust-dense patch model (Li & Li)")
-    q.add_argument("--out", required=True, help="output folder")
+    q.add_argument("--out", type=output_dir_arg, required=True, help="output folder")
     q.add_argument("--eps", type=eps_arg, default=0.75, help="per-patch ℓ2 radius in span(v) (default 0.75)")
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--steps", type=int, default=600)

@@ -7,6 +7,8 @@ import logging
 import os
 from pathlib import Path
 
+from .common import output_dir_arg
+
 
 def register(subparsers, summary: str) -> None:
     from ..train import list_presets
@@ -22,7 +24,8 @@ def register(subparsers, summary: str) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key (dotted, value parsed as YAML), e.g. optim.epochs=5 "
                    "or recipe.params.beta=3; repeatable")
-    p.add_argument("--out", metavar="RUN_DIR", help="run folder (required unless --print-config)")
+    p.add_argument("--out", type=output_dir_arg, metavar="RUN_DIR",
+                   help="run folder (required unless --print-config)")
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/checkpoints/last")
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     p.set_defaults(func=run)

@@ -6,7 +6,10 @@ import argparse
 import json
 import shutil
 
+from ..core.datasets import KNOWN_DATASETS
 from ..core.errors import RBCrossclassError
+from ..core.threat import THREAT_MODELS
+from .common import eps_string_arg, model_id_arg, output_file_arg
 
 DESCRIPTION = """Our model zoo: model_zoo/<dataset>/<threat_model>/<Name>.yaml, one entry per
 model (architecture as a model source, recipe, checkpoint with sha256, evaluated card). Every
@@ -16,40 +19,43 @@ robustbench.utils.load_model('<Name>', dataset=..., threat_model=...)."""
 
 def register(subparsers, summary: str) -> None:
     p = subparsers.add_parser("zoo", help=summary, description=DESCRIPTION)
-    p.add_argument("--root", default=None, help="zoo folder (default: $RB_CROSSCLASS_ZOO or ./model_zoo)")
+    root_help = "zoo folder (default: $RB_CROSSCLASS_ZOO, ./model_zoo, or the zoo shipped with the package)"
+    p.add_argument("--root", default=None, help=root_help)
+    common = argparse.ArgumentParser(add_help=False)  # --root also after the action
+    common.add_argument("--root", default=argparse.SUPPRESS, help=root_help)
+    board = argparse.ArgumentParser(add_help=False)
+    board.add_argument("--dataset", default=None)
+    board.add_argument("--threat-model", default=None)
     sub = p.add_subparsers(dest="zoo_command", metavar="ACTION", required=True)
-    q = sub.add_parser("list", help="list entries with their card's accuracies and CAS")
-    q.add_argument("--dataset", default=None)
-    q.add_argument("--threat-model", default=None)
+    q = sub.add_parser("list", parents=[common, board],
+                       help="list entries with their card's accuracies and CAS")
     q.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    q = sub.add_parser("show", help="one entry: YAML fields, checkpoint check, card summary")
+    q = sub.add_parser("show", parents=[common, board],
+                       help="one entry: YAML fields, checkpoint check, card summary")
     q.add_argument("name")
-    q.add_argument("--dataset", default=None)
-    q.add_argument("--threat-model", default=None)
     q.add_argument("--no-verify", action="store_true", help="skip the sha256 check of the checkpoint")
-    q = sub.add_parser("card", help="print an entry's card (or copy it with --out)")
+    q = sub.add_parser("card", parents=[common, board], help="print an entry's card (or copy it with --out)")
     q.add_argument("name")
-    q.add_argument("--dataset", default=None)
-    q.add_argument("--threat-model", default=None)
-    q.add_argument("--out", default=None, metavar="FILE", help="copy the card to FILE")
-    q = sub.add_parser("add", help="make an entry from a training run (copies the weights, "
-                       "writes the YAML with their sha256)")
+    q.add_argument("--out", type=output_file_arg, default=None, metavar="FILE", help="copy the card to FILE")
+    q = sub.add_parser("add", parents=[common], help="make an entry from a training run (copies the "
+                       "weights, writes the YAML with their sha256)")
     q.add_argument("--run", required=True, metavar="RUN_DIR", help="an `rb-crossclass train --out` folder")
-    q.add_argument("--name", required=True, help="model ID (RobustBench style, e.g. Me2025Title_R18)")
-    q.add_argument("--checkpoint", default="last", choices=["last", "best"])
-    q.add_argument("--dataset", default="cifar10")
-    q.add_argument("--threat-model", default="Linf")
-    q.add_argument("--eps", default="8/255")
-    q = sub.add_parser("attach-card", help="store an evaluated card (rb-crossclass evaluate --model "
-                       "zoo:NAME) as the entry's card, with its training block")
+    q.add_argument("--name", type=model_id_arg, required=True,
+                   help="model ID (RobustBench style, e.g. Me2025Title_R18)")
+    q.add_argument("--which", default="best", choices=["best", "last"],
+                   help="which checkpoint of the run: best (by held-out robust accuracy, default) or last")
+    q.add_argument("--dataset", default="cifar10", choices=KNOWN_DATASETS)
+    q.add_argument("--threat-model", default="Linf", choices=THREAT_MODELS)
+    q.add_argument("--eps", type=eps_string_arg, default="8/255")
+    q = sub.add_parser("attach-card", parents=[common, board], help="store an evaluated card "
+                       "(rb-crossclass evaluate --model zoo:NAME) as the entry's card, with its "
+                       "training block")
     q.add_argument("name")
     q.add_argument("--card", required=True, metavar="FILE", help="the card written by evaluate")
     q.add_argument("--footnote", default=None)
     q.add_argument("--title", default=None, help="the card's 'name' field")
     q.add_argument("--architecture", default=None)
     q.add_argument("--venue", default=None)
-    q.add_argument("--dataset", default=None)
-    q.add_argument("--threat-model", default=None)
     p.set_defaults(func=run)
 
 
@@ -93,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.zoo_command == "add":
         entry = zoo.add_entry(args.run, args.name, root=args.root, dataset=args.dataset,
-                              threat_model=args.threat_model, checkpoint=args.checkpoint, eps=args.eps)
+                              threat_model=args.threat_model, checkpoint=args.which, eps=args.eps)
         size = entry.checkpoint_path.stat().st_size / 1e6
         print(f"added {entry.name}: {entry.yaml_path} ({entry.architecture}, {entry.recipe.get('name')}), "
               f"weights {entry.checkpoint_path.name} {size:.2f} MB sha256 {entry.sha256[:16]}...\n"

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .errors import RBCrossclassError
+
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
     """Call ``write(tmp_path)`` on a temp file beside ``path``, then rename it onto ``path``."""
@@ -76,15 +78,24 @@ def new_sibling_dir(target: str | os.PathLike) -> Path:
     return tmp
 
 
-def replace_dir(new: str | os.PathLike, target: str | os.PathLike) -> None:
+class OutputFolderError(RBCrossclassError, FileExistsError):
+    """An output folder that is not ours to replace; the message names it."""
+
+
+def replace_dir(new: str | os.PathLike, target: str | os.PathLike,
+                owned: Callable[[Path], bool] | None = None) -> None:
     """Put folder ``new`` in place of ``target`` with renames only.
 
     The previous ``target`` is moved to ``<target>.old`` first and removed once ``new`` is in
     place; if that rename fails the previous folder is put back. A crash between the two renames
-    leaves the previous folder intact as ``<target>.old`` (never a half-written ``target``).
+    leaves the previous folder intact as ``<target>.old`` (never a half-written ``target``). An
+    existing ``<target>.old`` is removed only when ``owned(old)`` says it is ours (default: always);
+    otherwise :class:`OutputFolderError` is raised and nothing is touched.
     """
     new, target = Path(new), Path(target)
     old = target.with_name(target.name + ".old")
+    if old.exists() and owned is not None and not owned(old):
+        raise OutputFolderError(f"{old} exists and was not written by rb-crossclass: move it away first")
     if target.exists():  # else a crash mid-swap may have left only ``old``: keep it until ``new`` is in
         if old.exists():
             shutil.rmtree(old)

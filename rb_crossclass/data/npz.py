@@ -162,8 +162,8 @@ def describe(data: NpzData, spec: str, dataset_name: str | None = None) -> Datas
     else:
         k, source = _inferred_k(data)
     inferred = source.endswith("(max + 1)")
-    if k < 1:
-        raise DatasetError(f"{data.path}: {source} gives {k} classes; need at least 1")
+    if not 1 <= k <= MAX_INFERRED_CLASSES:
+        raise DatasetError(f"{data.path}: {source} gives {k} classes; need 1 to {MAX_INFERRED_CLASSES}")
     if names is not None and len(names) != k:
         raise DatasetError(f"{data.path}: {len(names)} class names but {k} classes ({source})")
     if known is not None and k != known.num_classes:

@@ -12,6 +12,12 @@ batch's result depends only on its points and the seed, a batch can be
 - **sharded**: under ``torchrun`` batch ``b`` of every stage belongs to rank ``b % world_size``;
   after each stage the ranks exchange their batch records, so every rank holds the same flags and
   adversarial examples as a one-process run.
+
+Before the first attack the settings are reconciled with the model's number of classes K
+(:func:`reconcile_with_classes`: target counts capped at K−1, attacks whose DLR loss needs more
+classes dropped), and every one of pyautoattack's own sanity checks runs (randomness, probability
+outputs, dynamic defenses, class counts, zero gradients inside APGD, Square finding what the
+gradient attacks missed); their warnings are returned as ``diagnostics``.
 """
 
 from __future__ import annotations
@@ -50,6 +56,8 @@ class AutoAttackOutcome:
     batches_run: int = 0
     batches_loaded: int = 0
     passes: dict[str, int] = field(default_factory=dict)
+    diagnostics: list[str] = field(default_factory=list)  # pyautoattack's warnings, in order
+    adjustments: dict[str, str] = field(default_factory=dict)  # settings reconciled with K
 
 
 def _build_adversary(model: nn.Module, config: AutoAttackConfig, device):
@@ -85,8 +93,34 @@ def _perturb(adversary, attack: str, x: torch.Tensor, y: torch.Tensor) -> torch.
     raise EvaluateError(f"attack {attack!r} is not supported")
 
 
-def _run_checks(adversary, x: torch.Tensor, y: torch.Tensor, batch_size: int, version: str) -> None:
-    """pyautoattack's sanity checks (randomized / probability outputs / dynamic defenses)."""
+def reconcile_with_classes(adversary, num_classes: int) -> dict[str, str]:
+    """Fit the attack settings to K = ``num_classes`` before anything runs; returns what changed.
+
+    APGD-T and FAB-T attack at most K−1 target classes; the DLR loss needs K ≥ 3 (APGD-DLR) and
+    its targeted form K ≥ 4 (APGD-T), so those attacks are dropped for smaller K. Raises
+    :class:`EvaluateError` for K < 2 or when no attack is left.
+    """
+    if num_classes < 2:
+        raise EvaluateError(f"the model has {num_classes} class(es): AutoAttack needs at least 2")
+    changes: dict[str, str] = {}
+    for name, attack in (("apgd-t", adversary.apgd_targeted), ("fab-t", adversary.fab)):
+        if name in adversary.attacks_to_run and attack.n_target_classes > num_classes - 1:
+            changes[f"{name}.n_target_classes"] = f"{attack.n_target_classes} -> {num_classes - 1}"
+            attack.n_target_classes = num_classes - 1
+    needs = {"apgd-dlr": 3, "apgd-t": 4}
+    for name, minimum in needs.items():
+        if name in adversary.attacks_to_run and num_classes < minimum:
+            adversary.attacks_to_run = [a for a in adversary.attacks_to_run if a != name]
+            changes[name] = (f"dropped: its DLR loss needs at least {minimum} classes, "
+                             f"the model has {num_classes}")
+    if not adversary.attacks_to_run:
+        raise EvaluateError(f"no AutoAttack attack can run on a {num_classes}-class model")
+    return changes
+
+
+def _run_checks(adversary, x: torch.Tensor, y: torch.Tensor, batch_size: int, version: str) -> int:
+    """pyautoattack's sanity checks before the attacks (randomized / probability outputs / dynamic
+    defenses / class counts); returns the number of classes the model outputs."""
     from pyautoattack import checks
 
     xb, yb = x[:batch_size].to(adversary.device), y[:batch_size].to(adversary.device)
@@ -96,6 +130,20 @@ def _run_checks(adversary, x: torch.Tensor, y: torch.Tensor, batch_size: int, ve
     checks.check_dynamic(adversary.model, xb, False, logger=adversary.logger)
     checks.check_n_classes(n_cls, adversary.attacks_to_run, adversary.apgd_targeted.n_target_classes,
                            adversary.fab.n_target_classes, logger=adversary.logger)
+    return int(n_cls)
+
+
+class _Warnings(logging.Handler):
+    """Collects the warnings pyautoattack logs (its checks report through its logger)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message not in self.messages:
+            self.messages.append(message)
 
 
 def _batches(n: int, bs: int) -> list[tuple[int, int]]:
@@ -126,12 +174,39 @@ def run_autoattack(
     x, y = x.contiguous(), y.contiguous()
     counter = PassCounter(model)
     adversary = _build_adversary(counter, config, device)
-    seconds: dict[str, float] = {}
-    t0 = time.perf_counter()
-    if checks and ranks.main:
-        _run_checks(adversary, x, y, config.batch_size, config.version)
-    seconds["checks"] = time.perf_counter() - t0
-    run = _Run(adversary, x, y, config.batch_size, device, state, ranks, progress and ranks.main)
+    warnings = _Warnings()
+    adversary.logger.addHandler(warnings)
+    try:
+        k = getattr(model, "num_classes", None)
+        if k is None:  # not a FeatureClassifier: ask the model itself (not counted as a pass)
+            with torch.no_grad():
+                k = int(model(x[:1].to(device)).shape[-1])
+        adjustments = reconcile_with_classes(adversary, k)
+        seconds: dict[str, float] = {}
+        t0 = time.perf_counter()
+        if checks and ranks.main:
+            _run_checks(adversary, x, y, config.batch_size, config.version)
+        seconds["checks"] = time.perf_counter() - t0
+        run = _Run(adversary, x, y, config.batch_size, device, state, ranks, progress and ranks.main)
+        _attack_all(run, adversary, seconds)
+    finally:
+        adversary.logger.removeHandler(warnings)
+    square = _square_check(adversary, run.robust_after, len(y)) if checks else []
+    totals = ranks.sum_ints({**counter.counts(), "batches_run": run.batches_run,
+                             "batches_loaded": state.loaded if state is not None else 0})
+    diagnostics = [m for part in ranks.gather(warnings.messages) for m in part]
+    return AutoAttackOutcome(
+        clean_flags=run.clean_flags, robust_flags=run.robust_flags, x_adv=run.x_adv, y_adv=run.y_adv,
+        attacks=list(adversary.attacks_to_run), robust_after=run.robust_after, seconds=seconds,
+        batches_run=totals.pop("batches_run"), batches_loaded=totals.pop("batches_loaded"),
+        passes=totals, diagnostics=list(dict.fromkeys(diagnostics + square)),
+        adjustments=adjustments,
+    )
+
+
+def _attack_all(run: _Run, adversary, seconds: dict[str, float]) -> None:
+    """The clean pass, then every attack in order over the points still robust."""
+    n = len(run.y)
     with torch.no_grad():
         t0 = time.perf_counter()
         run.clean_pass()
@@ -144,15 +219,21 @@ def run_autoattack(
             run.attack_stage(attack)
             seconds[attack] = time.perf_counter() - t0
             log.info("robust accuracy after %s: %.2f%% (%.1f s)", attack,
-                     100 * run.robust_after[attack] / len(y), seconds[attack])
-    totals = ranks.sum_ints({**counter.counts(), "batches_run": run.batches_run,
-                             "batches_loaded": state.loaded if state is not None else 0})
-    return AutoAttackOutcome(
-        clean_flags=run.clean_flags, robust_flags=run.robust_flags, x_adv=run.x_adv, y_adv=run.y_adv,
-        attacks=list(adversary.attacks_to_run), robust_after=run.robust_after, seconds=seconds,
-        batches_run=totals.pop("batches_run"), batches_loaded=totals.pop("batches_loaded"),
-        passes=totals,
-    )
+                     100 * run.robust_after[attack] / n, seconds[attack])
+
+
+def _square_check(adversary, robust_after: dict[str, int], n: int) -> list[str]:
+    """pyautoattack's check that Square (gradient-free) did not find what gradient attacks missed;
+    returns its warning, if any."""
+    from pyautoattack import checks
+
+    collect = _Warnings()
+    adversary.logger.addHandler(collect)
+    try:
+        checks.check_square_sr({k: v / n for k, v in robust_after.items()}, logger=adversary.logger)
+    finally:
+        adversary.logger.removeHandler(collect)
+    return collect.messages
 
 
 class _Run:

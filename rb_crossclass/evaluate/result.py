@@ -57,6 +57,9 @@ class EvalResult:
     cross_class: dict | None = None  # ScoreResult.to_dict() on AutoAttack's examples
     cross_class_pgd: dict | None = None  # the paper's PGD-20 protocol, when asked for
     model_info: dict = field(default_factory=dict)
+    randomized: bool = False  # two forwards of one input differ
+    diagnostics: list[str] = field(default_factory=list)  # pyautoattack's warnings
+    adjustments: dict[str, str] = field(default_factory=dict)  # attack settings fitted to K
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -75,6 +78,8 @@ class EvalResult:
             "robust_after_attack": dict(self.robust_after_attack),
             **self.passes,
             "device": self.device, "world_size": self.world_size,
+            "randomized": self.randomized, "diagnostics": list(self.diagnostics),
+            "adjustments": dict(self.adjustments),
         }
 
 
@@ -157,6 +162,8 @@ def evaluate_model(
         world_size=ranks.world_size, date=now_iso(), package_versions=package_versions(),
         cross_class=cross, cross_class_pgd=cross_pgd,
         model_info={k: v for k, v in meta.items() if isinstance(v, (str, int, float, bool))},
+        randomized=bool(meta.get("randomized", False)), diagnostics=outcome.diagnostics,
+        adjustments=outcome.adjustments,
     )
 
 
@@ -183,7 +190,7 @@ def result_card(
         clean_accuracy=result.clean_accuracy, robust_accuracy=result.robust_accuracy,
         architecture=architecture or result.model_info.get("architecture", ""),
         cross_class=cross, evaluation=result.evaluation_block(), training=training, base=base,
-        **descriptive,
+        unreliable=bool(result.diagnostics), **descriptive,
     )
 
 
@@ -209,6 +216,13 @@ def summary_table(result: EvalResult) -> str:
             lines.append(f"{label}: {_num(cc['cas'])} of {k * (k - 1)} (normalized "
                          f"{_num(cc['normalized_cas'])}, FSI {_num(cc['fsi'])}; "
                          f"clean {_num(cc['clean_cas'])})")
+    for key, change in result.adjustments.items():
+        lines.append(f"adjusted to the model's classes: {key} {change}")
+    if result.randomized:
+        lines.append("the model is randomized: two forwards of one input differ"
+                     + ("" if result.version == "rand" else " (use --aa-version rand)"))
+    for message in result.diagnostics:
+        lines.append(f"AutoAttack warning (card marked unreliable): {message}")
     p = result.passes
     lines.append(f"passes: {p.get('forward_passes', 0)} forward ({p.get('forward_samples', 0)} samples), "
                  f"{p.get('backward_passes', 0)} backward; {result.seconds:.1f} s in total"

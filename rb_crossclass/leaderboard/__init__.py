@@ -13,7 +13,6 @@ from .collect import (
     Entry,
     LeaderboardError,
     card_paths,
-    check_card_fields,
     collect_cards,
     merge_cards,
     order_entries,
@@ -31,7 +30,7 @@ __all__ = [
     "build_leaderboard",
     "build_rows",
     "card_paths",
-    "check_card_fields",
+
     "collect_cards",
     "composition_rows",
     "entry_row",

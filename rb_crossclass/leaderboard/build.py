@@ -1,24 +1,33 @@
-"""Building a board: read, merge and order the cards, then write every output atomically."""
+"""Building a board: read, merge and order the cards, then write every output atomically.
+
+The output folder is replaced only when it is ours: empty, or holding the marker file
+:data:`MARKER` (or, for boards built before the marker existed, ``leaderboard.json``) and
+nothing but files a build writes. A folder with anything else in it, the current folder or one
+of its parents, a cards folder given with ``--cards`` (or a folder holding one), a symbolic link
+or an existing file is refused with a clear message, and nothing is deleted.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..core.io import atomic_write_json, atomic_write_text, new_sibling_dir, replace_dir
+from ..core.threat import accuracy_field, check_threat_model, ranking_fields
 from ..figures import plot_cas_vs_robust
 from .collect import LeaderboardError, collect_cards, merge_cards, order_entries
-from .render import entry_row, render_html, render_markdown, title_of
+from .render import ACCURACY_LABELS, entry_row, render_html, render_markdown, title_of
 
+MARKER = ".rb-crossclass-leaderboard"
 OUTPUT_FILES = ("index.html", "README.md", "leaderboard.json", "cas_vs_robust.png")
 
 
 @dataclass
 class LeaderboardResult:
-    """What a build wrote; ``n_*`` count entries of the board."""
+    """What a build wrote; ``n_*`` count entries of the board; ``warnings``: upstream slips."""
 
     out_dir: str
     dataset: str
@@ -30,20 +39,26 @@ class LeaderboardResult:
     n_plotted: int
     card_dirs: list[str]
     files: list[str]
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 def build_rows(card_dirs: Sequence[str | os.PathLike], dataset: str, threat_model: str,
-               sort_by: str = "robust") -> list[dict]:
-    """Read, merge and order the cards; the rows of the board (no files written)."""
-    entries = merge_cards(collect_cards(card_dirs, dataset, threat_model))
+               sort_by: str = "robust", warnings: list[str] | None = None) -> list[dict]:
+    """Read, merge and order the cards; the rows of the board (no files written). Upstream slips
+    are appended to ``warnings`` when a list is given."""
+    files = collect_cards(card_dirs, dataset, threat_model)
+    if warnings is not None:
+        warnings.extend(w for f in files for w in f.warnings)
+    entries = merge_cards(files, threat_model)
     if not entries:
         raise LeaderboardError(
             f"no {dataset}/{threat_model} cards in {', '.join(str(d) for d in card_dirs)}"
         )
-    return [entry_row(e, i + 1) for i, e in enumerate(order_entries(entries, sort_by))]
+    field_name = accuracy_field(threat_model)
+    return [entry_row(e, i + 1, field_name) for i, e in enumerate(order_entries(entries, sort_by))]
 
 
 def composition_rows(rows: Sequence[dict]) -> list[dict]:
@@ -53,6 +68,40 @@ def composition_rows(rows: Sequence[dict]) -> list[dict]:
     return [{**r, "rank": i + 1, "board_rank": r["rank"]} for i, r in enumerate(ordered)]
 
 
+def check_output_folder(out_dir: str | os.PathLike, card_dirs: Sequence[str | os.PathLike]) -> Path:
+    """``out_dir`` as a Path when a build may replace it (see the module docstring), else
+    :class:`LeaderboardError` naming the problem."""
+    if not str(out_dir).strip():
+        raise LeaderboardError("--out is empty: name the board's folder")
+    out = Path(out_dir)
+    if out.is_symlink():
+        raise LeaderboardError(f"--out {out} is a symbolic link: give the folder itself")
+    if out.exists() and not out.is_dir():
+        raise LeaderboardError(f"--out {out} exists and is not a folder")
+    resolved, cwd = out.resolve(), Path.cwd().resolve()
+    if resolved == cwd or resolved in cwd.parents:
+        raise LeaderboardError(f"--out {out} is the current folder or one of its parents: the board "
+                               "replaces its folder, so give it a folder of its own")
+    for d in card_dirs:
+        cards = Path(d).resolve()
+        if resolved == cards or resolved in cards.parents:
+            raise LeaderboardError(f"--out {out} holds the cards folder {d}: building would replace it")
+    if out.is_dir():
+        names = {p.name for p in out.iterdir()}
+        ours = names <= set(OUTPUT_FILES) | {MARKER} and (MARKER in names or "leaderboard.json" in names)
+        if names and not ours:
+            foreign = sorted(names - set(OUTPUT_FILES) - {MARKER})[:5]
+            raise LeaderboardError(
+                f"refusing to replace {out}: it holds files a leaderboard build did not write "
+                f"({', '.join(foreign) or 'no ' + MARKER}); choose another --out or empty it"
+            )
+    return out
+
+
+def _owned(folder: Path) -> bool:
+    return (folder / MARKER).is_file()
+
+
 def build_leaderboard(card_dirs: Sequence[str | os.PathLike], dataset: str, threat_model: str,
                       out_dir: str | os.PathLike, sort_by: str = "robust") -> LeaderboardResult:
     """Write ``index.html``, ``README.md``, ``leaderboard.json`` and ``cas_vs_robust.png``.
@@ -60,20 +109,17 @@ def build_leaderboard(card_dirs: Sequence[str | os.PathLike], dataset: str, thre
     Atomic: a bad card raises :class:`LeaderboardError` (or the cards module's ``CardError``)
     before anything is written, and the previous output folder stays as it was.
     """
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise LeaderboardError(f"--out {out} exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not (out / "leaderboard.json").is_file():
-        raise LeaderboardError(
-            f"refusing to replace {out}: it is not empty and holds no leaderboard.json "
-            "(not a leaderboard output folder)"
-        )
-    rows = build_rows(card_dirs, dataset, threat_model, sort_by)
+    check_threat_model(threat_model)
+    out = check_output_folder(out_dir, card_dirs)
+    warnings: list[str] = []
+    rows = build_rows(card_dirs, dataset, threat_model, sort_by, warnings)
     composition = composition_rows(rows)
     title = f"{title_of(dataset)} {threat_model}"
+    field_name = accuracy_field(threat_model)
     tmp = new_sibling_dir(out)
     try:
-        n_plotted = plot_cas_vs_robust(rows, tmp / "cas_vs_robust.png", title=title)
+        n_plotted = plot_cas_vs_robust(rows, tmp / "cas_vs_robust.png", title=title,
+                                       accuracy_label=ACCURACY_LABELS[field_name])
         png = (tmp / "cas_vs_robust.png").read_bytes()
         atomic_write_text(tmp / "index.html", render_html(
             rows, composition, dataset=dataset, threat_model=threat_model, sort_by=sort_by, plot_png=png))
@@ -82,18 +128,21 @@ def build_leaderboard(card_dirs: Sequence[str | os.PathLike], dataset: str, thre
         atomic_write_json(tmp / "leaderboard.json", {
             "dataset": dataset,
             "threat_model": threat_model,
+            "accuracy_field": field_name,
             "sort_by": sort_by,
             "order_rule": (
-                "descending by the first present of (external, autoattack_acc) as floats; ties in "
-                "file order (folders as given, sorted file names within a folder)"
+                f"descending by the first present of ({', '.join(ranking_fields(threat_model))}) as floats; "
+                "ties in file order (folders as given, sorted file names within a folder)"
                 if sort_by == "robust" else f"descending by {sort_by}; entries without it last"),
             "card_dirs": [str(d) for d in card_dirs],
+            "warnings": warnings,
             "entries": rows,
             "composition": [{"rank": r["rank"], "model_id": r["model_id"], "cas": r["cas"],
                              "normalized_cas": r["normalized_cas"], "fsi": r["fsi"],
                              "board_rank": r["board_rank"]} for r in composition],
         })
-        replace_dir(tmp, out)
+        (tmp / MARKER).write_text("written by rb-crossclass leaderboard: rebuilding replaces this folder\n")
+        replace_dir(tmp, out, owned=_owned)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -101,5 +150,6 @@ def build_leaderboard(card_dirs: Sequence[str | os.PathLike], dataset: str, thre
         out_dir=str(out), dataset=dataset, threat_model=threat_model, sort_by=sort_by,
         n_entries=len(rows), n_official=sum(r["official"] for r in rows),
         n_measured=sum(r["measured"] for r in rows), n_plotted=n_plotted,
-        card_dirs=[str(d) for d in card_dirs], files=list(OUTPUT_FILES),
+        card_dirs=[str(d) for d in card_dirs], files=[*OUTPUT_FILES, MARKER], warnings=warnings,
     )
+

@@ -21,11 +21,18 @@ measured blocks (``cross_class``, ``evaluation``, ``training``) come from the on
 them. Two cards with measured blocks for one ID, or two official cards that differ, are an
 error. An entry takes the position of its first card in file order.
 
+**Upstream slips**: in RobustBench's folder layout the folder decides the board, as in RobustBench
+itself. An official card (no measured blocks) whose ``dataset`` disagrees with its folder, or that
+lacks the board's accuracy field, is kept (or skipped) with a warning recorded in
+``leaderboard.json``; a card we measured that disagrees is an error.
+
 **Order** (``sort_by="robust"``, the default) is RobustBench's: descending by the first present
-of (``external``, ``autoattack_acc``) as floats; Python's stable sort keeps file order among ties
-(RobustBench sorts the result of ``Path.glob``, whose order the file system decides; we fix it to
-sorted names). ``clean`` sorts by ``clean_acc``, ``cas`` / ``fsi`` by those cross-class metrics,
-all descending, entries lacking the value last in file order.
+of the board's ranking fields (:func:`rb_crossclass.core.threat.ranking_fields`: ``external``
+then ``autoattack_acc`` on ℓ∞/ℓ2 boards, ``corruptions_acc`` on corruption boards) as floats;
+Python's stable sort keeps file order among ties (RobustBench sorts the result of ``Path.glob``,
+whose order the file system decides; we fix it to sorted names). ``clean`` sorts by
+``clean_acc``, ``cas`` / ``fsi`` by those cross-class metrics, all descending, entries lacking the
+value last in file order.
 
 Building is atomic: every card is read and checked first, the outputs are written into a
 temporary folder beside the target, and only then swapped in, so a bad card leaves the previous
@@ -34,7 +41,6 @@ output untouched.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -43,8 +49,8 @@ from typing import Any
 
 from ..cards import load_card
 from ..core.errors import RBCrossclassError
+from ..core.threat import check_threat_model, ranking_fields
 
-ROBUST_KEYS = ("external", "autoattack_acc")
 MEASURED_BLOCKS = ("cross_class", "evaluation", "training")
 SORT_CHOICES = ("robust", "clean", "cas", "fsi")
 # JSON outputs of rb-crossclass evaluate/train/leaderboard that may sit beside cards: not cards.
@@ -57,11 +63,13 @@ class LeaderboardError(RBCrossclassError, ValueError):
 
 @dataclass
 class CardFile:
-    """A card read from disk; ``order`` is its position in file order."""
+    """A card read from disk; ``order`` is its position in file order; ``warnings``: upstream
+    slips noticed while reading it."""
 
     path: Path
     card: dict
     order: int
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def model_id(self) -> str:
@@ -87,78 +95,48 @@ def card_paths(dirs: Sequence[str | os.PathLike], dataset: str, threat_model: st
 
 
 def collect_cards(dirs: Sequence[str | os.PathLike], dataset: str, threat_model: str) -> list[CardFile]:
-    """Read and check every card of the board, in file order. Raises on the first bad card."""
+    """Read and check every card of the board, in file order. Raises on the first card that is
+    invalid or, if we measured it, that does not belong to the board; upstream slips of official
+    cards become warnings on the returned :class:`CardFile`."""
+    check_threat_model(threat_model)
+    fields = ranking_fields(threat_model)
     files: list[CardFile] = []
     for path, flat in card_paths(dirs, dataset, threat_model):
         card = load_card(path)
+        measured = any(k in card for k in MEASURED_BLOCKS)
         evaluation = card.get("evaluation")
         card_tm = evaluation.get("threat_model") if isinstance(evaluation, dict) else None
         if flat:
             if card.get("dataset") != dataset or (card_tm is not None and card_tm != threat_model):
                 continue
-        else:
-            if card.get("dataset") != dataset:
-                raise LeaderboardError(
-                    f"card {path}: field 'dataset' is {card.get('dataset')!r} but the card lies in "
-                    f"the {dataset}/{threat_model} folder"
-                )
-            if card_tm is not None and card_tm != threat_model:
-                raise LeaderboardError(
-                    f"card {path}: field 'evaluation.threat_model' is {card_tm!r} but the card lies "
-                    f"in the {dataset}/{threat_model} folder"
-                )
-        check_card_fields(card, path)
-        files.append(CardFile(path, card, len(files)))
+        problems = _board_problems(card, dataset, threat_model, card_tm, fields, flat)
+        if problems and measured:
+            raise LeaderboardError(f"card {path}: {problems[0]}")
+        if any("no field" in p for p in problems):  # an official card the board cannot rank: skip it
+            files.append(CardFile(path, card, -1, [f"{path}: skipped, {p}" for p in problems]))
+            continue
+        files.append(CardFile(path, card, len(files), [f"{path}: {p} (the folder decides, as in RobustBench)"
+                                                        for p in problems]))
     return files
 
 
-def _number(card: dict, key: str, path: Path | str) -> float | None:
-    """``card[key]`` as a float (RobustBench stores numbers as strings); ``None`` when absent."""
-    if key not in card or card[key] is None:
-        return None
-    value = card[key]
-    if isinstance(value, bool):
-        raise LeaderboardError(f"card {path}: field {key!r} is a boolean, not a number")
-    try:
-        out = float(value)
-    except (TypeError, ValueError) as err:
-        raise LeaderboardError(f"card {path}: field {key!r} is {value!r}, not a number") from err
-    if not math.isfinite(out):
-        raise LeaderboardError(f"card {path}: field {key!r} is {value!r}, not a finite number")
+def _board_problems(card: dict, dataset: str, threat_model: str, card_tm: str | None,
+                    fields: tuple[str, ...], flat: bool) -> list[str]:
+    out = []
+    if not flat and card.get("dataset") != dataset:
+        out.append(f"field 'dataset' is {str(card.get('dataset'))[:40]!r} but the card lies in the "
+                   f"{dataset}/{threat_model} folder")
+    if not flat and card_tm is not None and card_tm != threat_model:
+        out.append(f"field 'evaluation.threat_model' is {card_tm!r} but the card lies in the "
+                   f"{dataset}/{threat_model} folder")
+    if all(card.get(f) is None for f in fields):
+        out.append(f"no field {' or '.join(repr(f) for f in fields)}, which a {threat_model} board ranks by")
     return out
 
 
-def _block_number(block: Any, key: str, path: Path | str, block_name: str) -> float | None:
-    if not isinstance(block, dict) or block.get(key) is None:
-        return None
-    value = block[key]
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise LeaderboardError(f"card {path}: field '{block_name}.{key}' is {value!r}, not a number")
-    try:
-        out = float(value)
-    except ValueError as err:
-        raise LeaderboardError(f"card {path}: field '{block_name}.{key}' is {value!r}, not a number") from err
-    if not math.isfinite(out):
-        raise LeaderboardError(f"card {path}: field '{block_name}.{key}' is {value!r}, not finite")
-    return out
-
-
-def check_card_fields(card: dict, path: Path | str) -> None:
-    """The fields a leaderboard reads: present, of the right kind. Errors name file and field."""
-    for key in ("name", "link", "architecture", "venue"):
-        if key in card and card[key] is not None and not isinstance(card[key], str):
-            raise LeaderboardError(f"card {path}: field {key!r} must be a string, got {card[key]!r}")
-    if not isinstance(card.get("name"), str):
-        raise LeaderboardError(f"card {path}: field 'name' is missing")
-    for key in ("clean_acc", *ROBUST_KEYS):
-        _number(card, key, path)
-    if all(card.get(k) is None for k in ROBUST_KEYS):
-        raise LeaderboardError(f"card {path}: field 'autoattack_acc' is missing (and no 'external')")
-    for key in MEASURED_BLOCKS:
-        if key in card and not isinstance(card[key], dict):
-            raise LeaderboardError(f"card {path}: field {key!r} must be an object")
-    for key in ("cas", "normalized_cas", "fsi"):
-        _block_number(card.get("cross_class"), key, path, "cross_class")
+def _number(value: Any) -> float | None:
+    """A card's number (RobustBench stores them as strings; the schema has checked their form)."""
+    return None if value is None else float(value)
 
 
 # --------------------------------------------------------------------------- merging
@@ -172,31 +150,35 @@ class Entry:
     files: list[str] = field(default_factory=list)
     official: bool = False
     order: int = 0
+    ranking: tuple[str, ...] = ("external", "autoattack_acc")  # the board's ranking fields
 
     @property
     def ours(self) -> bool:
         return bool(self.measured)
 
     def number(self, key: str) -> float | None:
-        return _number(self.card, key, self.files[0] if self.files else self.model_id)
+        return _number(self.card.get(key))
 
     @property
     def robust_key(self) -> float | None:
-        """RobustBench's sort key: the first present of (external, autoattack_acc)."""
-        for key in ROBUST_KEYS:
-            if key in self.card and self.card[key] is not None:
+        """RobustBench's sort key: the first present of the board's ranking fields."""
+        for key in self.ranking:
+            if self.card.get(key) is not None:
                 return self.number(key)
         return None
 
     def cross(self, key: str) -> float | None:
-        return _block_number(self.measured.get("cross_class"), key, self.model_id, "cross_class")
+        block = self.measured.get("cross_class")
+        return _number(block.get(key)) if isinstance(block, dict) else None
 
 
-def merge_cards(files: Iterable[CardFile]) -> list[Entry]:
-    """One entry per model ID, in file order of first appearance (see the module docstring)."""
+def merge_cards(files: Iterable[CardFile], threat_model: str = "Linf") -> list[Entry]:
+    """One entry per model ID, in file order of first appearance (see the module docstring);
+    cards skipped while collecting (``order < 0``) are left out."""
     groups: dict[str, list[CardFile]] = {}
     for f in files:
-        groups.setdefault(f.model_id, []).append(f)
+        if f.order >= 0:
+            groups.setdefault(f.model_id, []).append(f)
     entries: list[Entry] = []
     for model_id, group in groups.items():
         official = [f for f in group if not f.measured]
@@ -218,7 +200,7 @@ def merge_cards(files: Iterable[CardFile]) -> list[Entry]:
         entries.append(Entry(
             model_id=model_id, card=card, measured=blocks,
             files=[str(f.path) for f in group], official=bool(official),
-            order=min(f.order for f in group),
+            order=min(f.order for f in group), ranking=ranking_fields(threat_model),
         ))
     entries.sort(key=lambda e: e.order)
     return entries

@@ -6,10 +6,13 @@ import base64
 import hashlib
 from collections.abc import Sequence
 
+from ..core.threat import ranking_fields
 from .collect import Entry
 from .sanitize import safe_href, sanitize_html, strip_html
 
 MISSING = "—"
+ACCURACY_LABELS = {"autoattack_acc": "AutoAttack", "corruptions_acc": "Corruptions",
+                   "corruptions_acc_3d": "3D corruptions"}
 DATASET_TITLES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenet": "ImageNet"}
 
 def _fmt(value: float | None, digits: int) -> str:
@@ -25,7 +28,7 @@ def _display(row: dict) -> dict:
     extra = row["additional_data"]
     return {
         "clean_txt": _fmt(row["clean_acc"], 2),
-        "aa_txt": _fmt(row["autoattack_acc"], 2),
+        "aa_txt": _fmt(row["board_acc"], 2),
         "best_txt": _fmt(row["best_known_acc"], 2),
         "cas_txt": _fmt(row["cas"], 2),
         "ncas_txt": _fmt(row["normalized_cas"], 3),
@@ -34,8 +37,9 @@ def _display(row: dict) -> dict:
     }
 
 
-def entry_row(entry: Entry, rank: int) -> dict:
-    """Everything a board shows about one entry, as plain JSON values (numbers as floats)."""
+def entry_row(entry: Entry, rank: int, accuracy_field: str = "autoattack_acc") -> dict:
+    """Everything a board shows about one entry, as plain JSON values (numbers as floats);
+    ``board_acc`` is the board's measured accuracy field (``autoattack_acc``, ``corruptions_acc``)."""
     card = entry.card
     best_known = entry.robust_key
     evaluation = entry.measured.get("evaluation") or {}
@@ -47,6 +51,7 @@ def entry_row(entry: Entry, rank: int) -> dict:
         "authors": card.get("authors") or "",
         "clean_acc": entry.number("clean_acc"),
         "autoattack_acc": entry.number("autoattack_acc"),
+        "board_acc": entry.number(accuracy_field),
         "best_known_acc": best_known,
         "cas": entry.cross("cas"),
         "normalized_cas": entry.cross("normalized_cas"),
@@ -96,9 +101,11 @@ def render_html(rows: Sequence[dict], composition: Sequence[dict], *, dataset: s
                       undefined=StrictUndefined, keep_trailing_newline=True)
     css, js = _asset("leaderboard.css"), _asset("leaderboard.js")
     plot_uri = ("data:image/png;base64," + base64.b64encode(plot_png).decode("ascii")) if plot_png else None
+    ranking = ranking_fields(threat_model)
     return env.get_template("leaderboard.html.j2").render(
         title=f"Extended RobustBench leaderboard: {title_of(dataset)}, {threat_model}",
         dataset=dataset, threat_model=threat_model, sort_by=sort_by,
+        acc_label=ACCURACY_LABELS[ranking[-1]], ranking=ranking,
         rows=[_html_row(r) for r in rows], composition=[_html_row(r) for r in composition],
         n_official=sum(r["official"] for r in rows), n_measured=sum(r["measured"] for r in rows),
         css=css, js=js, csp_style=_csp_hash(css), csp_script=_csp_hash(js), plot_uri=plot_uri,
@@ -116,17 +123,19 @@ def _md(text: str) -> str:
 
 def render_markdown(rows: Sequence[dict], *, dataset: str, threat_model: str, sort_by: str) -> str:
     title = f"Extended RobustBench leaderboard: {title_of(dataset)}, {threat_model}"
+    ranking = ranking_fields(threat_model)
+    rule = ("best known robust accuracy (`external`, else `autoattack_acc`)" if len(ranking) > 1
+            else f"`{ranking[0]}`")
     lines = [
         f"# {title}", "",
         f"{len(rows)} entries ({sum(r['official'] for r in rows)} official RobustBench cards, "
         f"{sum(r['measured'] for r in rows)} with cross-class scores measured by rb-crossclass). "
-        + ("Ranked by RobustBench's rule: best known robust accuracy (`external`, else "
-           "`autoattack_acc`), descending; ties in file order."
+        + (f"Ranked by RobustBench's rule: {rule}, descending; ties in file order."
            if sort_by == "robust" else f"Ranked by `{sort_by}`, descending; entries without it last."),
         "CAS: cross-class attribution score (0 to K(K-1)); nCAS: CAS / K(K-1); FSI: feature-sharing "
         f"index. {MISSING}: not measured. Open `index.html` for the sortable page.", "",
-        "| # | Model ID | Paper | Clean | AutoAttack | Best known | CAS | nCAS | FSI | Architecture "
-        "| Extra data | Venue |",
+        f"| # | Model ID | Paper | Clean | {ACCURACY_LABELS[ranking[-1]]} | Best known | CAS | nCAS | FSI "
+        "| Architecture | Extra data | Venue |",
         "|:-:|---|---|:-:|:-:|:-:|:-:|:-:|:-:|:-:|:-:|:-:|",
     ]
     for r in rows:

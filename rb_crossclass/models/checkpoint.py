@@ -96,7 +96,7 @@ def normalize_state_dict(obj: object, source: str = "checkpoint") -> dict[str, t
     out: dict[str, torch.Tensor] = {}
     for key, value in obj.items():
         if not isinstance(key, str):
-            raise CheckpointError(f"{source}: key {key!r} is a {type(key).__name__}, not a parameter name")
+            raise CheckpointError(f"{source}: key {key!r} ({type(key).__name__}) is not a parameter name")
         name = strip_wrapper_prefixes(key)
         if name in out:
             raise CheckpointError(f"{source}: keys {key!r} and another both become {name!r} once "

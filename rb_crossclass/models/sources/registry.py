@@ -15,7 +15,7 @@ import torch
 from ...core.errors import RBCrossclassError
 from ...core.threat import check_threat_model
 from ..checkpoint import load_into, read_state_dict
-from ..feature_classifier import FeatureClassifier, check_contract
+from ..feature_classifier import FeatureClassifier, ModelContractError, check_contract
 
 
 class ModelSourceError(RBCrossclassError, ValueError):
@@ -95,7 +95,10 @@ def create_model_source(spec: str, options: SourceOptions | None = None, *,
     if prefix not in _SOURCES:
         raise ModelSourceError(f"unknown model source {prefix!r} in {spec[:100]!r}; "
                                f"known: {available_sources()}")
-    model = _SOURCES[prefix](rest, opts)
+    try:
+        model = _SOURCES[prefix](rest, opts)
+    except ModelContractError as err:
+        raise ModelContractError(f"{spec[:200]}: {err}") from err
     if opts.checkpoint:
         load_into(model, read_state_dict(opts.checkpoint), source=str(opts.checkpoint))
         model.meta["checkpoint"] = str(opts.checkpoint)
@@ -104,5 +107,8 @@ def create_model_source(spec: str, options: SourceOptions | None = None, *,
     if check:
         shape = tuple(model.meta.get("input_shape", opts.input_shape))
         probe = torch.rand(2, *shape, generator=torch.Generator().manual_seed(0))
-        check_contract(model, probe)
+        try:
+            check_contract(model, probe)
+        except ModelContractError as err:
+            raise ModelContractError(f"{spec[:200]}: {err}") from err
     return model

@@ -1,0 +1,523 @@
+"""Inputs written by other people: the failure kinds reported publicly by users of AutoAttack,
+RobustBench, timm and torchattacks (the handed cases in ../shared/cases and siblings of each kind),
+and the security / data-loss holes found by attacking every command."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rb_crossclass.cli import main
+from rb_crossclass.models import ModelContractError, create_model_source, logits_of, wrap_model
+
+from conftest import OFFICIAL_CARDS, SHARED_ROOT, needs_shared
+
+CASES = SHARED_ROOT / "cases" if SHARED_ROOT else None
+needs_cases = pytest.mark.skipif(CASES is None or not CASES.is_dir(), reason="../shared/cases is not present")
+needs_official = pytest.mark.skipif(OFFICIAL_CARDS is None or not OFFICIAL_CARDS.is_dir(),
+                                    reason="../shared/robustbench/model_info is not present")
+PROBE = torch.rand(4, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+
+
+def _cli(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+class Tiny(nn.Module):
+    def __init__(self, k: int = 10) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.fc = nn.Linear(8, k)
+
+    def features(self, x):
+        return F.adaptive_avg_pool2d(F.relu(self.conv(x)), 1).flatten(1)
+
+    def forward(self, x):
+        return self.fc(self.features(x))
+
+
+# --------------------------------------------------------------------------- 1. classes vs attacks
+@needs_cases
+def test_few_classes_case_reconciles_attack_settings(tmp_path, capsys):
+    code, out, err = _cli(capsys, "evaluate", "--no-progress", "--model",
+                          f"py:{CASES / 'models.py'}:build_four_class", "--dataset",
+                          f"npz:{CASES / 'four_class.npz'}", "--card-dataset", "four_class",
+                          "--n-examples", "6", "--batch-size", "6", "--out", str(tmp_path))
+    assert code == 0, err
+    card = json.loads((tmp_path / "build_four_class.json").read_text())
+    adjustments = card["evaluation"]["adjustments"]
+    assert adjustments == {"apgd-t.n_target_classes": "9 -> 3", "fab-t.n_target_classes": "9 -> 3"}
+    assert card["evaluation"]["attacks"] == ["apgd-ce", "apgd-t", "fab-t", "square"]
+    assert "apgd-t.n_target_classes 9 -> 3" in out
+
+
+@pytest.mark.parametrize("k, dropped, capped", [
+    (3, ["apgd-t"], {"fab-t.n_target_classes": "9 -> 2"}),
+    (2, ["apgd-t"], {"fab-t.n_target_classes": "9 -> 1"}),
+])
+def test_standard_version_fits_small_class_counts(k, dropped, capped):
+    from rb_crossclass.compat import make_autoattack
+    from rb_crossclass.evaluate.autoattack import reconcile_with_classes
+
+    adversary = make_autoattack(wrap_model(Tiny(k)), norm="Linf", eps=8 / 255)
+    changes = reconcile_with_classes(adversary, k)
+    for name in dropped:
+        assert name not in adversary.attacks_to_run and changes[name].startswith("dropped")
+    for key, value in capped.items():
+        assert changes[key] == value
+    assert adversary.fab.n_target_classes == k - 1
+
+
+def test_plus_version_with_two_classes_drops_both_dlr_attacks():
+    from rb_crossclass.compat import make_autoattack
+    from rb_crossclass.evaluate import EvaluateError
+    from rb_crossclass.evaluate.autoattack import reconcile_with_classes
+
+    adversary = make_autoattack(wrap_model(Tiny(2)), norm="Linf", eps=8 / 255, version="plus")
+    changes = reconcile_with_classes(adversary, 2)
+    assert "apgd-dlr" in changes and "apgd-t" in changes
+    assert adversary.attacks_to_run == ["apgd-ce", "fab", "square", "fab-t"]
+    with pytest.raises(EvaluateError, match="at least 2"):
+        reconcile_with_classes(adversary, 1)
+
+
+# --------------------------------------------------------------------------- 2. model outputs
+class TupleFeaturesFirst(Tiny):
+    def forward(self, x):
+        f = self.features(x)
+        return f, self.fc(f)
+
+
+class HFStyle(Tiny):
+    class Out:
+        def __init__(self, logits):
+            self.logits = logits
+
+    def forward(self, x):
+        return self.Out(self.fc(self.features(x)))
+
+
+@needs_cases
+def test_dict_output_case_scores(tmp_path, capsys):
+    code, out, err = _cli(capsys, "score", "--no-progress", "--model", f"py:{CASES / 'models.py'}:build_dict",
+                          "--dataset", f"npz:{CASES / 'cifar10_first16.npz'}", "--dataset-name", "cifar10",
+                          "--n-examples", "8", "--attack", "none", "--out", str(tmp_path))
+    assert code == 0, err
+    assert json.loads((tmp_path / "crossclass.json").read_text())["n_examples"] == 8
+
+
+@pytest.mark.parametrize("cls", [TupleFeaturesFirst, HFStyle])
+def test_other_output_types_pass_the_contract_with_the_right_logits(cls):
+    net = cls()
+    model = wrap_model(net, head_name="fc")
+    from rb_crossclass.models import check_contract
+
+    check_contract(model, PROBE)
+    with torch.no_grad():
+        assert torch.allclose(model(PROBE), net.fc(net.features(PROBE)), atol=1e-6)
+
+
+def test_output_adapter_refuses_what_it_cannot_read():
+    z = torch.zeros(2, 10)
+    assert logits_of(z) is z and logits_of({"logits": z}) is z and logits_of((z, torch.zeros(2, 3)), 10) is z
+    with pytest.raises(ModelContractError, match="cannot tell which"):
+        logits_of((z, z.clone()), 10)
+    with pytest.raises(ModelContractError, match="returns a str"):
+        logits_of("nope", 10)
+    with pytest.raises(ModelContractError, match="no 'logits'"):
+        logits_of({"scores": z}, 10)
+
+
+# --------------------------------------------------------------------------- 3. wrapped checkpoints
+@needs_cases
+@pytest.mark.parametrize("name", ["dataparallel.safetensors", "compiled.pt", "ddp_compiled_nested.pt"])
+def test_wrapped_checkpoint_cases_load(name, tmp_path, capsys):
+    code, out, err = _cli(capsys, "score", "--no-progress", "--model", f"py:{CASES / 'models.py'}:build_tiny",
+                          "--checkpoint", str(CASES / "checkpoints" / name), "--dataset",
+                          f"npz:{CASES / 'cifar10_first16.npz'}", "--dataset-name", "cifar10",
+                          "--n-examples", "16", "--attack", "none", "--out", str(tmp_path))
+    assert code == 0, err
+    assert "clean 37.50%" in out  # the trained TinyCNN's accuracy on these 16 images, whatever the wrapper
+
+
+WRAPPED = [("module._orig_mod.", "state_dict"), ("module.", "model_state_dict"),
+           ("_orig_mod.module.module.", None)]
+
+
+@pytest.mark.parametrize("prefix, nest", WRAPPED)
+def test_any_wrapper_prefix_and_nesting_in_any_format(prefix, nest, tmp_path):
+    from safetensors.torch import save_file
+
+    net = Tiny()
+    state = {prefix + k: v for k, v in net.state_dict().items()}
+    torch.save({nest: state} if nest else state, tmp_path / "w.pt")
+    save_file(state, tmp_path / "w.safetensors")
+    for file in ("w.pt", "w.safetensors"):
+        model = create_model_source(f"py:{__file__}:Tiny", checkpoint=str(tmp_path / file), img_size=16)
+        loaded, saved = model.net.state_dict().values(), net.state_dict().values()
+        assert all(torch.equal(a, b) for a, b in zip(loaded, saved, strict=True))
+
+
+# --------------------------------------------------------------------------- 4. randomized models
+class TestTimeDropout(Tiny):
+    def forward(self, x):
+        return self.fc(F.dropout(self.features(x), 0.5, training=True))
+
+
+@needs_cases
+def test_randomized_case_runs_with_rand_version_and_is_flagged(tmp_path, capsys):
+    code, out, err = _cli(capsys, "evaluate", "--no-progress", "--model",
+                          f"py:{CASES / 'models.py'}:build_randomized", "--dataset",
+                          f"npz:{CASES / 'cifar10_first16.npz'}", "--dataset-name", "cifar10",
+                          "--n-examples", "16", "--batch-size", "16", "--aa-version", "rand", "--no-cas",
+                          "--out", str(tmp_path))
+    assert code == 0, err
+    card = json.loads((tmp_path / "build_randomized.json").read_text())
+    assert card["evaluation"]["randomized"] is True and card["evaluation"]["autoattack_version"] == "rand"
+    assert "randomized" in out
+
+
+def test_randomness_is_named_not_misdiagnosed_and_standard_aa_warns():
+    model = create_model_source(f"py:{__file__}:TestTimeDropout", img_size=16)
+    assert model.meta["randomized"] is True  # built, flagged (the head algebra holds forward by forward)
+    from rb_crossclass.evaluate import AutoAttackConfig, run_autoattack
+
+    x = torch.rand(4, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    y = torch.tensor([0, 1, 2, 3])
+    config = AutoAttackConfig(version="custom", attacks=("apgd-ce",), batch_size=4)
+    outcome = run_autoattack(model, x, y, config, progress=False)
+    assert any("randomized defense" in m for m in outcome.diagnostics)
+
+
+# --------------------------------------------------------------------------- 5. AutoAttack's diagnostics
+@needs_cases
+def test_gradient_masking_case_is_flagged_unreliable(tmp_path, capsys):
+    code, out, err = _cli(capsys, "evaluate", "--no-progress", "--model",
+                          f"py:{CASES / 'models.py'}:build_quantized", "--dataset",
+                          f"npz:{CASES / 'cifar10_first16.npz'}", "--dataset-name", "cifar10",
+                          "--n-examples", "16", "--batch-size", "16", "--aa-version", "custom", "--attacks",
+                          "apgd-ce", "square", "--out", str(tmp_path))
+    assert code == 0, err
+    card = json.loads((tmp_path / "build_quantized.json").read_text())
+    assert card["unreliable"] is True
+    assert any("Square Attack has decreased" in m for m in card["evaluation"]["diagnostics"])
+    saved = json.loads((tmp_path / "eval.json").read_text())
+    assert saved["diagnostics"] == card["evaluation"]["diagnostics"] and "Square Attack" in out
+
+
+# --------------------------------------------------------------------------- 6./7. boards
+@needs_official
+def test_corruptions_board_ranks_by_corruptions_acc(tmp_path):
+    from rb_crossclass.leaderboard import build_leaderboard
+
+    result = build_leaderboard([OFFICIAL_CARDS], "cifar10", "corruptions", tmp_path / "b")
+    board = json.loads((tmp_path / "b" / "leaderboard.json").read_text())
+    values = [e["board_acc"] for e in board["entries"]]
+    assert result.n_entries == 23 and None not in values and values == sorted(values, reverse=True)
+    assert board["accuracy_field"] == "corruptions_acc"
+    assert "Corruptions (%)" in (tmp_path / "b" / "index.html").read_text()
+
+
+def test_corruptions_3d_board_from_our_own_cards(tmp_path):
+    from test_leaderboard import official_card
+
+    from rb_crossclass.leaderboard import build_leaderboard
+
+    folder = tmp_path / "cards" / "cifar10" / "corruptions_3d"
+    folder.mkdir(parents=True)
+    for name, acc in (("A", "60.00"), ("B", "70.00")):
+        card = official_card(name, "0.00")
+        del card["autoattack_acc"]
+        card.update(eps=None, corruptions_acc_3d=acc, corruptions_acc="1.00")
+        (folder / f"{name}.json").write_text(json.dumps(card))
+    build_leaderboard([tmp_path / "cards"], "cifar10", "corruptions_3d", tmp_path / "b")
+    board = json.loads((tmp_path / "b" / "leaderboard.json").read_text())
+    assert [e["model_id"] for e in board["entries"]] == ["B", "A"]
+
+
+@needs_official
+def test_upstream_slip_is_a_warning_and_the_folder_decides(tmp_path, capsys):
+    code, out, err = _cli(capsys, "leaderboard", "--cards", str(OFFICIAL_CARDS), "--dataset", "cifar100",
+                          "--threat-model", "Linf", "--out", str(tmp_path / "b"))
+    assert code == 0, err
+    board = json.loads((tmp_path / "b" / "leaderboard.json").read_text())
+    assert len(board["entries"]) == 38
+    assert len(board["warnings"]) == 1 and "Hendrycks2019Using.json" in board["warnings"][0]
+    assert "warning:" in out
+
+
+def test_slips_of_measured_cards_are_errors_and_unrankable_official_cards_skipped(tmp_path):
+    from test_leaderboard import measured_card, official_card
+
+    from rb_crossclass.leaderboard import LeaderboardError, build_leaderboard
+
+    folder = tmp_path / "cards" / "cifar100" / "Linf"
+    folder.mkdir(parents=True)
+    (folder / "Ok.json").write_text(json.dumps({**official_card("Ok", "30.00"), "dataset": "cifar100"}))
+    no_field = {**official_card("NoAcc", "0"), "dataset": "cifar100"}
+    del no_field["autoattack_acc"]
+    no_field.update(corruptions_acc="50.00", eps=None)
+    (folder / "NoAcc.json").write_text(json.dumps(no_field))
+    result = build_leaderboard([tmp_path / "cards"], "cifar100", "Linf", tmp_path / "b")
+    assert result.n_entries == 1 and any("NoAcc.json: skipped" in w for w in result.warnings)
+    (folder / "Ours.json").write_text(json.dumps(measured_card("Ours", "20.00", cas=1.0)))  # says cifar10
+    with pytest.raises(LeaderboardError, match="Ours.json: field 'dataset'"):
+        build_leaderboard([tmp_path / "cards"], "cifar100", "Linf", tmp_path / "b")
+
+
+# --------------------------------------------------------------------------- 8. resume with changed keys
+@needs_shared
+@pytest.mark.parametrize("schedule, extra", [("cosine", {}), ("multistep", {"optim.milestones": [3]})])
+def test_resume_with_more_epochs_follows_the_new_schedule(tmp_path, schedule, extra):
+    from test_train import TINY_MODELS, mnist_config
+
+    from rb_crossclass.train import config_from_dict, train
+
+    models = tmp_path / "m.py"
+    models.write_text(TINY_MODELS)
+
+    def cfg(epochs):
+        return config_from_dict(mnist_config(models, **{"optim.schedule": schedule, "optim.epochs": epochs,
+                                                        "data.n_train": 64, "data.n_eval": 16, **extra}))
+
+    train(cfg(2), tmp_path / "run")
+    train(cfg(4), tmp_path / "run", resume=True)
+    train(cfg(4), tmp_path / "straight")
+    lrs = [json.loads(r)["lr"] for r in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    ref = [json.loads(r)["lr"] for r in (tmp_path / "straight" / "metrics.jsonl").read_text().splitlines()]
+    assert len(lrs) == 4 and 0.0 not in lrs
+    assert lrs[2:] == pytest.approx(ref[2:])  # continued along the 4-epoch schedule
+    if schedule == "cosine":
+        assert lrs == pytest.approx([0.05, 0.025, 0.025, 0.0073223], rel=1e-4)
+
+
+# --------------------------------------------------------------------------- checkpoint consistency
+@needs_shared
+@pytest.mark.parametrize("fail_on", ["last", "epoch_003"])
+def test_a_crash_anywhere_in_the_final_save_resumes_to_the_same_files(tmp_path, monkeypatch, fail_on):
+    from test_train import TINY_MODELS, mnist_config
+
+    from rb_crossclass.train import checkpoints, config_from_dict, train
+
+    models = tmp_path / "m.py"
+    models.write_text(TINY_MODELS)
+    cfg = config_from_dict(mnist_config(models, **{"optim.epochs": 3, "data.n_train": 64, "data.n_eval": 16,
+                                                   "checkpoint.every": 3}))
+    train(cfg, tmp_path / "straight")
+    real = checkpoints.save_checkpoint
+    state = {"crashed": False}
+
+    def crashing(folder, model, meta, *args, **kwargs):
+        if Path(folder).name == fail_on and meta.get("epoch") == 3 and not state["crashed"]:
+            state["crashed"] = True
+            raise KeyboardInterrupt("simulated crash")
+        return real(folder, model, meta, *args, **kwargs)
+
+    monkeypatch.setattr(checkpoints, "save_checkpoint", crashing)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path / "crashed")
+    train(cfg, tmp_path / "crashed", resume=True)
+    for sub in ("last", "best", "epoch_003"):
+        a = (tmp_path / "straight" / "checkpoints" / sub / "model.safetensors").read_bytes()
+        b = (tmp_path / "crashed" / "checkpoints" / sub / "model.safetensors").read_bytes()
+        assert a == b, sub
+    card_a = json.loads((tmp_path / "straight" / "card.json").read_text())
+    card_b = json.loads((tmp_path / "crashed" / "card.json").read_text())
+    assert card_a["training"]["checkpoint_sha256"] == card_b["training"]["checkpoint_sha256"]
+    rows = (tmp_path / "crashed" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(r)["epoch"] for r in rows] == [1, 2, 3]
+
+
+# --------------------------------------------------------------------------- 9. the class count
+def test_class_count_comes_from_the_name_not_the_labels_present(tmp_path):
+    from rb_crossclass.data import dataset_info
+
+    x = np.zeros((9, 32, 32, 3), np.uint8)
+    np.savez(tmp_path / "partial.npz", x=x, y=np.arange(9))  # a first-N subset lacking class 9
+    assert dataset_info(f"npz:{tmp_path / 'partial.npz'}", dataset_name="cifar10").num_classes == 10
+    inferred = dataset_info(f"npz:{tmp_path / 'partial.npz'}")
+    assert inferred.num_classes == 9 and inferred.num_classes_inferred
+
+
+def test_model_and_data_class_counts_disagree_with_sources(tmp_path, capsys):
+    np.savez(tmp_path / "four.npz", x=np.zeros((4, 16, 16, 3), np.uint8), y=np.arange(4),
+             num_classes=np.array(4))
+    code, _, err = _cli(capsys, "score", "--no-progress", "--model", f"py:{__file__}:Tiny", "--dataset",
+                        f"npz:{tmp_path / 'four.npz'}", "--attack", "none", "--out", str(tmp_path / "o"))
+    assert code == 1 and "the model has 10 classes (its head (10, 8))" in err
+    assert "field 'num_classes'" in err
+    np.savez(tmp_path / "nine.npz", x=np.zeros((9, 16, 16, 3), np.uint8), y=np.arange(9))
+    code, out, err = _cli(capsys, "score", "--no-progress", "--model", f"py:{__file__}:Tiny", "--dataset",
+                          f"npz:{tmp_path / 'nine.npz'}", "--attack", "none", "--out", str(tmp_path / "o2"))
+    assert code == 0, err  # K inferred from the labels (9) yields to the model's head (10)
+    assert json.loads((tmp_path / "o2" / "crossclass.json").read_text())["num_classes"] == 10
+
+
+# --------------------------------------------------------------------------- 10. the head's algebra
+class CosineLinear(nn.Linear):
+    def forward(self, x):
+        return F.linear(F.normalize(x, dim=1), F.normalize(self.weight, dim=1)) * 10
+
+
+class CosineHead(Tiny):
+    def __init__(self):
+        super().__init__()
+        self.fc = CosineLinear(8, 10)
+
+
+class HookedHead(Tiny):
+    def __init__(self):
+        super().__init__()
+        self.fc.register_forward_hook(lambda m, i, o: o * 2)
+
+
+def test_linear_subclass_computing_something_else_is_refused():
+    with pytest.raises(ModelContractError, match="CosineLinear.*subclass of nn.Linear"):
+        create_model_source(f"py:{__file__}:CosineHead", img_size=16)
+
+
+def test_hooked_linear_that_changes_its_output_is_refused():
+    with pytest.raises(ModelContractError, match="changes the logits after that layer"):
+        create_model_source(f"py:{__file__}:HookedHead", img_size=16)
+
+
+# --------------------------------------------------------------------------- security and data loss
+def test_no_pickle_is_ever_loaded_from_a_data_folder(tmp_path):
+    import pickle
+
+    from rb_crossclass.data import load_dataset
+
+    sentinel = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self):
+            return (open, (str(sentinel), "w"))
+
+    (tmp_path / "batches.meta").write_bytes(pickle.dumps(Exploit()))
+    np.savez(tmp_path / "data.npz", x=np.zeros((2, 32, 32, 3), np.uint8), y=np.array([0, 1]))
+    load_dataset(f"npz:{tmp_path / 'data.npz'}")
+    from rb_crossclass.data import dataset_info
+
+    dataset_info(f"npz:{tmp_path / 'data.npz'}")
+    assert not sentinel.exists()
+
+
+def test_a_huge_declared_class_count_is_refused_before_allocating(tmp_path):
+    from rb_crossclass.data import DatasetError, dataset_info
+
+    np.savez(tmp_path / "d.npz", x=np.zeros((2, 8, 8), np.uint8), y=np.array([0, 1]),
+             num_classes=np.array(10**9))
+    with pytest.raises(DatasetError, match="num_classes"):
+        dataset_info(f"npz:{tmp_path / 'd.npz'}")
+
+
+def test_sanitizer_is_linear_and_bounded_fields_keep_boards_fast(tmp_path):
+    from test_leaderboard import official_card
+
+    from rb_crossclass.leaderboard import build_leaderboard
+    from rb_crossclass.leaderboard.sanitize import sanitize_html
+
+    hostile = '<a href="http://x.org">' * 50_000 + "<b>" * 50_000 + "x" * 500_000
+    t0 = time.perf_counter()
+    sanitize_html(hostile)
+    assert time.perf_counter() - t0 < 2.0
+    folder = tmp_path / "cards"
+    folder.mkdir()
+    for i in range(20):
+        card = official_card(f"M{i}", "40.00", footnote="<i>y</i>" * 2400)
+        (folder / f"M{i}.json").write_text(json.dumps(card))
+    t0 = time.perf_counter()
+    build_leaderboard([folder], "cifar10", "Linf", tmp_path / "b")
+    assert time.perf_counter() - t0 < 10.0
+
+
+def test_board_rebuilds_never_delete_foreign_files(tmp_path):
+    from test_leaderboard import official_card
+
+    from rb_crossclass.leaderboard import LeaderboardError, build_leaderboard
+
+    cards = tmp_path / "cards"
+    cards.mkdir()
+    (cards / "A.json").write_text(json.dumps(official_card("A", "40.00")))
+    out = tmp_path / "board"
+    build_leaderboard([cards], "cifar10", "Linf", out)
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(LeaderboardError, match="notes.txt"):
+        build_leaderboard([cards], "cifar10", "Linf", out)
+    assert (out / "notes.txt").read_text() == "mine"
+    (out / "notes.txt").unlink()
+    old = tmp_path / "board.old"
+    old.mkdir()
+    (old / "precious.txt").write_text("mine")
+    from rb_crossclass.core.io import OutputFolderError
+
+    with pytest.raises(OutputFolderError, match="board.old"):
+        build_leaderboard([cards], "cifar10", "Linf", out)
+    assert (old / "precious.txt").read_text() == "mine" and (out / "leaderboard.json").is_file()
+    with pytest.raises(LeaderboardError, match="holds the cards folder"):
+        build_leaderboard([cards], "cifar10", "Linf", cards)
+    assert (cards / "A.json").is_file()
+
+
+def test_zoo_add_writes_nothing_outside_the_zoo(tmp_path):
+    from rb_crossclass import zoo
+    from rb_crossclass.core.names import ModelIdError
+
+    for name in ("../../x", "..", "", "a/b"):
+        with pytest.raises(ModelIdError):
+            zoo.add_entry(tmp_path / "run", name, root=tmp_path / "zoo")
+    assert not (tmp_path / "zoo").exists() and not (tmp_path / "x.yaml").exists()
+
+
+# --------------------------------------------------------------------------- fuzzed cards
+def _mutations(card: dict, rng: np.random.Generator) -> dict:
+    values = [None, True, -1, 0, 1e308, 10**40, "x" * 3000, "", [], {}, [[1.0] * 3] * 3, "8|255", "1e999",
+              "<script>alert(1)</script>", "\u202e", 3.5, "NaN", {"nested": [1, {"a": None}]}]
+    mutated = json.loads(json.dumps(card))
+    for _ in range(int(rng.integers(1, 4))):
+        target = mutated
+        if isinstance(mutated.get("cross_class"), dict) and rng.random() < 0.5:
+            target = mutated["cross_class"]
+        keys = list(target)
+        pick = keys and rng.random() < 0.8
+        key = keys[int(rng.integers(len(keys)))] if pick else f"k{int(rng.integers(9))}"
+        if rng.random() < 0.15:
+            target.pop(key, None)
+        else:
+            target[key] = values[int(rng.integers(len(values)))]
+    return mutated
+
+
+def test_fuzzed_cards_end_in_clear_errors_or_valid_boards(tmp_path):
+    from test_leaderboard import measured_card, official_card
+
+    from rb_crossclass.cards import CardError, card_problems
+    from rb_crossclass.leaderboard import LeaderboardError, build_leaderboard
+
+    rng = np.random.default_rng(7)
+    bases = [official_card("O", "50.00", footnote="f"), measured_card("M", "40.00", cas=3.0)]
+    slow = []
+    for i in range(300):
+        card = _mutations(bases[i % 2], rng)
+        folder = tmp_path / f"c{i}"
+        folder.mkdir()
+        (folder / f"X{i}.json").write_text(json.dumps(card))
+        card_problems(card)  # never raises
+        t0 = time.perf_counter()
+        try:
+            build_leaderboard([folder], "cifar10", "Linf", tmp_path / f"b{i}")
+        except (CardError, LeaderboardError):
+            pass
+        if time.perf_counter() - t0 > 3:
+            slow.append(i)
+    assert not slow
