@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "leaderboard": "build an extended leaderboard from official and our cards",
     "zoo": "list, show and card our model zoo entries",
     "synthetic": "run the synthetic data models of the theory",
+    "reproduce": "reproduce the paper's training dynamics (CAS vs robust overfitting) with our tools",
     "demo": "the embedded default job (no download, a few minutes on CPU)",
 }
 MAX_MESSAGE = 2000  # characters of an error line (a 10 MB bad value must not become a 10 MB line)

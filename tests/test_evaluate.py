@@ -151,7 +151,17 @@ def test_evaluate_model_result_and_cas_on_autoattack_examples(trained, points, d
     card = result_card(res, name="Tiny", architecture="TinyConvNet")
     assert card["autoattack_acc"] == f"{100 * res.robust_accuracy:.2f}"
     assert card["evaluation"]["attacks"] == ["apgd-ce", "apgd-dlr"]
-    assert card["cross_class"]["cas"] == res.cross_class["cas"]
+    # the card shows the paper's PGD-20 protocol on top, AutoAttack's examples labelled beside it
+    assert card["cross_class"]["attack"]["name"] == "pgd" and card["cross_class"]["attack"]["steps"] == 20
+    assert card["cross_class"]["cas"] == res.cross_class_pgd["cas"]
+    assert card["cross_class"]["autoattack"]["cas"] == res.cross_class["cas"]
+    per_class = card["evaluation"]["per_class"]
+    robust_by_class = [flags[y == i].float().mean().item() if (y == i).any() else None for i in range(10)]
+    assert per_class["robust_accuracy"] == pytest.approx(robust_by_class)
+    lo, hi = card["evaluation"]["intervals"]["autoattack_accuracy"]
+    assert lo <= res.robust_accuracy <= hi
+    lo, hi = card["cross_class"]["intervals"]["cas"]
+    assert lo <= card["cross_class"]["cas"] <= hi
     table = summary_table(res)
     assert "apgd-dlr" in table and "AutoAttack accuracy" in table
 

@@ -43,7 +43,8 @@ def measured_card(model_id: str, aa: str, cas: float, fsi: float = 0.3, clean: s
     card["cross_class"] = {
         "cas": cas, "normalized_cas": cas / 90.0, "fsi": fsi,
         "matrix": [[1.0, 0.5], [0.5, 1.0]], "class_names": ["a", "b"],
-        "attack": {"name": "autoattack"}, "n_examples": 500,
+        "attack": {"name": "pgd", "norm": "Linf", "eps": 8 / 255, "steps": 20, "step_size": 2 / 255},
+        "n_examples": 500,
     }
     card["evaluation"] = {
         "n_examples": 500, "threat_model": threat_model, "autoattack_version": "standard", "seed": 0,
@@ -357,3 +358,32 @@ def test_published_leaderboard_is_current():
 
     assert strip(published["entries"]) == strip(rows)
     assert sum(e["measured"] for e in rows) == len(list((REPO / "model_zoo").glob("cifar10/Linf/*.json")))
+
+
+def test_cas_column_is_the_pgd_protocol_and_other_cas_only_labelled(tmp_path):
+    cards = tmp_path / "cards"
+    legacy = measured_card("Legacy", "30.00", cas=9.0)  # a card whose top level holds AA examples
+    legacy["cross_class"]["attack"] = {"name": "autoattack"}
+    write(cards, "Legacy", legacy)
+    both = measured_card("Both", "31.00", cas=12.0)
+    both["cross_class"]["autoattack"] = {**measured_card("x", "1.00", cas=7.0)["cross_class"],
+                                         "attack": {"name": "autoattack"}}
+    write(cards, "Both", both)
+    rows = {r["model_id"]: r for r in build_rows([cards], "cifar10", "Linf")}
+    assert rows["Legacy"]["cas"] is None and rows["Legacy"]["cas_autoattack"] == 9.0
+    assert rows["Both"]["cas"] == 12.0 and rows["Both"]["cas_autoattack"] == 7.0
+    assert rows["Both"]["cas_protocol"] == "PGD-20, Linf eps 8/255, step 2/255"
+
+
+def test_training_cards_stay_off_the_autoattack_ranking(tmp_path):
+    from rb_crossclass.leaderboard import build_leaderboard
+
+    cards = tmp_path / "cards"
+    trained = measured_card("Trained", "40.00", cas=10.0)
+    del trained["autoattack_acc"], trained["evaluation"]
+    trained["training"] = {"recipe": "pgd_at", "config": {}, "epochs": 2, "best_epoch": 2,
+                           "checkpoint_sha256": "0" * 64}
+    write(cards, "Trained", trained)
+    write(cards, "Evaluated", measured_card("Evaluated", "20.00", cas=5.0))
+    result = build_leaderboard([cards], "cifar10", "Linf", tmp_path / "b")
+    assert result.n_entries == 1 and any("Trained.json: skipped" in w for w in result.warnings)

@@ -22,6 +22,7 @@ CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--disable-background-networking", "--disable-component-update", "--disable-sync")
 PWNED = "pwned"
 EVIL_ID = 'Id"><img src=x onerror=document.title=1>'  # a model ID (file name) carrying markup
+EVIL_MEASURED_ID = "Meas<svg onload=document.title=1>"  # its per-model page gets a safe file name
 
 
 def chromium_binary() -> str | None:
@@ -127,6 +128,16 @@ def evil_board(tmp_path_factory) -> Path:
     write(cards, "Top2024", official_card("Top2024", "60.00", clean="85.00"))
     write(cards, "CasHigh", measured_card("CasHigh", "10.00", cas=40.0, clean="65.00"))
     write(cards, "CasLow", measured_card("CasLow", "30.00", cas=12.0, clean="90.00"))
+    evil_measured = measured_card(f"<script>{p}</script>", "25.00", cas=20.0, clean="55.00",
+                                  footnote=f'<img src=x onerror="{p}">', venue=f"<script>{p}</script>NeurIPS")
+    names = [f"<script>{p}</script>", f'<img src=x onerror="{p}">']
+    evil_measured["cross_class"]["class_names"] = names
+    evil_measured["cross_class"]["top_pairs"] = [{"class_i": names[0], "class_j": names[1], "cosine": 0.5}]
+    evil_measured["evaluation"]["per_class"] = {
+        "class_names": names, "counts": [3, 4], "clean_accuracy": [1.0, 0.5], "robust_accuracy": [0.0, 0.25],
+        "worst_class": names[0], "worst_class_robust_accuracy": 0.0, "spread": 0.25}
+    evil_measured["evaluation"]["diagnostics"] = [f"<script>{p}</script>"]
+    write(cards, EVIL_MEASURED_ID, evil_measured)
     build_leaderboard([cards], "cifar10", "Linf", tmp / "out")
     return tmp / "out"
 
@@ -146,9 +157,13 @@ def test_no_injected_script_runs(chromium, evil_board, tmp_path):
     assert len(imgs) == 1 and imgs[0]["src"].startswith("data:image/png;base64,")
     assert not [(t, k) for t, a in s.tags for k in a if k.startswith("on")]
     hrefs = [a["href"] for t, a in s.tags if t == "a"]
-    assert all(h.startswith(("https://", "http://", "#")) for h in hrefs), hrefs
+    assert all(h.startswith(("https://", "http://", "#", "models/")) for h in hrefs), hrefs
+    import re
+
+    pages = [h for h in hrefs if h.startswith("models/")]  # per-model pages: safe names, in the board
+    assert pages and all(re.fullmatch(r"models/[A-Za-z0-9_.+-]+\.html", h) and ".." not in h for h in pages)
     assert "https://example.org/ok" in hrefs
-    assert s.rows["leaderboard"] == ["Top2024", "Evil2024", "CasLow", EVIL_ID, "CasHigh"]
+    assert s.rows["leaderboard"] == ["Top2024", "Evil2024", "CasLow", EVIL_MEASURED_ID, EVIL_ID, "CasHigh"]
     assert "Evil paper" in dom and "safe link" in dom
 
 
@@ -159,9 +174,9 @@ def test_table_sorts_in_the_browser(chromium, evil_board, tmp_path):
 
     s = scan(dump_dom(chromium, tmp_path, url + "#sort=cas"))
     expected_cas = sorted([m for m in by if by[m]["cas"] is not None], key=lambda m: -by[m]["cas"])
-    assert s.rows["leaderboard"][:2] == expected_cas == ["CasHigh", "CasLow"]
+    assert s.rows["leaderboard"][:3] == expected_cas == ["CasHigh", EVIL_MEASURED_ID, "CasLow"]
     # entries without CAS keep their current (board) order, after the measured ones
-    assert s.rows["leaderboard"][2:] == [r for r in [e["model_id"] for e in data["entries"]]
+    assert s.rows["leaderboard"][3:] == [r for r in [e["model_id"] for e in data["entries"]]
                                          if by[r]["cas"] is None]
 
     s = scan(dump_dom(chromium, tmp_path, url + "?sort=clean:asc"))
@@ -177,9 +192,9 @@ def test_table_sorts_in_the_browser(chromium, evil_board, tmp_path):
 
     # the composition view sorts too, and without a parameter it stays in Python's order
     s = scan(dump_dom(chromium, tmp_path, url + "?table=composition&sort=clean"))
-    assert s.rows["composition"] == ["CasLow", "CasHigh"]
+    assert s.rows["composition"] == ["CasLow", "CasHigh", EVIL_MEASURED_ID]
     s = scan(dump_dom(chromium, tmp_path, url))
-    assert s.rows["composition"] == ["CasHigh", "CasLow"]
+    assert s.rows["composition"] == ["CasHigh", EVIL_MEASURED_ID, "CasLow"]
     assert s.rows["leaderboard"] == [e["model_id"] for e in data["entries"]]
 
 
@@ -192,3 +207,32 @@ def test_screenshot(chromium, evil_board, tmp_path):
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
     assert (width, height) == (1280, 900)
+
+
+def test_model_pages_are_inert_and_show_per_class_bars(chromium, evil_board, tmp_path):
+    board = json.loads((evil_board / "leaderboard.json").read_text())
+    pages = {e["model_id"]: e["page"] for e in board["entries"] if e["page"]}
+    assert set(pages) == {"CasHigh", "CasLow", EVIL_MEASURED_ID}
+    assert all((evil_board / page).is_file() and "/" not in page.split("/", 1)[1] for page in pages.values())
+    s = scan(dump_dom(chromium, tmp_path, (evil_board / pages[EVIL_MEASURED_ID]).as_uri()))
+    # the card's name is shown as text in the title (a script that ran would have replaced it)
+    assert s.title.startswith("Our <script>")
+    assert s.title.endswith("per-class robustness and cross-class features")
+    sentinel = [a for t, a in s.tags if a.get("id") == "sentinel"]
+    assert sentinel and sentinel[0]["data-state"] == "intact"
+    names = [t for t, _ in s.tags]
+    assert "script" not in names and "svg" not in names and "iframe" not in names
+    assert not [(t, k) for t, a in s.tags for k in a if k.startswith("on")]
+    meters = [a for t, a in s.tags if t == "meter"]
+    assert [m["value"] for m in meters] == ["100.0", "0.0", "50.0", "25.0"]  # clean/robust per class
+    imgs = [a for t, a in s.tags if t == "img"]
+    assert len(imgs) == 1 and imgs[0]["src"].startswith("data:image/png;base64,")  # the heatmap
+
+
+def test_worst_class_column_sorts(chromium, evil_board, tmp_path):
+    board = json.loads((evil_board / "leaderboard.json").read_text())
+    by = {e["model_id"]: e for e in board["entries"]}
+    s = scan(dump_dom(chromium, tmp_path, (evil_board / "index.html").as_uri() + "#sort=worst:asc"))
+    measured = [m for m in s.rows["leaderboard"] if by[m]["worst_class_robust"] is not None]
+    assert measured == sorted(measured, key=lambda m: by[m]["worst_class_robust"])
+    assert s.rows["leaderboard"][: len(measured)] == measured  # entries without the value go last

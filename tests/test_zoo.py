@@ -189,6 +189,15 @@ def test_add_entry_and_attach_card(tmp_path):
     assert written["training"]["checkpoint_sha256"] == entry.sha256
     assert written["cross_class"] == card["cross_class"]
 
+    # a re-evaluation re-attached without options keeps the curated title and footnote
+    card["autoattack_acc"], card["name"], card["footnote"], card["authors"] = "12.00", "Added2025", None, ""
+    eval_card.write_text(json.dumps(card))
+    written = load_card(zoo.attach_card("Added2025", eval_card, root=tmp_path / "zoo",
+                                        fields={"authors": "Us"}))
+    assert written["name"] == "Our title" and written["footnote"] == "Trained on CPU."
+    assert written["authors"] == "Us"
+    assert written["autoattack_acc"] == "12.00"
+
 
 # --------------------------------------------------------------------------- the committed zoo
 REPO_ENTRIES = sorted(REPO_ZOO.glob("*/*/*.yaml")) if REPO_ZOO.is_dir() else []

@@ -17,6 +17,7 @@ from .build import (
     cross_class_block,
     format_percent,
     official_card_path,
+    protocol_block,
 )
 from .files import (
     dumps_card,
@@ -44,6 +45,7 @@ __all__ = [
     "normalized_json",
     "official_card_path",
     "parse_card",
+    "protocol_block",
     "read_card_json",
     "schema_path",
     "validate_card",

@@ -50,10 +50,22 @@ def cross_class_block(score: Any, attack: str | dict) -> dict:
         "attack": attack_info,
         "n_examples": int(d["n_examples"]),
     }
-    for key in ("per_class_counts", "per_class_scores", "top_pairs", "robust_accuracy", "clean_accuracy"):
+    for key in ("per_class_counts", "per_class_scores", "top_pairs", "robust_accuracy", "clean_accuracy",
+                "per_class", "intervals"):
         if d.get(key) is not None:
             block[key] = d[key]
     return jsonable(block)
+
+
+def protocol_block(pgd_scores: Any, autoattack_scores: Any = None) -> dict:
+    """The card's ``cross_class`` block: the paper's PGD protocol at the top level, the scores of
+    AutoAttack's own examples (when given) under ``autoattack``."""
+    pgd = pgd_scores.to_dict() if hasattr(pgd_scores, "to_dict") else dict(pgd_scores)
+    block = cross_class_block(pgd, pgd["attack"])
+    if autoattack_scores is not None:
+        aa = autoattack_scores.to_dict() if hasattr(autoattack_scores, "to_dict") else dict(autoattack_scores)
+        block["autoattack"] = cross_class_block(aa, aa["attack"])
+    return block
 
 
 def card_from_results(
@@ -63,7 +75,7 @@ def card_from_results(
     threat_model: str,
     eps: float | str | None,
     clean_accuracy: float,
-    robust_accuracy: float,
+    robust_accuracy: float | None,
     architecture: str = "",
     link: str = "",
     authors: str = "",
@@ -79,6 +91,10 @@ def card_from_results(
     base: Mapping | None = None,
 ) -> dict:
     """Build (and validate) a card from measured accuracies (fractions in [0,1]).
+
+    ``robust_accuracy`` is AutoAttack's (``autoattack_acc``); ``None`` for a training run's card,
+    which then carries only its ``training`` and ``cross_class`` blocks (never a PGD number in
+    ``autoattack_acc``).
 
     ``base`` (e.g. the official RobustBench card of the same model) pre-fills every descriptive
     key; measured keys (``clean_acc``, ``autoattack_acc``, ``eps``, ``dataset``) are ours, and
@@ -102,7 +118,8 @@ def card_from_results(
     if reported is not None:
         card["reported"] = reported
     card.setdefault("reported", "")
-    card["autoattack_acc"] = format_percent(robust_accuracy)
+    if robust_accuracy is not None:
+        card["autoattack_acc"] = format_percent(robust_accuracy)
     if footnote is not None:
         card["footnote"] = footnote
     if unreliable:  # RobustBench's flag for an evaluation its checks warned about

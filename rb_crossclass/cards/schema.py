@@ -75,7 +75,8 @@ def _describe(error) -> tuple[str, str]:
     top_any_of = error.validator == "anyOf" and not path and list(error.schema_path)[:1] == ["anyOf"]
     if top_any_of:
         return "$.autoattack_acc", (
-            "missing: a card needs autoattack_acc (Linf/L2) or corruptions_acc (corruptions)"
+            "missing: a card needs autoattack_acc (Linf/L2), corruptions_acc (corruptions), or, for "
+            "a training run not evaluated with AutoAttack yet, training and cross_class blocks"
         )
     if error.validator == "pattern" or (error.validator == "anyOf" and path and path[-1] == "eps"):
         field = str(path[-1]) if path else ""

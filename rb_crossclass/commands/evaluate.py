@@ -73,8 +73,9 @@ def register(subparsers, summary: str) -> None:
     g.add_argument("--no-progress", action="store_true", help="no progress bars")
     s = p.add_argument_group("cross-class scores")
     s.add_argument("--no-cas", action="store_true", help="skip the cross-class scores")
-    s.add_argument("--pgd", action="store_true",
-                   help="also score the paper's PGD-20 protocol (a second, cheaper attack)")
+    s.add_argument("--no-pgd", action="store_true",
+                   help="skip the paper's PGD-20 protocol (then the card has no cross_class block; "
+                   "CAS on AutoAttack's examples stays in eval.json)")
     s.add_argument("--score-batch-size", type=positive_int, default=None,
                    help="batch size of the scoring passes")
     o = p.add_argument_group("output and card")
@@ -158,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
         model = prepare_for_device(model, device, args.channels_last)
         result = evaluate_model(
             model, split.x, split.y, config, device=device, state_dir=args.state,
-            class_names=info.class_names, cas=not args.no_cas, pgd=args.pgd,
+            class_names=info.class_names, cas=not args.no_cas, pgd=not args.no_pgd,
             score_batch_size=args.score_batch_size, model_name=args.model, dataset=card_dataset,
             progress=not args.no_progress, ranks=ranks,
         )

@@ -60,6 +60,8 @@ def register(subparsers, summary: str) -> None:
     g.add_argument("--compare", metavar="OTHER.json",
                    help="another crossclass.json: also plot this matrix minus its matrix")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g.add_argument("--no-intervals", action="store_true",
+                   help="skip the bootstrap 95%% intervals of CAS (they keep every point's features)")
     add_figure_args(p)
     p.set_defaults(func=run)
 
@@ -101,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
             model, split.x, split.y, attack=attack, batch_size=args.batch_size or 256, device=device,
             seed=args.seed, autocast=args.bf16, channels_last=args.channels_last,
             class_names=list(info.class_names), progress=not args.no_progress, ranks=ranks,
+            intervals=not args.no_intervals,
         )
         if ranks.main:
             _write_outputs(args, model, info, result, eps, device, other, world_size=ranks.world_size)
@@ -147,11 +150,19 @@ def _print_summary(args: argparse.Namespace, model, result, what: str, record: d
     k = model.num_classes
     print(f"model            {args.model}  on {args.dataset} (n={result.n_examples}, {k} classes)")
     print(f"attack           {what}" + (f", seed {args.seed}" if result.attack else ""))
-    print(f"CAS              {_fmt(result.cas)}  (clean {_fmt(result.clean_cas)}, max {k * (k - 1)})")
+    ci = result.intervals.get("cas")
+    ci_text = f", 95% CI {_fmt(ci[0])}-{_fmt(ci[1])}" if ci else ""
+    print(f"CAS              {_fmt(result.cas)}  (clean {_fmt(result.clean_cas)}, "
+          f"max {k * (k - 1)}{ci_text})")
     print(f"normalized CAS   {_fmt(result.normalized_cas)}  (clean {_fmt(result.clean_normalized_cas)})")
     print(f"FSI              {_fmt(result.fsi)}  (clean {_fmt(result.clean_fsi)}, range 1..{k})")
     print(f"accuracy         clean {100 * result.clean_accuracy:.2f}%, robust "
           f"{100 * result.robust_accuracy:.2f}%")
+    block = result.to_dict().get("per_class")
+    if block and block["worst_class"] is not None:
+        print(f"worst class      {block['worst_class']!r}: robust "
+              f"{100 * block['worst_class_robust_accuracy']:.2f}% (spread best - worst "
+              f"{100 * block['spread']:.2f} points)")
     if result.empty_classes:
         print(f"empty classes    {[result.class_names[i] for i in result.empty_classes]} (left out of CAS)")
     if "compare" in record and record["compare"]["cas_difference"] is not None:

@@ -56,6 +56,8 @@ def register(subparsers, summary: str) -> None:
     q.add_argument("--title", default=None, help="the card's 'name' field")
     q.add_argument("--architecture", default=None)
     q.add_argument("--venue", default=None)
+    q.add_argument("--authors", default=None)
+    q.add_argument("--link", default=None, help="an absolute http(s) address")
     p.set_defaults(func=run)
 
 
@@ -107,7 +109,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.zoo_command == "attach-card":
         fields = {k: v for k, v in (("name", args.title), ("architecture", args.architecture),
-                                    ("venue", args.venue)) if v is not None}
+                                    ("venue", args.venue), ("authors", args.authors),
+                                    ("link", args.link)) if v is not None}
         path = zoo.attach_card(args.name, args.card, root=args.root, dataset=args.dataset,
                                threat_model=args.threat_model, footnote=args.footnote, fields=fields)
         print(f"wrote the card of {args.name} to {path}")

@@ -17,6 +17,7 @@ from .metric import (
     top_shared_pairs,
     valid_classes,
 )
+from .per_class import per_class_block, per_class_from_flags
 from .scoring import (
     ScoreResult,
     ScoringError,
@@ -25,6 +26,7 @@ from .scoring import (
     score_examples,
     score_model,
 )
+from .uncertainty import accuracy_interval, bootstrap_cas
 
 __all__ = [
     "AttributionAccumulator",
@@ -36,10 +38,14 @@ __all__ = [
     "feature_sharing_index",
     "merge_results",
     "normalized_cas",
+    "per_class_block",
+    "per_class_from_flags",
     "per_class_scores",
     "result_from_accumulators",
     "score_examples",
     "score_model",
     "top_shared_pairs",
     "valid_classes",
+    "accuracy_interval",
+    "bootstrap_cas",
 ]

@@ -36,6 +36,8 @@ from .metric import (
     per_class_scores,
     top_shared_pairs,
 )
+from .per_class import per_class_block
+from .uncertainty import DEFAULT_RESAMPLES, accuracy_interval, bootstrap_cas
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +82,9 @@ class ScoreResult:
     seconds: float
     n_clean_correct: int = 0
     n_robust_correct: int = 0
+    per_class_clean_correct: list[int] = field(default_factory=list)
+    per_class_robust_correct: list[int] = field(default_factory=list)
+    intervals: dict = field(default_factory=dict)  # 95 % intervals: accuracies (Wilson), CAS (bootstrap)
     clean_acc_state: AttributionAccumulator | None = field(default=None, repr=False, compare=False)
     adv_acc_state: AttributionAccumulator | None = field(default=None, repr=False, compare=False)
     x_adv: torch.Tensor | None = field(default=None, repr=False, compare=False)
@@ -106,6 +111,11 @@ class ScoreResult:
             "seconds": self.seconds,
             "matrix": self.matrix, "clean_matrix": self.clean_matrix,
         }
+        if self.per_class_robust_correct:
+            out["per_class"] = per_class_block(self.per_class_counts, self.per_class_clean_correct,
+                                               self.per_class_robust_correct, self.class_names)
+        if self.intervals:
+            out["intervals"] = dict(self.intervals)
         return jsonable(out)
 
 
@@ -123,8 +133,11 @@ def result_from_accumulators(
     attack: dict | None = None,
     seconds: float = 0.0,
     top_k: int = 5,
+    per_class_correct: torch.Tensor | None = None,
 ) -> ScoreResult:
-    """Turn (merged) accumulators and correct counts into a :class:`ScoreResult`."""
+    """Turn (merged) accumulators and correct counts into a :class:`ScoreResult`
+    (``per_class_correct [2,K]``: clean / robust correct points per class, when known). The
+    accuracies get Wilson 95 % intervals."""
     if not torch.equal(clean.counts.cpu(), adv.counts.cpu()):
         raise ScoringError("clean and adversarial accumulators hold different samples")
     k = clean.num_classes
@@ -158,6 +171,10 @@ def result_from_accumulators(
         empty_classes=empty,
         class_names=names,
         attack=attack,
+        per_class_clean_correct=[] if per_class_correct is None else per_class_correct[0].tolist(),
+        per_class_robust_correct=[] if per_class_correct is None else per_class_correct[1].tolist(),
+        intervals={"clean_accuracy": list(accuracy_interval(n_clean_correct, n)),
+                   "robust_accuracy": list(accuracy_interval(n_robust_correct, n))},
         seconds=float(seconds),
         n_clean_correct=int(n_clean_correct),
         n_robust_correct=int(n_robust_correct),
@@ -179,11 +196,15 @@ def merge_results(results: Sequence[ScoreResult]) -> ScoreResult:
     for r in results[1:]:
         clean.merge_(r.clean_acc_state)
         adv.merge_(r.adv_acc_state)
+    per_class = None
+    if all(r.per_class_robust_correct for r in results):
+        per_class = sum(torch.tensor([r.per_class_clean_correct, r.per_class_robust_correct])
+                        for r in results)
     return result_from_accumulators(
         clean, adv,
         sum(r.n_clean_correct for r in results), sum(r.n_robust_correct for r in results),
         class_names=first.class_names, attack=first.attack,
-        seconds=sum(r.seconds for r in results),
+        seconds=sum(r.seconds for r in results), per_class_correct=per_class,
     )
 
 
@@ -248,7 +269,7 @@ def _run_pass(model: nn.Module, x: torch.Tensor, y: torch.Tensor, adv_fn: AdvFn 
               batch_size: int, device: torch.device, autocast: bool, channels_last: bool,
               class_names: Sequence[str] | None, attack: dict | None, progress: bool,
               keep_adversarial: bool, desc: str, ranks: Ranks | None = None,
-              skip_fn: SkipFn | None = None) -> ScoreResult:
+              skip_fn: SkipFn | None = None, intervals: bool = False, seed: int = 0) -> ScoreResult:
     from tqdm.auto import tqdm
 
     _check_model(model)
@@ -266,8 +287,9 @@ def _run_pass(model: nn.Module, x: torch.Tensor, y: torch.Tensor, adv_fn: AdvFn 
     _check_data(x, y, k)
     clean = AttributionAccumulator(k, d, device=device)
     adv = AttributionAccumulator(k, d, device=device)
-    correct = torch.zeros(2, dtype=torch.int64, device=device)  # clean, adversarial
+    correct = torch.zeros(2, k, dtype=torch.int64, device=device)  # per class: clean, adversarial
     kept: list[torch.Tensor] = []
+    points: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # features for the bootstrap
     n = len(y)
     with _scoring_mode(model), tqdm(total=n, desc=desc, unit="img", disable=not (progress and ranks.main),
                                    leave=False) as bar:
@@ -281,13 +303,15 @@ def _run_pass(model: nn.Module, x: torch.Tensor, y: torch.Tensor, adv_fn: AdvFn 
             yb = y[start:end].to(device, torch.int64, non_blocking=True)
             logits_c, feats_c = _forward_features(model, xb, autocast)
             clean.update(feats_c, weight, yb)
-            correct[0] += (logits_c.argmax(1) == yb).sum()
+            correct[0] += torch.bincount(yb[logits_c.argmax(1) == yb], minlength=k)
             if adv_fn is None:
                 x_adv, logits_a, feats_a = xb, logits_c, feats_c
             else:
                 x_adv, logits_a, feats_a = adv_fn(xb, yb, start, end)
             adv.update(feats_a, weight, yb)
-            correct[1] += (logits_a.argmax(1) == yb).sum()
+            correct[1] += torch.bincount(yb[logits_a.argmax(1) == yb], minlength=k)
+            if intervals:
+                points.append((feats_c.detach().float().cpu(), feats_a.detach().float().cpu(), yb.cpu()))
             if keep_adversarial:
                 kept.append(x_adv.detach().to("cpu", memory_format=torch.contiguous_format))
             bar.update(end - start)
@@ -296,13 +320,27 @@ def _run_pass(model: nn.Module, x: torch.Tensor, y: torch.Tensor, adv_fn: AdvFn 
             ranks.sum_(acc.sums)
             ranks.sum_(acc.counts)
         ranks.sum_(correct)
+    totals = correct.sum(1)
     result = result_from_accumulators(
-        clean, adv, int(correct[0]), int(correct[1]), class_names=class_names, attack=attack,
-        seconds=time.perf_counter() - start_time,
+        clean, adv, int(totals[0]), int(totals[1]), class_names=class_names, attack=attack,
+        seconds=time.perf_counter() - start_time, per_class_correct=correct.cpu(),
     )
+    if intervals:
+        result.intervals.update(_cas_intervals(points, weight, ranks, seed))
     if keep_adversarial:
         result.x_adv = torch.cat(kept)
     return result
+
+
+def _cas_intervals(points: list, weight: torch.Tensor, ranks: Ranks, seed: int) -> dict:
+    """Bootstrap 95 % intervals of CAS and clean CAS from every rank's per-point features."""
+    parts = [p for part in ranks.gather(points) for p in part]
+    clean = torch.cat([p[0] for p in parts])
+    adv = torch.cat([p[1] for p in parts])
+    labels = torch.cat([p[2] for p in parts])
+    return {"cas": list(bootstrap_cas(adv, labels, weight, seed=seed)),
+            "clean_cas": list(bootstrap_cas(clean, labels, weight, seed=seed)),
+            "bootstrap_resamples": DEFAULT_RESAMPLES}
 
 
 def score_model(
@@ -320,6 +358,7 @@ def score_model(
     progress: bool = True,
     keep_adversarial: bool = False,
     ranks: Ranks | None = None,
+    intervals: bool = False,
 ) -> ScoreResult:
     """Clean and adversarial cross-class scores of ``model`` on ``x: [N,C,H,W]`` in [0,1], ``y: [N]``.
 
@@ -331,6 +370,8 @@ def score_model(
     ``autocast`` runs forwards in bf16; ``channels_last`` changes the memory format (GPU).
     ``keep_adversarial`` stores the adversarial examples (CPU) on ``result.x_adv``. ``ranks``
     shards the batches over ``torchrun`` ranks (every rank returns the one-process result).
+    Accuracies always carry Wilson 95 % intervals; ``intervals`` adds bootstrap intervals of CAS
+    (it keeps every point's features, ``[N,D]`` floats, until the end of the pass).
     """
     device = torch.device(device)
     attack_info = None
@@ -353,7 +394,7 @@ def score_model(
     return _run_pass(model, x, y, adv_fn, batch_size=batch_size, device=device, autocast=autocast,
                      channels_last=channels_last, class_names=class_names, attack=attack_info,
                      progress=progress, keep_adversarial=keep_adversarial, desc="score",
-                     ranks=ranks, skip_fn=skip_fn)
+                     ranks=ranks, skip_fn=skip_fn, intervals=intervals, seed=seed)
 
 
 def score_examples(
@@ -370,6 +411,8 @@ def score_examples(
     autocast: bool = False,
     channels_last: bool = False,
     ranks: Ranks | None = None,
+    intervals: bool = False,
+    seed: int = 0,
 ) -> ScoreResult:
     """Scores from adversarial examples made by the caller (e.g. AutoAttack's output).
 
@@ -391,4 +434,4 @@ def score_examples(
                      autocast=autocast, channels_last=channels_last, class_names=class_names,
                      attack=dict(attack) if attack is not None else {"name": "given"},
                      progress=progress, keep_adversarial=False, desc="score (given examples)",
-                     ranks=ranks)
+                     ranks=ranks, intervals=intervals, seed=seed)

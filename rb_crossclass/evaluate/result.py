@@ -14,11 +14,11 @@ import torch
 from torch import nn
 
 from ..attacks import PGDConfig
-from ..cards import card_from_results, cross_class_block
+from ..cards import card_from_results, protocol_block
 from ..core.provenance import now_iso, package_versions
 from ..core.runtime import Ranks
 from ..core.threat import format_eps
-from ..crossclass import score_examples, score_model
+from ..crossclass import accuracy_interval, per_class_from_flags, score_examples, score_model
 from .autoattack import run_autoattack
 from .protocol import AutoAttackConfig, EvaluateError
 from .state import EvalState, model_digest, tensor_digest
@@ -55,7 +55,8 @@ class EvalResult:
     date: str
     package_versions: dict[str, str]
     cross_class: dict | None = None  # ScoreResult.to_dict() on AutoAttack's examples
-    cross_class_pgd: dict | None = None  # the paper's PGD-20 protocol, when asked for
+    cross_class_pgd: dict | None = None  # the paper's PGD-20 protocol (the card's cross_class block)
+    per_class: dict | None = None  # clean and AutoAttack accuracy per class (crossclass.per_class_block)
     model_info: dict = field(default_factory=dict)
     randomized: bool = False  # two forwards of one input differ
     diagnostics: list[str] = field(default_factory=list)  # pyautoattack's warnings
@@ -80,6 +81,11 @@ class EvalResult:
             "device": self.device, "world_size": self.world_size,
             "randomized": self.randomized, "diagnostics": list(self.diagnostics),
             "adjustments": dict(self.adjustments),
+            **({"per_class": self.per_class} if self.per_class is not None else {}),
+            "intervals": {
+                "clean_accuracy": list(accuracy_interval(self.clean_correct, self.n_examples)),
+                "autoattack_accuracy": list(accuracy_interval(self.robust_correct, self.n_examples)),
+            },
         }
 
 
@@ -97,16 +103,17 @@ def evaluate_model(
     state_dir: str | os.PathLike | None = None,
     class_names: Sequence[str] | None = None,
     cas: bool = True,
-    pgd: bool = False,
+    pgd: bool = True,
     score_batch_size: int | None = None,
     model_name: str = "model",
     dataset: str = "",
     progress: bool = True,
     ranks: Ranks | None = None,
 ) -> EvalResult:
-    """Clean + AutoAttack accuracy of ``model`` on ``x: [N,C,H,W]`` in [0,1], ``y: [N]``, and the
-    cross-class scores of AutoAttack's adversarial examples (``cas``) and of the paper's PGD-20
-    protocol (``pgd``). The model must be in eval mode and take [0,1] inputs.
+    """Clean + AutoAttack accuracy of ``model`` on ``x: [N,C,H,W]`` in [0,1], ``y: [N]``, per class
+    and with 95 % intervals, and (``cas``) the cross-class scores of the paper's PGD-20 protocol
+    (``pgd``, on by default) and of AutoAttack's own adversarial examples. The model must be in
+    eval mode and take [0,1] inputs.
 
     Under ``torch.distributed`` the attack batches are split over ranks and every rank returns the
     same result; ``state_dir`` makes the run resumable (see :class:`EvalState`).
@@ -129,27 +136,16 @@ def evaluate_model(
                              progress=progress)
     n = int(x.shape[0])
     stages = dict(outcome.seconds)
-    score_bs = score_batch_size or config.batch_size
-    cross, cross_pgd = None, None
+    cross = cross_pgd = None
     if cas:
-        t0 = time.perf_counter()
-        info = {"name": "autoattack", "version": config.version, "attacks": outcome.attacks,
-                "norm": config.norm, "eps": config.eps, "seed": config.seed}
-        score = score_examples(model, x, outcome.x_adv, y, batch_size=score_bs, device=device,
-                               class_names=class_names, progress=progress, ranks=ranks,
-                               attack=info)
-        cross = score.to_dict()
-        stages["cas"] = time.perf_counter() - t0
-    if pgd:
-        t0 = time.perf_counter()
-        score = score_model(model, x, y, attack=PGDConfig(eps=config.eps, steps=20, norm=config.norm),
-                            batch_size=score_bs, device=device, seed=config.seed,
-                            class_names=class_names, progress=progress, ranks=ranks)
-        cross_pgd = score.to_dict()
-        stages["cas_pgd"] = time.perf_counter() - t0
+        cross, cross_pgd = _cross_class_scores(
+            model, x, y, outcome, config, stages, pgd=pgd, batch_size=score_batch_size or config.batch_size,
+            device=device, class_names=class_names, progress=progress, ranks=ranks)
     clean_correct = int(outcome.clean_flags.sum())
     robust_correct = int(outcome.robust_flags.sum())
     meta = getattr(model, "meta", {}) or {}
+    k = getattr(model, "num_classes", None)
+    names = list(class_names) if class_names is not None else ([str(i) for i in range(k)] if k else None)
     return EvalResult(
         model=model_name, dataset=dataset, n_examples=n, threat_model=config.norm, eps=config.eps,
         eps_string=format_eps(config.eps), version=config.version, attacks=outcome.attacks,
@@ -161,10 +157,34 @@ def evaluate_model(
         batches_run=outcome.batches_run, batches_loaded=outcome.batches_loaded, device=str(device),
         world_size=ranks.world_size, date=now_iso(), package_versions=package_versions(),
         cross_class=cross, cross_class_pgd=cross_pgd,
+        per_class=(per_class_from_flags(y, outcome.clean_flags, outcome.robust_flags, names)
+                   if names else None),
         model_info={k: v for k, v in meta.items() if isinstance(v, (str, int, float, bool))},
         randomized=bool(meta.get("randomized", False)), diagnostics=outcome.diagnostics,
         adjustments=outcome.adjustments,
     )
+
+
+def _cross_class_scores(model: nn.Module, x: torch.Tensor, y: torch.Tensor, outcome, config: AutoAttackConfig,
+                        stages: dict[str, float], *, pgd: bool, batch_size: int, device: torch.device,
+                        class_names: Sequence[str] | None, progress: bool,
+                        ranks: Ranks) -> tuple[dict, dict | None]:
+    """CAS on AutoAttack's examples and (``pgd``) on the paper's PGD-20 protocol, with intervals."""
+    t0 = time.perf_counter()
+    info = {"name": "autoattack", "version": config.version, "attacks": outcome.attacks,
+            "norm": config.norm, "eps": config.eps, "seed": config.seed}
+    cross = score_examples(model, x, outcome.x_adv, y, batch_size=batch_size, device=device,
+                           class_names=class_names, progress=progress, ranks=ranks, attack=info,
+                           intervals=True, seed=config.seed).to_dict()
+    stages["cas"] = time.perf_counter() - t0
+    if not pgd:
+        return cross, None
+    t0 = time.perf_counter()
+    cross_pgd = score_model(model, x, y, attack=PGDConfig(eps=config.eps, steps=20, norm=config.norm),
+                            batch_size=batch_size, device=device, seed=config.seed, class_names=class_names,
+                            progress=progress, ranks=ranks, intervals=True).to_dict()
+    stages["cas_pgd"] = time.perf_counter() - t0
+    return cross, cross_pgd
 
 
 def result_card(
@@ -181,10 +201,8 @@ def result_card(
     evaluated one; ``base``: an official card to pre-fill from; ``descriptive``: ``link``,
     ``authors``, ``venue``, ``additional_data``, ``footnote`` ...)."""
     cross = None
-    if result.cross_class is not None:
-        cross = cross_class_block(result.cross_class, result.cross_class["attack"])
-        if result.cross_class_pgd is not None:
-            cross["pgd"] = cross_class_block(result.cross_class_pgd, result.cross_class_pgd["attack"])
+    if result.cross_class_pgd is not None:  # the paper's protocol on top, AutoAttack's examples beside it
+        cross = protocol_block(result.cross_class_pgd, result.cross_class)
     return card_from_results(
         name=name, dataset=dataset or result.dataset, threat_model=result.threat_model, eps=result.eps,
         clean_accuracy=result.clean_accuracy, robust_accuracy=result.robust_accuracy,
@@ -206,16 +224,26 @@ def summary_table(result: EvalResult) -> str:
     if skipped:
         lines.append(f"(no robust points left: {', '.join(skipped)} not needed)")
     lines.append("-" * 39)
-    lines.append(f"clean accuracy      {100 * result.clean_accuracy:6.2f}%  ({result.clean_correct}/{n})")
+    block = result.evaluation_block()["intervals"]
+    lines.append(f"clean accuracy      {100 * result.clean_accuracy:6.2f}%  ({result.clean_correct}/{n}, "
+                 f"95% CI {_pct(block['clean_accuracy'])})")
     lines.append(f"AutoAttack accuracy {100 * result.robust_accuracy:6.2f}%  ({result.robust_correct}/{n}, "
-                 f"{result.version}, {result.threat_model} eps {result.eps_string})")
-    for label, cc in (("CAS (AutoAttack examples)", result.cross_class),
-                      ("CAS (PGD-20 protocol)", result.cross_class_pgd)):
+                 f"95% CI {_pct(block['autoattack_accuracy'])}; {result.version}, {result.threat_model} "
+                 f"eps {result.eps_string})")
+    if result.per_class and result.per_class["worst_class"] is not None:
+        pc = result.per_class
+        lines.append(f"worst class         {100 * pc['worst_class_robust_accuracy']:6.2f}%  AutoAttack "
+                     f"accuracy of class {pc['worst_class']!r} (spread best - worst "
+                     f"{100 * pc['spread']:.2f} points)")
+    for label, cc in (("CAS (paper's PGD-20 protocol)", result.cross_class_pgd),
+                      ("CAS on AutoAttack's examples", result.cross_class)):
         if cc is not None:
             k = len(cc["class_names"])
-            lines.append(f"{label}: {_num(cc['cas'])} of {k * (k - 1)} (normalized "
-                         f"{_num(cc['normalized_cas'])}, FSI {_num(cc['fsi'])}; "
-                         f"clean {_num(cc['clean_cas'])})")
+            ci = (cc.get("intervals") or {}).get("cas")
+            lines.append(f"{label}: {_num(cc['cas'])} of {k * (k - 1)}"
+                         + (f" (95% CI {_num(ci[0])}-{_num(ci[1])})" if ci else "")
+                         + f", normalized {_num(cc['normalized_cas'])}, FSI {_num(cc['fsi'])}; "
+                         f"clean-input CAS {_num(cc['clean_cas'])}")
     for key, change in result.adjustments.items():
         lines.append(f"adjusted to the model's classes: {key} {change}")
     if result.randomized:
@@ -228,6 +256,10 @@ def summary_table(result: EvalResult) -> str:
                  f"{p.get('backward_passes', 0)} backward; {result.seconds:.1f} s in total"
                  + (f"; resumed {result.batches_loaded} batches" if result.batches_loaded else ""))
     return "\n".join(lines)
+
+
+def _pct(interval: list) -> str:
+    return "n/a" if None in interval else f"{100 * interval[0]:.1f}-{100 * interval[1]:.1f}%"
 
 
 def _num(v: Any) -> str:

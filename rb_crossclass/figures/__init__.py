@@ -5,7 +5,7 @@ and the theory's figures (:mod:`.synthetic`)."""
 from .canvas import FORMATS, FigureError, FigureStyle, new_figure, plain_text, save_figure
 from .curves import plot_curves
 from .heatmap import heatmap_size_px, plot_attribution_matrix, plot_matrix_difference
-from .scatter import plot_cas_vs_robust
+from .scatter import plot_cas_vs_robust, rank_correlation
 
 __all__ = [
     "FORMATS",
@@ -18,5 +18,6 @@ __all__ = [
     "plot_cas_vs_robust",
     "plot_curves",
     "plot_matrix_difference",
+    "rank_correlation",
     "save_figure",
 ]

@@ -18,11 +18,20 @@ from pathlib import Path
 from ..core.io import atomic_write_json, atomic_write_text, new_sibling_dir, replace_dir
 from ..core.threat import accuracy_field, check_threat_model, ranking_fields
 from ..figures import plot_cas_vs_robust
-from .collect import LeaderboardError, collect_cards, merge_cards, order_entries
-from .render import ACCURACY_LABELS, entry_row, render_html, render_markdown, title_of
+from .collect import Entry, LeaderboardError, collect_cards, merge_cards, order_entries
+from .render import (
+    ACCURACY_LABELS,
+    entry_row,
+    protocol_summary,
+    render_html,
+    render_markdown,
+    render_model_page,
+    title_of,
+)
 
 MARKER = ".rb-crossclass-leaderboard"
 OUTPUT_FILES = ("index.html", "README.md", "leaderboard.json", "cas_vs_robust.png")
+PAGES = "models"  # one page per measured model
 
 
 @dataclass
@@ -49,6 +58,11 @@ def build_rows(card_dirs: Sequence[str | os.PathLike], dataset: str, threat_mode
                sort_by: str = "robust", warnings: list[str] | None = None) -> list[dict]:
     """Read, merge and order the cards; the rows of the board (no files written). Upstream slips
     are appended to ``warnings`` when a list is given."""
+    return [row for row, _ in _board(card_dirs, dataset, threat_model, sort_by, warnings)]
+
+
+def _board(card_dirs: Sequence[str | os.PathLike], dataset: str, threat_model: str, sort_by: str,
+           warnings: list[str] | None) -> list[tuple[dict, Entry]]:
     files = collect_cards(card_dirs, dataset, threat_model)
     if warnings is not None:
         warnings.extend(w for f in files for w in f.warnings)
@@ -58,7 +72,7 @@ def build_rows(card_dirs: Sequence[str | os.PathLike], dataset: str, threat_mode
             f"no {dataset}/{threat_model} cards in {', '.join(str(d) for d in card_dirs)}"
         )
     field_name = accuracy_field(threat_model)
-    return [entry_row(e, i + 1, field_name) for i, e in enumerate(order_entries(entries, sort_by))]
+    return [(entry_row(e, i + 1, field_name), e) for i, e in enumerate(order_entries(entries, sort_by))]
 
 
 def composition_rows(rows: Sequence[dict]) -> list[dict]:
@@ -88,14 +102,35 @@ def check_output_folder(out_dir: str | os.PathLike, card_dirs: Sequence[str | os
             raise LeaderboardError(f"--out {out} holds the cards folder {d}: building would replace it")
     if out.is_dir():
         names = {p.name for p in out.iterdir()}
-        ours = names <= set(OUTPUT_FILES) | {MARKER} and (MARKER in names or "leaderboard.json" in names)
+        ours = (names <= set(OUTPUT_FILES) | {MARKER, PAGES}
+                and (MARKER in names or "leaderboard.json" in names))
         if names and not ours:
-            foreign = sorted(names - set(OUTPUT_FILES) - {MARKER})[:5]
+            foreign = sorted(names - set(OUTPUT_FILES) - {MARKER, PAGES})[:5]
             raise LeaderboardError(
                 f"refusing to replace {out}: it holds files a leaderboard build did not write "
                 f"({', '.join(foreign) or 'no ' + MARKER}); choose another --out or empty it"
             )
     return out
+
+
+def _write_model_pages(board: list[tuple[dict, Entry]], folder: Path, dataset: str,
+                       threat_model: str) -> None:
+    """One self-contained page per measured model, with its attribution-matrix heatmap inline."""
+    from ..figures import plot_attribution_matrix
+
+    for row, entry in board:
+        if not row["page"]:
+            continue
+        protocol = entry.protocol_scores or entry.autoattack_scores
+        png = None
+        if protocol and protocol.get("matrix"):
+            heatmap = plot_attribution_matrix(protocol["matrix"], protocol["class_names"],
+                                              folder / "heatmap.png",
+                                              title=f"{row['model_id'][:60]}: {row['cas_protocol'] or 'CAS'}")
+            png = heatmap.read_bytes()
+            heatmap.unlink()
+        page = render_model_page(row, entry, dataset=dataset, threat_model=threat_model, heatmap_png=png)
+        atomic_write_text(folder / row["page"].split("/", 1)[1], page)
 
 
 def _owned(folder: Path) -> bool:
@@ -112,17 +147,20 @@ def build_leaderboard(card_dirs: Sequence[str | os.PathLike], dataset: str, thre
     check_threat_model(threat_model)
     out = check_output_folder(out_dir, card_dirs)
     warnings: list[str] = []
-    rows = build_rows(card_dirs, dataset, threat_model, sort_by, warnings)
+    board = _board(card_dirs, dataset, threat_model, sort_by, warnings)
+    rows = [row for row, _ in board]
     composition = composition_rows(rows)
     title = f"{title_of(dataset)} {threat_model}"
     field_name = accuracy_field(threat_model)
     tmp = new_sibling_dir(out)
     try:
-        n_plotted = plot_cas_vs_robust(rows, tmp / "cas_vs_robust.png", title=title,
-                                       accuracy_label=ACCURACY_LABELS[field_name])
+        n_plotted, correlations = plot_cas_vs_robust(rows, tmp / "cas_vs_robust.png", title=title,
+                                                     accuracy_label=ACCURACY_LABELS[field_name])
         png = (tmp / "cas_vs_robust.png").read_bytes()
         atomic_write_text(tmp / "index.html", render_html(
-            rows, composition, dataset=dataset, threat_model=threat_model, sort_by=sort_by, plot_png=png))
+            rows, composition, dataset=dataset, threat_model=threat_model, sort_by=sort_by, plot_png=png,
+            correlations=correlations))
+        _write_model_pages(board, tmp / PAGES, dataset, threat_model)
         atomic_write_text(tmp / "README.md", render_markdown(
             rows, dataset=dataset, threat_model=threat_model, sort_by=sort_by))
         atomic_write_json(tmp / "leaderboard.json", {
@@ -136,6 +174,8 @@ def build_leaderboard(card_dirs: Sequence[str | os.PathLike], dataset: str, thre
                 if sort_by == "robust" else f"descending by {sort_by}; entries without it last"),
             "card_dirs": [str(d) for d in card_dirs],
             "warnings": warnings,
+            "cas_protocol": protocol_summary(rows),
+            "correlations": correlations,
             "entries": rows,
             "composition": [{"rank": r["rank"], "model_id": r["model_id"], "cas": r["cas"],
                              "normalized_cas": r["normalized_cas"], "fsi": r["fsi"],
@@ -150,6 +190,7 @@ def build_leaderboard(card_dirs: Sequence[str | os.PathLike], dataset: str, thre
         out_dir=str(out), dataset=dataset, threat_model=threat_model, sort_by=sort_by,
         n_entries=len(rows), n_official=sum(r["official"] for r in rows),
         n_measured=sum(r["measured"] for r in rows), n_plotted=n_plotted,
-        card_dirs=[str(d) for d in card_dirs], files=[*OUTPUT_FILES, MARKER], warnings=warnings,
+        card_dirs=[str(d) for d in card_dirs], warnings=warnings,
+        files=[*OUTPUT_FILES, MARKER] + ([PAGES] if any(r["page"] for r in rows) else []),
     )
 

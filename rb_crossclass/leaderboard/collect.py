@@ -110,6 +110,10 @@ def collect_cards(dirs: Sequence[str | os.PathLike], dataset: str, threat_model:
             if card.get("dataset") != dataset or (card_tm is not None and card_tm != threat_model):
                 continue
         problems = _board_problems(card, dataset, threat_model, card_tm, fields, flat)
+        if measured and "evaluation" not in card and all(card.get(f) is None for f in fields):
+            note = "skipped, a training run's card not evaluated with AutoAttack yet (rb-crossclass evaluate)"
+            files.append(CardFile(path, card, -1, [f"{path}: {note}"]))
+            continue
         if problems and measured:
             raise LeaderboardError(f"card {path}: {problems[0]}")
         if any("no field" in p for p in problems):  # an official card the board cannot rank: skip it
@@ -167,9 +171,31 @@ class Entry:
                 return self.number(key)
         return None
 
-    def cross(self, key: str) -> float | None:
+    @property
+    def protocol_scores(self) -> dict | None:
+        """The cross-class scores of the paper's PGD protocol: the card's ``cross_class`` block, or
+        its legacy ``pgd`` sub-block (cards whose top level held AutoAttack's examples)."""
         block = self.measured.get("cross_class")
-        return _number(block.get(key)) if isinstance(block, dict) else None
+        if not isinstance(block, dict):
+            return None
+        if (block.get("attack") or {}).get("name") == "pgd":
+            return block
+        return block.get("pgd") if isinstance(block.get("pgd"), dict) else None
+
+    @property
+    def autoattack_scores(self) -> dict | None:
+        """The cross-class scores of AutoAttack's own examples, when measured."""
+        block = self.measured.get("cross_class")
+        if not isinstance(block, dict):
+            return None
+        if (block.get("attack") or {}).get("name") == "autoattack":
+            return block
+        return block.get("autoattack") if isinstance(block.get("autoattack"), dict) else None
+
+    def cross(self, key: str) -> float | None:
+        """A number of the PGD-protocol scores (``cas``, ``normalized_cas``, ``fsi``)."""
+        block = self.protocol_scores
+        return _number(block.get(key)) if block is not None else None
 
 
 def merge_cards(files: Iterable[CardFile], threat_model: str = "Linf") -> list[Entry]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from collections.abc import Sequence
 
 from ..core.threat import ranking_fields
@@ -23,14 +24,22 @@ def title_of(dataset: str) -> str:
     return DATASET_TITLES.get(dataset, dataset)
 
 
+def _interval_text(interval: list | None, digits: int) -> str:
+    return "" if not interval else f"95% CI {interval[0]:.{digits}f}–{interval[1]:.{digits}f}"
+
+
 def _display(row: dict) -> dict:
     """The display strings of a row's numbers, shared by the HTML page and the Markdown table."""
     extra = row["additional_data"]
     return {
         "clean_txt": _fmt(row["clean_acc"], 2),
         "aa_txt": _fmt(row["board_acc"], 2),
+        "aa_ci": _interval_text(row["board_acc_interval"], 1),
         "best_txt": _fmt(row["best_known_acc"], 2),
+        "worst_txt": _fmt(row["worst_class_robust"], 2),
+        "worst_title": f"class {row['worst_class']}" if row["worst_class"] is not None else "",
         "cas_txt": _fmt(row["cas"], 2),
+        "cas_ci": _interval_text(row["cas_interval"], 2),
         "ncas_txt": _fmt(row["normalized_cas"], 3),
         "fsi_txt": _fmt(row["fsi"], 3),
         "extra_txt": MISSING if extra is None else ("yes" if extra else "no"),
@@ -39,10 +48,15 @@ def _display(row: dict) -> dict:
 
 def entry_row(entry: Entry, rank: int, accuracy_field: str = "autoattack_acc") -> dict:
     """Everything a board shows about one entry, as plain JSON values (numbers as floats);
-    ``board_acc`` is the board's measured accuracy field (``autoattack_acc``, ``corruptions_acc``)."""
+    ``board_acc`` is the board's measured accuracy field (``autoattack_acc``, ``corruptions_acc``);
+    ``cas`` / ``normalized_cas`` / ``fsi`` are the paper's PGD protocol's, ``cas_autoattack`` the
+    CAS of AutoAttack's own examples (shown only with that label)."""
     card = entry.card
-    best_known = entry.robust_key
     evaluation = entry.measured.get("evaluation") or {}
+    protocol = entry.protocol_scores or {}
+    per_class = evaluation.get("per_class") or {}
+    intervals = evaluation.get("intervals") or {}
+    aa_scores = entry.autoattack_scores or {}
     return {
         "rank": rank,
         "model_id": entry.model_id,
@@ -52,11 +66,20 @@ def entry_row(entry: Entry, rank: int, accuracy_field: str = "autoattack_acc") -
         "clean_acc": entry.number("clean_acc"),
         "autoattack_acc": entry.number("autoattack_acc"),
         "board_acc": entry.number(accuracy_field),
-        "best_known_acc": best_known,
+        "best_known_acc": entry.robust_key,
+        "board_acc_interval": _percent_interval(intervals.get("autoattack_accuracy")),
+        "clean_acc_interval": _percent_interval(intervals.get("clean_accuracy")),
+        "worst_class": per_class.get("worst_class"),
+        "worst_class_robust": _percent(per_class.get("worst_class_robust_accuracy")),
+        "class_spread": _percent(per_class.get("spread")),
         "cas": entry.cross("cas"),
+        "cas_interval": (protocol.get("intervals") or {}).get("cas"),
         "normalized_cas": entry.cross("normalized_cas"),
         "fsi": entry.cross("fsi"),
-        "cross_class_n_examples": (entry.measured.get("cross_class") or {}).get("n_examples"),
+        "cas_protocol": _protocol(protocol.get("attack")),
+        "cas_autoattack": aa_scores.get("cas"),
+        "clean_cas": protocol.get("clean_cas"),
+        "cross_class_n_examples": protocol.get("n_examples"),
         "evaluation_n_examples": evaluation.get("n_examples") if isinstance(evaluation, dict) else None,
         "architecture": card.get("architecture") or "",
         "additional_data": card.get("additional_data"),
@@ -66,8 +89,53 @@ def entry_row(entry: Entry, rank: int, accuracy_field: str = "autoattack_acc") -
         "unreliable": bool(card.get("unreliable", False)),
         "official": entry.official,
         "measured": entry.ours,
+        "page": f"models/{page_name(entry.model_id)}" if entry.ours else None,
         "card_files": entry.files,
     }
+
+
+def page_name(model_id: str) -> str:
+    """The file name of a model's page: its ID with anything outside RobustBench's ID characters
+    replaced (plus a short hash then, so two IDs never share a page)."""
+    safe = re.sub(r"[^A-Za-z0-9_.+-]", "_", model_id)[:100].lstrip(".") or "model"
+    if safe != model_id:
+        safe += "-" + hashlib.sha256(model_id.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{safe}.html"
+
+
+def _percent(value: float | None) -> float | None:
+    return None if value is None else 100.0 * value
+
+
+def _percent_interval(interval: list | None) -> list | None:
+    if not interval or None in interval:
+        return None
+    return [100.0 * interval[0], 100.0 * interval[1]]
+
+
+def _protocol(attack: dict | None) -> str | None:
+    """The attack of the cross-class scores in words: ``PGD-20, Linf eps 8/255, step 2/255``."""
+    if not attack:
+        return None
+    from ..core.threat import format_eps
+
+    parts = [f"PGD-{attack.get('steps')}", f"{attack.get('norm', 'Linf')} eps {format_eps(attack['eps'])}"
+             if isinstance(attack.get("eps"), (int, float)) else None,
+             f"step {format_eps(attack['step_size'])}" if isinstance(attack.get("step_size"), (int, float))
+             else None]
+    return ", ".join(p for p in parts if p)
+
+
+def protocol_summary(rows: Sequence[dict]) -> str:
+    """How the board's CAS column was measured: one protocol shared by every measured entry, or
+    ``"varies by entry"``."""
+    protocols = {(r["cas_protocol"], r["cross_class_n_examples"]) for r in rows if r["cas"] is not None}
+    if not protocols:
+        return "no entry has cross-class scores yet"
+    if len(protocols) == 1:
+        protocol, n = protocols.pop()
+        return f"{protocol}, on the first {n} test points"
+    return "the protocol varies by entry (see each model's page)"
 
 
 def _asset(name: str) -> str:
@@ -92,24 +160,55 @@ def _html_row(row: dict) -> dict:
     }
 
 
-def render_html(rows: Sequence[dict], composition: Sequence[dict], *, dataset: str, threat_model: str,
-                sort_by: str, plot_png: bytes | None) -> str:
-    """The self-contained page: inline CSS/JS (allowed by hash in the CSP), the plot as data URI."""
+def _environment():
     from jinja2 import Environment, PackageLoader, StrictUndefined
 
-    env = Environment(loader=PackageLoader("rb_crossclass", "templates"), autoescape=True,
-                      undefined=StrictUndefined, keep_trailing_newline=True)
+    return Environment(loader=PackageLoader("rb_crossclass", "templates"), autoescape=True,
+                       undefined=StrictUndefined, keep_trailing_newline=True)
+
+
+def _data_uri(png: bytes | None) -> str | None:
+    return ("data:image/png;base64," + base64.b64encode(png).decode("ascii")) if png else None
+
+
+def render_html(rows: Sequence[dict], composition: Sequence[dict], *, dataset: str, threat_model: str,
+                sort_by: str, plot_png: bytes | None, correlations: Sequence[dict] = ()) -> str:
+    """The self-contained page: inline CSS/JS (allowed by hash in the CSP), the plot as data URI;
+    ``correlations``: Spearman rank correlations of CAS with robustness (shown under the plot)."""
     css, js = _asset("leaderboard.css"), _asset("leaderboard.js")
-    plot_uri = ("data:image/png;base64," + base64.b64encode(plot_png).decode("ascii")) if plot_png else None
     ranking = ranking_fields(threat_model)
-    return env.get_template("leaderboard.html.j2").render(
+    return _environment().get_template("leaderboard.html.j2").render(
         title=f"Extended RobustBench leaderboard: {title_of(dataset)}, {threat_model}",
         dataset=dataset, threat_model=threat_model, sort_by=sort_by,
-        acc_label=ACCURACY_LABELS[ranking[-1]], ranking=ranking,
+        acc_label=ACCURACY_LABELS[ranking[-1]], ranking=ranking, protocol=protocol_summary(rows),
         rows=[_html_row(r) for r in rows], composition=[_html_row(r) for r in composition],
         n_official=sum(r["official"] for r in rows), n_measured=sum(r["measured"] for r in rows),
-        css=css, js=js, csp_style=_csp_hash(css), csp_script=_csp_hash(js), plot_uri=plot_uri,
-        missing=MISSING,
+        css=css, js=js, csp_style=_csp_hash(css), csp_script=_csp_hash(js), plot_uri=_data_uri(plot_png),
+        correlations=list(correlations), missing=MISSING,
+    )
+
+
+def render_model_page(row: dict, entry: Entry, *, dataset: str, threat_model: str,
+                      heatmap_png: bytes | None) -> str:
+    """One measured model's self-contained page: accuracies with intervals, per-class clean and
+    robust accuracy as bars, the attribution-matrix heatmap, the top shared class pairs and how
+    it was evaluated. Card text is escaped (venue and footnote sanitized) as on the board."""
+    css = _asset("leaderboard.css")
+    evaluation = entry.measured.get("evaluation") or {}
+    protocol = entry.protocol_scores or {}
+    per_class = evaluation.get("per_class") or protocol.get("per_class") or {}
+    names = per_class.get("class_names") or []
+    bars = [{"name": n, "count": per_class["counts"][i],
+             "clean": _percent(per_class["clean_accuracy"][i]),
+             "robust": _percent(per_class["robust_accuracy"][i])} for i, n in enumerate(names)]
+    return _environment().get_template("model.html.j2").render(
+        row=_html_row(row), dataset=dataset, threat_model=threat_model, title_of=title_of(dataset),
+        acc_label=ACCURACY_LABELS[ranking_fields(threat_model)[-1]],
+        robust_label="AutoAttack" if evaluation.get("per_class") else protocol_summary([row]),
+        bars=bars, per_class=per_class, heatmap_uri=_data_uri(heatmap_png),
+        top_pairs=protocol.get("top_pairs") or [], evaluation=evaluation,
+        diagnostics=evaluation.get("diagnostics") or [], css=css, csp_style=_csp_hash(css),
+        missing=MISSING, fmt=_fmt,
     )
 
 
@@ -132,11 +231,14 @@ def render_markdown(rows: Sequence[dict], *, dataset: str, threat_model: str, so
         f"{sum(r['measured'] for r in rows)} with cross-class scores measured by rb-crossclass). "
         + (f"Ranked by RobustBench's rule: {rule}, descending; ties in file order."
            if sort_by == "robust" else f"Ranked by `{sort_by}`, descending; entries without it last."),
-        "CAS: cross-class attribution score (0 to K(K-1)); nCAS: CAS / K(K-1); FSI: feature-sharing "
-        f"index. {MISSING}: not measured. Open `index.html` for the sortable page.", "",
-        f"| # | Model ID | Paper | Clean | {ACCURACY_LABELS[ranking[-1]]} | Best known | CAS | nCAS | FSI "
-        "| Architecture | Extra data | Venue |",
-        "|:-:|---|---|:-:|:-:|:-:|:-:|:-:|:-:|:-:|:-:|:-:|",
+        "CAS: cross-class attribution score (0 to K(K-1)) of the paper's protocol "
+        f"({protocol_summary(rows)}), with its 95% bootstrap interval; nCAS: CAS / K(K-1); FSI: "
+        f"feature-sharing index; worst class: the lowest per-class {ACCURACY_LABELS[ranking[-1]]} accuracy "
+        "(our evaluation). "
+        f"{MISSING}: not measured. Open `index.html` for the sortable page and each model's page.", "",
+        f"| # | Model ID | Paper | Clean | {ACCURACY_LABELS[ranking[-1]]} | Best known | Worst class "
+        "| CAS | nCAS | FSI | Architecture | Extra data | Venue |",
+        "|:-:|---|---|:-:|:-:|:-:|:-:|:-:|:-:|:-:|:-:|:-:|:-:|",
     ]
     for r in rows:
         paper = _md(r["name"]) or _md(r["model_id"])
@@ -145,7 +247,9 @@ def render_markdown(rows: Sequence[dict], *, dataset: str, threat_model: str, so
         t = _display(r)
         lines.append(
             f"| {r['rank']} | {_md(r['model_id'])} | {paper} | {t['clean_txt']} | {t['aa_txt']} | "
-            f"{t['best_txt']} | {t['cas_txt']} | {t['ncas_txt']} | {t['fsi_txt']} | "
+            f"{t['best_txt']} | {t['worst_txt']} | {t['cas_txt']}"
+            + (f" ({r['cas_interval'][0]:.2f}–{r['cas_interval'][1]:.2f})" if r["cas_interval"] else "")
+            + f" | {t['ncas_txt']} | {t['fsi_txt']} | "
             f"{_md(r['architecture'])} | {t['extra_txt']} | {_md(r['venue']) or MISSING} |"
         )
     return "\n".join(lines) + "\n"

@@ -148,25 +148,27 @@ class RunFolder:
 
 def training_card(cfg: TrainConfig, result: TrainResult, ckpt_dir: Path, info, attack,
                   n_eval: int) -> dict | None:
-    """A card for the best checkpoint (``card.json``). Its ``autoattack_acc`` is the PGD
-    accuracy measured during training (an upper bound of AutoAttack's), as the footnote says;
-    ``rb-crossclass evaluate`` replaces it with a real AutoAttack evaluation."""
+    """A card for the best checkpoint (``card.json``): the held-out clean accuracy and the
+    cross-class block of its PGD evaluation (whose robust accuracy stays in ``cross_class``). It has
+    no ``autoattack_acc`` — a PGD number is never stored there — so boards keep it off the
+    AutoAttack ranking until ``rb-crossclass evaluate`` has run."""
     if result.best_epoch is None or result.checkpoint_sha256 is None:
         return None
-    from ..cards import card_from_results, cross_class_block
+    from ..cards import card_from_results, protocol_block
     from ..core.threat import format_eps
 
     best_score = ckpt_dir / "best" / "score.json"
-    cross = None
-    if best_score.is_file():
-        cross = cross_class_block(json.loads(best_score.read_text()), {"name": "pgd", **attack.as_dict()})
+    if not best_score.is_file():
+        return None
+    score = json.loads(best_score.read_text())
+    score["attack"] = {"name": "pgd", **attack.as_dict()}
     training = {"recipe": cfg.recipe.name, "config": cfg.to_dict(), "epochs": cfg.optim.epochs,
                 "best_epoch": result.best_epoch, "checkpoint_sha256": result.checkpoint_sha256}
     return card_from_results(
         name=cfg.name, dataset=info.card_name, threat_model=cfg.eval.norm, eps=format_eps(attack.eps),
-        clean_accuracy=result.best_clean_acc, robust_accuracy=result.best_robust_acc,
-        architecture=cfg.model.source,
-        footnote=(f"Trained with rb-crossclass ({cfg.recipe.name}); autoattack_acc is PGD-{attack.steps} "
-                  f"accuracy on the first {n_eval} held-out points at the best epoch "
-                  f"({result.best_epoch}), not an AutoAttack evaluation."),
-        cross_class=cross, training=training)
+        clean_accuracy=result.best_clean_acc, robust_accuracy=None, architecture=cfg.model.source,
+        footnote=(f"Trained with rb-crossclass ({cfg.recipe.name}); not evaluated with AutoAttack yet. "
+                  f"Held-out PGD-{attack.steps} accuracy on the first {n_eval} points at the best epoch "
+                  f"({result.best_epoch}): {100 * result.best_robust_acc:.2f}% "
+                  "(cross_class.robust_accuracy)."),
+        cross_class=protocol_block(score), training=training)

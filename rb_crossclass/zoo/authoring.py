@@ -103,18 +103,28 @@ def add_entry(run_dir: str | os.PathLike, name: str, *, root: str | os.PathLike 
         raise
 
 
+DESCRIPTIVE_KEYS = ("link", "name", "authors", "venue", "architecture", "footnote")
+
+
 def attach_card(model_id: str, eval_card: str | os.PathLike, *, root: str | os.PathLike | None = None,
                 dataset: str | None = None, threat_model: str | None = None,
                 footnote: str | None = None, fields: dict | None = None) -> Path:
     """Write the entry's card: an evaluated card plus its ``training`` block and ``footnote``.
 
     ``fields`` override descriptive RobustBench keys (``name``, ``architecture``, ``venue`` ...).
-    The card is validated and written atomically to the path the YAML names.
+    Descriptive keys (title, authors, link, venue, architecture, footnote) that ``fields`` does not
+    set keep the entry's current card's non-empty value: re-attaching after a re-evaluation replaces
+    the measurements and keeps the curated description. The card is validated and written
+    atomically to the path the YAML names.
     """
     entry = find_entry(model_id, root, dataset, threat_model)
     card = dict(load_card(eval_card))
     data = yaml.safe_load(entry.yaml_path.read_text(encoding="utf-8"))
     training = data.get("training") or {}
+    previous = load_card(entry.card_path) if entry.card_path.is_file() else {}
+    for key in DESCRIPTIVE_KEYS:
+        if previous.get(key):
+            card[key] = previous[key]
     card.update(fields or {})
     if footnote is not None:
         card["footnote"] = footnote
