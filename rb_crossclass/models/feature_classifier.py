@@ -238,12 +238,13 @@ def wrap_model(net: nn.Module, *, normalize: nn.Module | None = None,
 
 
 def check_contract(model: FeatureClassifier, probe: torch.Tensor, atol: float = 1e-4,
-                   rtol: float = 1e-4) -> None:
+                   rtol: float = 1e-4) -> float:
     """Check ``F.linear(features, W, b) == logits`` within one forward on ``probe [B,C,H,W]`` in [0,1].
 
     Runs in eval mode without gradients and restores the previous mode. Sets
-    ``model.meta["randomized"]`` (two forwards of the probe differ). Raises
-    :class:`ModelContractError` naming the cause when the algebra does not hold.
+    ``model.meta["randomized"]`` (two forwards of the probe differ). Returns the largest absolute
+    difference of the two; raises :class:`ModelContractError` naming the cause when the algebra
+    does not hold.
     """
     was_training = model.training
     model.eval()
@@ -261,7 +262,7 @@ def check_contract(model: FeatureClassifier, probe: torch.Tensor, atol: float = 
                                          f"{type(err).__name__}: {str(err)[:300]}",
                                          reason="probe_failed") from err
             model.meta["randomized"] = not torch.equal(logits, again)
-            _check_head_algebra(model, feats, logits, atol, rtol)
+            return _check_head_algebra(model, feats, logits, atol, rtol)
     finally:
         model.train(was_training)
 
@@ -276,7 +277,7 @@ def _one_forward(model: FeatureClassifier, x: torch.Tensor) -> tuple[torch.Tenso
 
 
 def _check_head_algebra(model: FeatureClassifier, feats: torch.Tensor, logits: torch.Tensor,
-                        atol: float, rtol: float) -> None:
+                        atol: float, rtol: float) -> float:
     head = model.head
     name = getattr(model.extractor, "head_name", "head")
     expected = F.linear(feats.float(), head.weight.float(), None if head.bias is None else head.bias.float())
@@ -285,9 +286,9 @@ def _check_head_algebra(model: FeatureClassifier, feats: torch.Tensor, logits: t
             f"F.linear(features, W, b) of layer {name!r} has shape {tuple(expected.shape)} but the model "
             f"returns logits of shape {tuple(logits.shape)}: that layer is not the classifier head"
         )
-    if torch.allclose(logits.float(), expected, atol=atol, rtol=rtol):
-        return
     diff = (logits.float() - expected).abs().max().item()
+    if torch.allclose(logits.float(), expected, atol=atol, rtol=rtol):
+        return diff
     applied = head(feats)
     if type(head) is not nn.Linear and not torch.allclose(applied.float(), expected, atol=atol, rtol=rtol):
         raise ModelContractError(
