@@ -33,7 +33,7 @@ import torch
 from ..core.io import atomic_write_json, atomic_write_text
 from ..core.provenance import now_iso, package_versions
 from .jobs import ModelJob, SweepSettings, one_line
-from .worker import _quiet
+from .worker import quiet_stdout
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def plan_robustbench_entry(name: str, dataset: str, threat_model: str, *,
         _, entry.built = architecture_builder(name, dataset, threat_model)
         changed: list[str] = []
         try:
-            with _quiet():
+            with quiet_stdout():
                 net = build_architecture(name, dataset, threat_model, on_meta=True, changed=changed)
             entry.params = count_parameters(net)
             report = inspect_structure(net, torch.empty(2, *shape, device="meta"), k)
@@ -148,7 +148,7 @@ def _contract(entry: PlanEntry, build, shape: Sequence[int], k: int) -> None:
     probe = torch.rand(2, *shape, generator=torch.Generator().manual_seed(0))
     torch.manual_seed(0)  # the random weights
     try:
-        with _quiet():
+        with quiet_stdout():
             built = build()
         net = built.net if isinstance(built, FeatureClassifier) else built
         entry.params = count_parameters(net)

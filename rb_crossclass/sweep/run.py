@@ -43,7 +43,7 @@ class Sweep:
     source: dict[str, Any]
     dataset: str
     threat_model: str
-    eps: float
+    eps: float | None  # None on a corruptions board (nothing to attack)
     jobs: list[ModelJob]
     official_cards: Path | None = None
 
@@ -113,8 +113,8 @@ def robustbench_sweep(dataset: str, threat_model: str, official_cards: str | os.
             else:
                 log.info("no official card %s", path)
         jobs.append(ModelJob(name=name, source=f"robustbench:{name}", card=card))
-    if eps is None:
-        eps = default_eps(threat_model) if threat_model in NORMS else 0.0
+    if eps is None and threat_model in NORMS:
+        eps = default_eps(threat_model)
     return Sweep({"robustbench": f"{dataset}:{threat_model}"}, dataset, threat_model, eps, jobs, folder)
 
 
@@ -337,7 +337,8 @@ def plan_sweep(
             entry = plan_robustbench_entry(job.robustbench_name, s.dataset, s.threat_model,
                                            contract_max_params=contract_max_params)
         else:
-            entry = plan_job(job, SweepSettings(dataset=s.dataset, threat_model=s.threat_model, eps=s.eps))
+            entry = plan_job(job, SweepSettings(dataset=s.dataset, threat_model=s.threat_model,
+                                                eps=s.eps or 0.0))
         entries.append(entry)
     files = write_plan(out, entries, title, source)
     return PlanReport(entries, files)

@@ -97,7 +97,7 @@ def _run(job: ModelJob, settings: SweepSettings, split, device: torch.device,
                          model_dir=settings.model_dir, checkpoint=checkpoint, head_name=job.head,
                          extra=dict(job.kwargs))
     try:
-        with _quiet():
+        with quiet_stdout():
             model = create_model_source(job.source, opts, check=False)
     except ModelContractError as err:
         return JobResult(job.name, "not_applicable", reason=err.reason, detail=str(err))
@@ -120,9 +120,10 @@ def _run(job: ModelJob, settings: SweepSettings, split, device: torch.device,
     for p in model.parameters():
         p.requires_grad_(False)
     with count_passes(model) as passes:
-        result = _score(job, settings, model, split, device)
-    counts.update(passes)
-    return result
+        try:
+            return _score(job, settings, model, split, device)
+        finally:  # a model that fails half-way still reports what it cost
+            counts.update(passes)
 
 
 def _score(job: ModelJob, settings: SweepSettings, model, split, device: torch.device) -> JobResult:
@@ -177,17 +178,16 @@ def _plain(meta: dict) -> dict:
 def _structure_verdict(name: str, settings: SweepSettings) -> tuple[str, str] | None:
     """``(reason, detail)`` when a RobustBench entry's structure rules the metric out, else ``None``
     (applicable, or the structure cannot be read without weights)."""
+    from ..core.datasets import known_dataset
     from ..models.sources.robustbench import build_architecture, input_shape
     from ..models.structure import inspect_structure
 
     try:
-        with _quiet():
+        with quiet_stdout():
             net = build_architecture(name, settings.dataset, settings.threat_model, on_meta=True)
     except Exception as err:  # noqa: BLE001 - third-party constructors; the weighted build decides
         log.debug("%s: no structure check on meta (%s)", name, one_line(err))
         return None
-    from ..core.datasets import known_dataset
-
     probe = torch.empty(2, *input_shape(name, settings.dataset, settings.threat_model), device="meta")
     report = inspect_structure(net, probe, known_dataset(settings.dataset).num_classes)
     if report.known and not report.applicable:
@@ -251,7 +251,7 @@ def count_passes(model) -> Iterator[dict[str, int]]:
 
 
 @contextlib.contextmanager
-def _quiet() -> Iterator[None]:
+def quiet_stdout() -> Iterator[None]:
     """Third-party constructors print (robustbench's mixing networks): keep stdout for our output."""
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer):
