@@ -56,6 +56,19 @@ class UnusedLastLinear(TinyConvNet):
         self.aux = nn.Linear(16, 10)  # registered last, never called
 
 
+class RenormalizedHead(TinyConvNet):
+    """Like Pang2020Boosting: the head's weight is re-normalized in place on every call (forwards
+    then differ at the level of float rounding), no bias."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(16, 10, bias=False)
+
+    def forward(self, x):
+        self.fc.weight.data = nn.functional.normalize(self.fc.weight, dim=1)
+        return self.fc(nn.functional.normalize(self.body(x), dim=1))
+
+
 class Reads(TinyConvNet):  # a forward that reads a value: cannot run on meta
     def forward(self, x):
         if float(x.mean()) > 2:
@@ -65,11 +78,14 @@ class Reads(TinyConvNet):  # a forward that reads a value: cannot run on meta
 
 CASES = [
     (TinyConvNet, "ok"), (Ensemble, "ensemble"), (Scaled, "output_transform"), (Noisy, "randomized"),
-    (ConvHead, "no_linear_head"), (UnusedLastLinear, "head_not_final"),
+    (ConvHead, "no_linear_head"), (UnusedLastLinear, "head_not_final"), (RenormalizedHead, "ok"),
 ]
 
 
-@pytest.mark.parametrize("build, reason", CASES, ids=[c[1] for c in CASES])
+IDS = [f"{c[0].__name__}-{c[1]}" for c in CASES]
+
+
+@pytest.mark.parametrize("build, reason", CASES, ids=IDS)
 def test_structure_on_meta_names_the_reason(build, reason):
     with params_on_meta():
         net = build()
@@ -78,12 +94,12 @@ def test_structure_on_meta_names_the_reason(build, reason):
     report = inspect_structure(net, torch.empty(2, 3, 32, 32, device="meta"), 10)
     assert report.reason == reason, report.detail
     assert report.known and report.applicable == (reason == "ok")
-    if reason == "ok":
+    if build is TinyConvNet:
         assert (report.head, report.feature_dim) == ("fc", 16)
         assert (report.head_input, report.output) == ([2, 16], [2, 10])
 
 
-@pytest.mark.parametrize("build, reason", CASES, ids=[c[1] for c in CASES])
+@pytest.mark.parametrize("build, reason", CASES, ids=IDS)
 def test_structure_agrees_with_the_contract_on_real_weights(build, reason):
     torch.manual_seed(0)
     net = build().eval()
