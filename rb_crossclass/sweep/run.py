@@ -330,7 +330,11 @@ def plan_sweep(
         sweeps = [_sweep_of(robustbench, manifest, official_cards, None)]
         title = f"{next(iter(sweeps[0].source.values()))}: cross-class metric applicability"
         source = sweeps[0].source
-    work = [(s, j) for s in sweeps for j in select(s.jobs, models if len(sweeps) == 1 else None)]
+    if models and len(sweeps) > 1:  # names may sit on several boards: each board keeps its own
+        select([j for s in sweeps for j in s.jobs], models)  # (an error for names on no board)
+        work = [(s, j) for s in sweeps for j in s.jobs if j.name in set(models)]
+    else:
+        work = [(s, j) for s in sweeps for j in select(s.jobs, models)]
     entries: list[PlanEntry] = []
     for s, job in tqdm(work, desc="plan", unit="model", disable=not progress, dynamic_ncols=True):
         if job.robustbench_name is not None and "robustbench" in s.source:
