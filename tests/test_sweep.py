@@ -135,28 +135,36 @@ def test_pgd_only_card_says_what_its_robust_accuracy_is(tmp_path):
 
 @needs_shared
 def test_failures_are_recorded_and_the_sweep_goes_on(tmp_path):
+    import shutil
+
     models = _tiny_models(tmp_path)[:2]
-    good_sha = models[0]["sha256"]
-    models[0]["sha256"] = "0" * 64
-    models.append({"name": "Missing", "source": models[1]["source"],
-                   "checkpoint": "no/such/file.safetensors"})
+    good = tmp_path / "good.safetensors"
+    shutil.copy(models[0]["checkpoint"], good)
+    shutil.copy(models[1]["checkpoint"], models[0]["checkpoint"])  # a different file: sha256 mismatch
+    missing = tmp_path / "later" / "missing.safetensors"
+    models.append({"name": "Missing", "source": models[1]["source"], "checkpoint": str(missing)})
     manifest = _manifest(tmp_path, models)
     out = tmp_path / "out"
-    report = run_sweep(out, manifest=manifest, data_dir=str(SHARED_DATA), n_examples=N, progress=False)
-    rows = report.rows
+    args = dict(manifest=manifest, data_dir=str(SHARED_DATA), n_examples=N, progress=False)
+    rows = run_sweep(out, **args).rows
     assert [rows[n]["status"] for n in ("TinyConv", "TinyMLP", "Missing")] == ["failed", "done", "failed"]
     assert "sha256" in rows["TinyConv"]["reason"] and "\n" not in rows["TinyConv"]["reason"]
-    missing = rows["Missing"]["reason"]
-    assert "not found" in missing and str(tmp_path / "no" / "such") in missing
+    assert rows["Missing"]["reason"] == f"checkpoint {missing} not found"
     assert not (out / "cards" / "mnist" / "Linf" / "TinyConv.json").exists()
-    # fixed manifest, same command: failed models run again, finished ones are skipped
-    models[0]["sha256"] = good_sha
-    _manifest(tmp_path, models)
-    with pytest.raises(SweepError, match="different source"):  # the manifest changed: refused
-        run_sweep(out, manifest=manifest, data_dir=str(SHARED_DATA), n_examples=N, progress=False)
-    report = run_sweep(tmp_path / "out2", manifest=manifest, data_dir=str(SHARED_DATA), n_examples=N,
-                       progress=False, models=["TinyConv", "TinyMLP"])
-    assert report.counts == {"done": 2, "not_applicable": 0, "failed": 0, "pending": 0}
+    # the files fixed, the same call: failed models run again, the finished one is skipped
+    shutil.copy(good, models[0]["checkpoint"])
+    missing.parent.mkdir()
+    shutil.copy(models[1]["checkpoint"], missing)
+    report = run_sweep(out, **args)
+    assert report.counts == {"done": 3, "not_applicable": 0, "failed": 0, "pending": 0}
+    assert {n: r["attempts"] for n, r in report.rows.items()} == {"TinyConv": 2, "TinyMLP": 1, "Missing": 2}
+    assert report.resumed == 1
+    # another manifest (or other settings) in the same folder is refused, not mixed
+    _manifest(tmp_path, models[:2])
+    with pytest.raises(SweepError, match="different source"):
+        run_sweep(out, **args)
+    with pytest.raises(SweepError, match="different settings"):
+        run_sweep(out, **{**args, "n_examples": N + 1, "manifest": _manifest(tmp_path, models)})
 
 
 @needs_shared
