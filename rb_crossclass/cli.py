@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "card": "validate and show RobustBench-compatible model cards",
     "leaderboard": "build an extended leaderboard from official and our cards",
     "zoo": "list, show and card our model zoo entries",
+    "sweep": "score every model of a leaderboard or manifest, locally or on a Ray cluster",
     "synthetic": "run the synthetic data models of the theory",
     "reproduce": "reproduce the paper's training dynamics (CAS vs robust overfitting) with our tools",
     "demo": "the embedded default job (no download, a few minutes on CPU)",

@@ -21,7 +21,19 @@ Quirks handled here (each has a test in ``tests/test_compat.py``):
    :func:`torch_versions_ok`.
 7. ``robustbench.utils.load_model`` first looks up timm's registry under
    ``<name lowercased, '-'->'_'>_<dataset>_<threat model lowercased>`` with ``pretrained=True``:
-   :func:`robustbench_timm_name` reproduces the rule, used to register zoo entries.
+   :func:`robustbench_timm_name` reproduces the rule, used to register zoo entries. For 10 entries
+   (``Debenedetti2022Light_XCiT-*``, ``AlexNet``) the zoo's own callable names a timm model timm does
+   not have, so only that registered name builds them.
+8. Building zoo entries *without weights* (to plan which ones the cross-class metric applies to):
+   some zoo callables call ``timm.create_model(..., pretrained=True)`` (``Tian2022Deeper_DeiT-*``)
+   or ``torchvision.models.resnet50(pretrained=True)`` (``Standard_R50``) and would download, and
+   ``bit_rn.ResNetV2`` (``Bai2023Improving_*``) calls ``Tensor.cuda()`` in its constructor, which
+   fails on a machine without CUDA. :func:`no_pretrained_weights` and :func:`cuda_calls_are_noops`
+   handle both (:func:`robustbench_offline_build` applies them together).
+9. Mixing networks of the zoo (``Bai2023Improving_*``: ``CompositeModel``; ``Bai2024MixedNUTS``:
+   ``NonLinMixedClassifier``) combine two classifiers per input; their forwards read tensor values
+   (``.item()``) and so cannot run on the meta device. :data:`ROBUSTBENCH_MIXING_CLASSES` names
+   their classes so a plan can recognise them without running them.
 
 Nothing here runs at import time; callers ask for what they need. ``python -m
 rb_crossclass.compat install-alias`` writes the start-up hook (``make venv`` runs it).
@@ -29,12 +41,14 @@ rb_crossclass.compat install-alias`` writes the start-up hook (``make venv`` run
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.abc
 import importlib.util
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +59,8 @@ PINNED_TORCH = "2.14.1"
 PINNED_TORCHVISION = "0.29.1"
 PYAUTOATTACK_STATE_RESUME_BROKEN = True
 OFFICIAL_CARDS_ENV = "RB_CROSSCLASS_MODEL_INFO"
+#: Classes of robustbench's mixing networks (two classifiers mixed per input; quirk 9).
+ROBUSTBENCH_MIXING_CLASSES = frozenset({"CompositeModel", "CompositeModelWrapper", "NonLinMixedClassifier"})
 
 
 class CompatError(RBCrossclassError, RuntimeError):
@@ -219,6 +235,79 @@ def torch_versions_ok() -> tuple[bool, str]:
 def robustbench_timm_name(model_name: str, dataset: str, threat_model: str) -> str:
     """The timm registry name robustbench's ``load_model`` tries first for a model."""
     return f"{model_name.lower().replace('-', '_')}_{dataset.lower()}_{threat_model.lower()}"
+
+
+@contextlib.contextmanager
+def no_pretrained_weights() -> Iterator[list[str]]:
+    """While active, ``timm.create_model(..., pretrained=True)`` builds with random weights and
+    torchvision's model builders ignore ``pretrained=`` / ``weights=`` (quirk 8). Yields the list
+    of calls it changed (e.g. ``"timm.create_model('x', pretrained=True)"``); everything is
+    restored on exit."""
+    import timm
+    import timm.models
+    import torchvision.models as tvm
+
+    changed: list[str] = []
+    original = timm.create_model
+
+    def create_model(model_name, pretrained=False, *args, **kwargs):
+        if pretrained:
+            changed.append(f"timm.create_model({model_name!r}, pretrained=True)")
+        return original(model_name, False, *args, **kwargs)
+
+    patches: list[tuple[Any, str, Any]] = [(timm, "create_model", create_model),
+                                           (timm.models, "create_model", create_model)]
+    for mod in list(sys.modules.values()):  # robustbench modules that imported the function itself
+        if getattr(mod, "__name__", "").startswith("robustbench") and \
+                getattr(mod, "create_model", None) is original:
+            patches.append((mod, "create_model", create_model))
+
+    def no_weights(name, builder):
+        def build(*args, **kwargs):
+            if kwargs.pop("pretrained", False) or kwargs.get("weights") is not None:
+                changed.append(f"torchvision.models.{name}(weights)")
+            kwargs["weights"] = None
+            return builder(*args, **kwargs)
+        return build
+
+    for name in tvm.list_models(module=tvm):
+        builder = getattr(tvm, name, None)
+        if callable(builder):
+            patches.append((tvm, name, no_weights(name, builder)))
+    saved = [(obj, attr, getattr(obj, attr)) for obj, attr, _ in patches]
+    try:
+        for obj, attr, value in patches:
+            setattr(obj, attr, value)
+        yield changed
+    finally:
+        for obj, attr, value in reversed(saved):
+            setattr(obj, attr, value)
+
+
+@contextlib.contextmanager
+def cuda_calls_are_noops() -> Iterator[None]:
+    """On a machine without CUDA, ``Tensor.cuda()`` returns the tensor itself while active
+    (``bit_rn.ResNetV2`` calls it in its constructor; quirk 8). With CUDA nothing changes."""
+    import torch
+
+    if torch.cuda.is_available():
+        yield
+        return
+    original = torch.Tensor.cuda
+    torch.Tensor.cuda = lambda self, *args, **kwargs: self
+    try:
+        yield
+    finally:
+        torch.Tensor.cuda = original
+
+
+@contextlib.contextmanager
+def robustbench_offline_build() -> Iterator[list[str]]:
+    """Build zoo architectures without weights: :func:`no_pretrained_weights` and
+    :func:`cuda_calls_are_noops` together; yields the list of calls changed."""
+    import_robustbench()
+    with no_pretrained_weights() as changed, cuda_calls_are_noops():
+        yield changed
 
 
 if __name__ == "__main__":  # pragma: no cover - exercised through `make venv` and a test

@@ -18,3 +18,34 @@ def tiny_mnist_convnet(num_classes: int = 10) -> nn.Module:
         for p in net.parameters():
             p.copy_(torch.randn(p.shape, generator=g) * 0.3)
     return net
+
+
+def tiny_mnist_mlp(num_classes: int = 10) -> nn.Module:
+    """A small MLP for 1×28×28 images in [0,1] with a final linear head (weights from a checkpoint)."""
+    return nn.Sequential(nn.Flatten(), nn.Linear(784, 32), nn.ReLU(), nn.Linear(32, num_classes))
+
+
+def tiny_mnist_conv_head(num_classes: int = 10) -> nn.Module:
+    """A small CNN whose logits come from a 1×1 convolution on pooled features: no nn.Linear, so
+    the cross-class metric does not apply to it."""
+    return nn.Sequential(
+        nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+        nn.Conv2d(8, num_classes, 1), nn.Flatten(),
+    )
+
+
+def logged_mnist_convnet(num_classes: int = 10, log: str | None = None, wait_for: str | None = None,
+                         wait_seconds: float = 120.0) -> nn.Module:
+    """``tiny_mnist_convnet`` that appends a line to ``log`` each time it is built and, when
+    ``wait_for`` names a file that does not exist yet, waits for it (up to ``wait_seconds``):
+    a model to kill a sweep in the middle of."""
+    import time
+    from pathlib import Path
+
+    if log is not None:
+        with open(log, "a", encoding="utf-8") as f:
+            f.write("built\n")
+    deadline = time.monotonic() + wait_seconds
+    while wait_for is not None and not Path(wait_for).exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return tiny_mnist_convnet(num_classes)

@@ -14,7 +14,7 @@ def test_help_lists_all_subcommands(capsys):
     for name in cli.COMMANDS:
         assert name in help_text
     assert set(cli.COMMANDS) == {"train", "evaluate", "score", "card", "leaderboard", "zoo",
-                                 "synthetic", "demo", "reproduce"}
+                                 "synthetic", "demo", "reproduce", "sweep"}
 
 
 def test_python_dash_m_runs_the_cli():

@@ -127,3 +127,50 @@ def test_package_versions_lists_core_packages():
 
     v = package_versions()
     assert {"torch", "robustbench", "pyautoattack", "timm"} <= set(v)
+
+
+def test_no_pretrained_weights_builds_random_weights_without_downloading(monkeypatch):
+    import socket
+
+    import timm
+    import torchvision
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("a download was attempted")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    original = timm.create_model
+    with compat.no_pretrained_weights() as changed:
+        net = timm.create_model("resnet18", pretrained=True, num_classes=3)
+        tv = torchvision.models.resnet18(weights="DEFAULT")
+        tv_legacy = torchvision.models.resnet18(pretrained=True)
+    assert net.get_classifier().out_features == 3 and tv.fc.out_features == tv_legacy.fc.out_features == 1000
+    assert changed == ["timm.create_model('resnet18', pretrained=True)",
+                       "torchvision.models.resnet18(weights)", "torchvision.models.resnet18(weights)"]
+    assert timm.create_model is original  # restored
+
+
+def test_cuda_calls_are_noops_only_without_cuda():
+    t = torch.zeros(2)
+    with compat.cuda_calls_are_noops():
+        if not torch.cuda.is_available():
+            assert t.cuda() is t
+    if not torch.cuda.is_available():
+        with pytest.raises((AssertionError, RuntimeError)):
+            t.cuda()
+
+
+def test_zoo_entries_only_timm_builds_and_mixing_classes():
+    from rb_crossclass.models.sources.robustbench import architecture_builder, zoo_entry
+
+    compat.import_robustbench()
+    build, how = architecture_builder("Debenedetti2022Light_XCiT-S12", "cifar10", "Linf")
+    assert how == "timm:debenedetti2022light_xcit_s12_cifar10_linf"
+    with pytest.raises(RuntimeError, match="Unknown model"):  # the zoo's callable as written
+        zoo_entry("Debenedetti2022Light_XCiT-S12", "cifar10", "Linf")["model"]()
+    assert architecture_builder("Wong2020Fast", "cifar10", "Linf")[1] == "zoo callable"
+    from robustbench.model_zoo.architectures import comp_model, mixing_net
+
+    defined = {c for c in compat.ROBUSTBENCH_MIXING_CLASSES
+               if hasattr(comp_model, c) or hasattr(mixing_net, c)}
+    assert defined == compat.ROBUSTBENCH_MIXING_CLASSES

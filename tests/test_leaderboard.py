@@ -387,3 +387,13 @@ def test_training_cards_stay_off_the_autoattack_ranking(tmp_path):
     write(cards, "Evaluated", measured_card("Evaluated", "20.00", cas=5.0))
     result = build_leaderboard([cards], "cifar10", "Linf", tmp_path / "b")
     assert result.n_entries == 1 and any("Trained.json: skipped" in w for w in result.warnings)
+
+    # scores only beside an official card of the same model: ranked by the official number, with our CAS
+    official = tmp_path / "official"
+    write(official, "Trained", {k: v for k, v in measured_card("Trained", "33.00", cas=1.0).items()
+                                if k not in ("cross_class", "evaluation")})
+    result = build_leaderboard([official, cards], "cifar10", "Linf", tmp_path / "b2")
+    board = json.loads((tmp_path / "b2" / "leaderboard.json").read_text())
+    rows = {r["model_id"]: r for r in board["entries"]}
+    assert result.n_entries == 2 and not any("Trained.json: skipped" in w for w in result.warnings)
+    assert rows["Trained"]["board_acc"] == 33.0 and rows["Trained"]["cas"] == 10.0

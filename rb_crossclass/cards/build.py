@@ -92,9 +92,9 @@ def card_from_results(
 ) -> dict:
     """Build (and validate) a card from measured accuracies (fractions in [0,1]).
 
-    ``robust_accuracy`` is AutoAttack's (``autoattack_acc``); ``None`` for a training run's card,
-    which then carries only its ``training`` and ``cross_class`` blocks (never a PGD number in
-    ``autoattack_acc``).
+    ``robust_accuracy`` is AutoAttack's (``autoattack_acc``); ``None`` for a card of scores only (a
+    training run, a sweep without AutoAttack), which then carries its ``cross_class`` block (and
+    ``training``) but no evaluation (never a PGD number in ``autoattack_acc``).
 
     ``base`` (e.g. the official RobustBench card of the same model) pre-fills every descriptive
     key; measured keys (``clean_acc``, ``autoattack_acc``, ``eps``, ``dataset``) are ours, and

@@ -64,9 +64,9 @@ def build_rows(card_dirs: Sequence[str | os.PathLike], dataset: str, threat_mode
 def _board(card_dirs: Sequence[str | os.PathLike], dataset: str, threat_model: str, sort_by: str,
            warnings: list[str] | None) -> list[tuple[dict, Entry]]:
     files = collect_cards(card_dirs, dataset, threat_model)
+    entries = merge_cards(files, threat_model)
     if warnings is not None:
         warnings.extend(w for f in files for w in f.warnings)
-    entries = merge_cards(files, threat_model)
     if not entries:
         raise LeaderboardError(
             f"no {dataset}/{threat_model} cards in {', '.join(str(d) for d in card_dirs)}"

@@ -79,6 +79,12 @@ class CardFile:
     def measured(self) -> bool:
         return any(k in self.card for k in MEASURED_BLOCKS)
 
+    def scores_only(self, fields: Sequence[str]) -> bool:
+        """Our cross-class scores without an evaluation or any of the board's accuracy ``fields``
+        (a training run's card, a sweep without ``--autoattack``)."""
+        return (self.measured and "evaluation" not in self.card
+                and all(self.card.get(f) is None for f in fields))
+
 
 def card_paths(dirs: Sequence[str | os.PathLike], dataset: str, threat_model: str) -> list[tuple[Path, bool]]:
     """Card files in file order, each with whether it came from a flat folder (needs filtering)."""
@@ -111,8 +117,7 @@ def collect_cards(dirs: Sequence[str | os.PathLike], dataset: str, threat_model:
                 continue
         problems = _board_problems(card, dataset, threat_model, card_tm, fields, flat)
         if measured and "evaluation" not in card and all(card.get(f) is None for f in fields):
-            note = "skipped, a training run's card not evaluated with AutoAttack yet (rb-crossclass evaluate)"
-            files.append(CardFile(path, card, -1, [f"{path}: {note}"]))
+            files.append(CardFile(path, card, len(files)))  # scores only: ranked by an official card
             continue
         if problems and measured:
             raise LeaderboardError(f"card {path}: {problems[0]}")
@@ -200,7 +205,10 @@ class Entry:
 
 def merge_cards(files: Iterable[CardFile], threat_model: str = "Linf") -> list[Entry]:
     """One entry per model ID, in file order of first appearance (see the module docstring);
-    cards skipped while collecting (``order < 0``) are left out."""
+    cards skipped while collecting (``order < 0``) are left out, and so is a card of scores only
+    (no evaluation, no accuracy the board ranks by) without an official card of the same model: it
+    gets a warning instead of a rank."""
+    fields = ranking_fields(threat_model)
     groups: dict[str, list[CardFile]] = {}
     for f in files:
         if f.order >= 0:
@@ -220,6 +228,12 @@ def merge_cards(files: Iterable[CardFile], threat_model: str = "Linf") -> list[E
                     f"model {model_id!r} has two different official cards: {official[0].path} and "
                     f"{other.path}"
                 )
+        if not official and measured[0].scores_only(fields):
+            measured[0].warnings.append(
+                f"{measured[0].path}: skipped, cross-class scores without an AutoAttack evaluation and "
+                "no official card of this model to rank it by (run rb-crossclass evaluate, or sweep "
+                "with --autoattack)")
+            continue
         base = official[0] if official else measured[0]
         card = {k: v for k, v in base.card.items() if k not in MEASURED_BLOCKS}
         blocks = {k: measured[0].card[k] for k in MEASURED_BLOCKS if measured and k in measured[0].card}

@@ -14,7 +14,7 @@ from .sanitize import safe_href, sanitize_html, strip_html
 MISSING = "—"
 ACCURACY_LABELS = {"autoattack_acc": "AutoAttack", "corruptions_acc": "Corruptions",
                    "corruptions_acc_3d": "3D corruptions"}
-DATASET_TITLES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenet": "ImageNet"}
+DATASET_TITLES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenet": "ImageNet", "mnist": "MNIST"}
 
 def _fmt(value: float | None, digits: int) -> str:
     return MISSING if value is None else f"{value:.{digits}f}"

@@ -24,9 +24,29 @@ from torch import nn
 
 from ..core.errors import RBCrossclassError
 
+#: Why a model is not a FeatureClassifier (:attr:`ModelContractError.reason`); all but
+#: ``probe_failed`` mean the cross-class metric is undefined for the model ("not applicable").
+CONTRACT_REASONS = {
+    "no_linear_head": "no nn.Linear layer produces the logits",
+    "head_not_final": "the last nn.Linear is not the classifier head (not called, input not [B,D], "
+                      "or output shape differs from the logits)",
+    "head_not_linear": "the head is an nn.Linear subclass that does not compute F.linear(x, W, b)",
+    "output_transform": "the logits are changed after the head (softmax, scaling, averaging, ...)",
+    "no_logits": "the model's output holds no identifiable logits tensor",
+    "probe_failed": "the model raised an error on a probe batch",
+}
+
 
 class ModelContractError(RBCrossclassError, ValueError):
-    """A model cannot be used as a FeatureClassifier; the message says why."""
+    """A model cannot be used as a FeatureClassifier; the message says why and ``reason`` names
+    the cause as one of :data:`CONTRACT_REASONS`."""
+
+    def __init__(self, message: str, reason: str = "head_not_final") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+    def __reduce__(self):  # keep ``reason`` across pickling (e.g. results of Ray tasks)
+        return (type(self), (str(self), self.reason))
 
 
 class Normalize(nn.Module):
@@ -56,7 +76,7 @@ def logits_of(output: object, num_classes: int | None = None) -> torch.Tensor:
         if isinstance(output.get("logits"), torch.Tensor):
             return output["logits"]
         raise ModelContractError(f"the model returns a mapping with keys {sorted(map(str, output))[:8]} "
-                                 "and no 'logits' tensor")
+                                 "and no 'logits' tensor", reason="no_logits")
     if isinstance(getattr(output, "logits", None), torch.Tensor):
         return output.logits
     if isinstance(output, (tuple, list)):
@@ -67,12 +87,13 @@ def logits_of(output: object, num_classes: int | None = None) -> torch.Tensor:
                 return fits[0]
             raise ModelContractError(
                 f"the model returns a {type(output).__name__} of {len(output)} items, {len(fits)} of them "
-                f"[B,{num_classes}] tensors: cannot tell which one holds the logits"
+                f"[B,{num_classes}] tensors: cannot tell which one holds the logits", reason="no_logits"
             )
         if tensors and output and output[0] is tensors[0]:
             return tensors[0]
     raise ModelContractError(f"the model returns a {type(output).__name__}, not logits (a tensor, a "
-                             "tuple with the logits, a mapping with 'logits' or an object with .logits)")
+                             "tuple with the logits, a mapping with 'logits' or an object with .logits)",
+                             reason="no_logits")
 
 
 class FeatureExtractor(nn.Module):
@@ -93,7 +114,7 @@ class TimmHeadExtractor(FeatureExtractor):
         if not isinstance(head, nn.Linear):
             raise ModelContractError(
                 f"timm model {type(net).__name__} has classifier {type(head).__name__}, "
-                "not an nn.Linear: the cross-class metric needs a final linear head"
+                "not an nn.Linear: the cross-class metric needs a final linear head", reason="no_linear_head"
             )
         object.__setattr__(self, "head", head)  # a reference, not a second registration
 
@@ -113,7 +134,8 @@ class HookExtractor(FeatureExtractor):
             raise ModelContractError(
                 f"model {type(net).__name__} has no nn.Linear layer"
                 + (f" named {head_name!r}" if head_name else "")
-                + ": the cross-class metric needs a final linear head (logits = W g(x) + b)"
+                + ": the cross-class metric needs a final linear head (logits = W g(x) + b)",
+                reason="no_linear_head",
             )
         self.head_name, head = linears[-1]
         object.__setattr__(self, "head", head)
@@ -216,11 +238,14 @@ def wrap_model(net: nn.Module, *, normalize: nn.Module | None = None,
 
 
 def check_contract(model: FeatureClassifier, probe: torch.Tensor, atol: float = 1e-4,
-                   rtol: float = 1e-4) -> None:
+                   rtol: float = 1e-4) -> float:
     """Check ``F.linear(features, W, b) == logits`` within one forward on ``probe [B,C,H,W]`` in [0,1].
 
     Runs in eval mode without gradients and restores the previous mode. Sets
-    ``model.meta["randomized"]`` (two forwards of the probe differ). Raises
+    ``model.meta["randomized"]``: two forwards of the probe differ by more than the same tolerance
+    (differences at the level of float rounding, e.g. from a head that re-normalizes its weight in
+    place on every call or from non-deterministic GPU kernels, are not randomness). Returns the
+    largest absolute difference of ``F.linear(features, W, b)`` and the logits; raises
     :class:`ModelContractError` naming the cause when the algebra does not hold.
     """
     was_training = model.training
@@ -236,9 +261,10 @@ def check_contract(model: FeatureClassifier, probe: torch.Tensor, atol: float = 
                 raise
             except Exception as err:  # noqa: BLE001 - any failure of user code on the probe
                 raise ModelContractError(f"model failed on a probe batch {tuple(probe.shape)}: "
-                                         f"{type(err).__name__}: {str(err)[:300]}") from err
-            model.meta["randomized"] = not torch.equal(logits, again)
-            _check_head_algebra(model, feats, logits, atol, rtol)
+                                         f"{type(err).__name__}: {str(err)[:300]}",
+                                         reason="probe_failed") from err
+            model.meta["randomized"] = not torch.allclose(logits.float(), again.float(), atol=atol, rtol=rtol)
+            return _check_head_algebra(model, feats, logits, atol, rtol)
     finally:
         model.train(was_training)
 
@@ -253,7 +279,7 @@ def _one_forward(model: FeatureClassifier, x: torch.Tensor) -> tuple[torch.Tenso
 
 
 def _check_head_algebra(model: FeatureClassifier, feats: torch.Tensor, logits: torch.Tensor,
-                        atol: float, rtol: float) -> None:
+                        atol: float, rtol: float) -> float:
     head = model.head
     name = getattr(model.extractor, "head_name", "head")
     expected = F.linear(feats.float(), head.weight.float(), None if head.bias is None else head.bias.float())
@@ -262,19 +288,19 @@ def _check_head_algebra(model: FeatureClassifier, feats: torch.Tensor, logits: t
             f"F.linear(features, W, b) of layer {name!r} has shape {tuple(expected.shape)} but the model "
             f"returns logits of shape {tuple(logits.shape)}: that layer is not the classifier head"
         )
-    if torch.allclose(logits.float(), expected, atol=atol, rtol=rtol):
-        return
     diff = (logits.float() - expected).abs().max().item()
+    if torch.allclose(logits.float(), expected, atol=atol, rtol=rtol):
+        return diff
     applied = head(feats)
     if type(head) is not nn.Linear and not torch.allclose(applied.float(), expected, atol=atol, rtol=rtol):
         raise ModelContractError(
             f"layer {name!r} is a {type(head).__name__} (a subclass of nn.Linear) that does not compute "
             f"F.linear(x, weight, bias) (differs by up to {diff:.3g}): its weight is not the W of "
-            "logits = W g(x) + b, so the cross-class metric is undefined for it"
+            "logits = W g(x) + b, so the cross-class metric is undefined for it", reason="head_not_linear"
         )
     raise ModelContractError(
         f"F.linear(features, W, b) of layer {name!r} differs from the model's logits by up to {diff:.3g} "
         "in the same forward: the model changes the logits after that layer (e.g. softmax, scaling, "
         "averaging, another layer), so logits are not W g(x) + b and the cross-class metric is "
-        "undefined for it"
+        "undefined for it", reason="output_transform"
     )

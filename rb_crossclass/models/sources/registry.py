@@ -98,7 +98,7 @@ def create_model_source(spec: str, options: SourceOptions | None = None, *,
     try:
         model = _SOURCES[prefix](rest, opts)
     except ModelContractError as err:
-        raise ModelContractError(f"{spec[:200]}: {err}") from err
+        raise ModelContractError(f"{spec[:200]}: {err}", reason=err.reason) from err
     if opts.checkpoint:
         load_into(model, read_state_dict(opts.checkpoint), source=str(opts.checkpoint))
         model.meta["checkpoint"] = str(opts.checkpoint)
@@ -110,5 +110,5 @@ def create_model_source(spec: str, options: SourceOptions | None = None, *,
         try:
             check_contract(model, probe)
         except ModelContractError as err:
-            raise ModelContractError(f"{spec[:200]}: {err}") from err
+            raise ModelContractError(f"{spec[:200]}: {err}", reason=err.reason) from err
     return model

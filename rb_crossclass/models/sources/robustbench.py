@@ -8,10 +8,13 @@ without any weights (random init), e.g. to plan which entries the cross-class me
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
 from pathlib import Path
 
 from torch import nn
 
+from ...core.datasets import known_dataset
 from ..checkpoint import CheckpointError, read_state_dict
 from ..feature_classifier import FeatureClassifier, wrap_model
 from .registry import ModelSourceError, SourceOptions, register_source
@@ -45,9 +48,50 @@ def zoo_entry(name: str, dataset: str, threat_model: str) -> dict:
     return zoo[name]
 
 
-def build_architecture(name: str, dataset: str, threat_model: str) -> nn.Module:
-    """The entry's network with random weights (no download), in eval mode."""
-    return zoo_entry(name, dataset, threat_model)["model"]().eval()
+def architecture_builder(name: str, dataset: str, threat_model: str) -> tuple[Callable[[], nn.Module], str]:
+    """``(build, how)``: what ``robustbench.utils.load_model`` builds for an entry, before it loads
+    weights: timm's registered ``<name>_<dataset>_<threat_model>`` model when timm has it
+    (``how = "timm:<that name>"``; compat quirk 7), else the zoo's callable (``"zoo callable"``)."""
+    import timm
+
+    from ...compat import robustbench_timm_name
+
+    entry = zoo_entry(name, dataset, threat_model)
+    timm_name = robustbench_timm_name(name, dataset, threat_model)
+    if timm.is_model(timm_name):
+        num_classes = known_dataset(dataset).num_classes
+        return (lambda: timm.create_model(timm_name, num_classes=num_classes, pretrained=False)), \
+            f"timm:{timm_name}"
+    return entry["model"], "zoo callable"
+
+
+def build_architecture(name: str, dataset: str, threat_model: str, *, on_meta: bool = False,
+                       changed: list[str] | None = None) -> nn.Module:
+    """The entry's network without weights, in eval mode: random init on CPU, or with every
+    parameter and buffer on the ``meta`` device (``on_meta``: no memory, for structure checks).
+    Nothing is downloaded (compat quirk 8: ``pretrained`` forced off, ``.cuda()`` a no-op without
+    CUDA); ``changed`` receives the calls whose weights were turned off."""
+    from ...compat import robustbench_offline_build
+    from ..structure import move_to_meta, params_on_meta
+
+    build, _ = architecture_builder(name, dataset, threat_model)
+    with robustbench_offline_build() as turned_off, \
+            (params_on_meta() if on_meta else contextlib.nullcontext()):
+        net = build()
+    if changed is not None:
+        changed.extend(turned_off)
+    if on_meta:
+        move_to_meta(net)
+    return net.eval()
+
+
+def input_shape(name: str, dataset: str, threat_model: str) -> tuple[int, int, int]:
+    """``(C, H, W)`` of an entry's inputs: the dataset's, except ImageNet entries whose zoo record
+    asks for ``Crop288`` preprocessing (288×288)."""
+    c, h, w = known_dataset(dataset).shape
+    if zoo_entry(name, dataset, threat_model).get("preprocessing") == "Crop288":
+        return c, 288, 288
+    return c, h, w
 
 
 def checkpoint_path(model_dir: str | Path, dataset: str, threat_model: str, name: str) -> Path:
@@ -69,9 +113,16 @@ def robustbench_source(name: str, opts: SourceOptions) -> FeatureClassifier:
     except CheckpointError:
         raise
     except Exception as err:  # noqa: BLE001 - gdown / requests / torch errors
-        hint = (f"the checkpoint {path} is missing and could not be downloaded (offline?): place the "
-                "file there and retry" if not path.is_file()
-                else f"{path} could not be loaded into the architecture: delete it and download again")
+        _, how = architecture_builder(name, dataset, opts.threat_model)
+        if how.startswith("timm:"):
+            hint = (f"robustbench loads it through timm's registry ({how}), which downloads the weights "
+                    "itself (model_dir is not used for it); offline, place them in the Hugging Face / "
+                    "torch hub cache")
+        elif not path.is_file():
+            hint = (f"the checkpoint {path} is missing and could not be downloaded (offline?): place the "
+                    "file there and retry")
+        else:
+            hint = f"{path} could not be loaded into the architecture: delete it and download again"
         raise ModelSourceError(f"robustbench:{name}: {hint} "
                                f"({type(err).__name__}: {str(err)[:200]})") from err
     meta = {"architecture": type(net).__name__, "family": "robustbench", "robustbench_name": name,

@@ -1,0 +1,105 @@
+"""``rb-crossclass sweep``: score every model of a leaderboard or manifest, locally or on Ray."""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+from ..evaluate import VERSIONS
+from .common import eps_arg, model_id_arg, positive_int
+
+DESCRIPTION = """\
+Score every model of a RobustBench leaderboard (--robustbench cifar10:Linf: robustbench's own
+model zoo) or of a manifest of published models (--manifest FILE.yaml): per model, whether the
+cross-class metric applies (a single final linear head; ensembles, mixing networks, randomized
+models and models without such a head are recorded as not applicable, with the reason), clean
+accuracy and the cross-class scores under the paper's PGD-20 protocol on the first N test points,
+with --autoattack also AutoAttack (CAS on its own examples too). Writes
+OUT/cards/<dataset>/<threat_model>/<Name>.json, OUT/results/<Name>.json, OUT/sweep.json and
+OUT/leaderboard/. Rerun the same command to resume: finished models are skipped, failed ones
+retried. --plan builds every architecture without weights and writes OUT/plan.json and
+OUT/plan.md instead (--robustbench all: every board of the installed robustbench).
+"""
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text[:40]!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text[:40]!r}")
+    return value
+
+
+def register(subparsers, summary: str) -> None:
+    p = subparsers.add_parser("sweep", help=summary, description=DESCRIPTION,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    what = p.add_argument_group("what to sweep").add_mutually_exclusive_group(required=True)
+    what.add_argument("--robustbench", metavar="DATASET:THREAT_MODEL",
+                      help="the entries of robustbench's model zoo for one board, e.g. cifar10:Linf "
+                      "('all' with --plan: every board)")
+    what.add_argument("--manifest", metavar="FILE.yaml", help="a manifest of published models (see README)")
+    g = p.add_argument_group("models and data")
+    g.add_argument("--models", nargs="+", type=model_id_arg, metavar="NAME", help="only these models")
+    g.add_argument("--model-dir", default="./models",
+                   help="robustbench's checkpoint folder (<dir>/<dataset>/<threat_model>/<Name>.pt); "
+                   "also where manifest checkpoints given by URL are downloaded (default ./models)")
+    g.add_argument("--official-cards", metavar="DIR",
+                   help="RobustBench model_info folder: cards are pre-filled from the official ones and "
+                   "the leaderboard holds every official entry")
+    g.add_argument("--data-dir", default=None,
+                   help="folder of the test set (torchvision layout), or npz:PATH of a file holding its "
+                   "first test points")
+    g.add_argument("--n-examples", type=positive_int, default=None,
+                   help="first N test points (default: the whole test set)")
+    s = p.add_argument_group("scoring")
+    s.add_argument("--eps", type=eps_arg, default=None,
+                   help="attack radius, 8/255 or 0.3 (default: the manifest's, else 8/255 Linf / 0.5 L2)")
+    s.add_argument("--autoattack", action="store_true",
+                   help="also AutoAttack (RobustBench's protocol) and CAS on its examples")
+    s.add_argument("--version", default="standard", choices=[v for v in VERSIONS if v != "custom"],
+                   help="AutoAttack version (default standard)")
+    s.add_argument("--batch-size", type=positive_int, default=250,
+                   help="batch size of every pass (default 250, pyautoattack's)")
+    e = p.add_argument_group("engine")
+    e.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="local: one model after another in this process; ray: one Ray task per model")
+    e.add_argument("--ray-address", default=None, metavar="ADDR",
+                   help="join this Ray cluster (e.g. auto, ray://head:10001); default: start a local Ray")
+    e.add_argument("--gpus-per-model", type=_fraction, default=0.0, metavar="F",
+                   help="GPUs per Ray task; fractions let small models share a GPU (default 0)")
+    e.add_argument("--cpus-per-model", type=positive_int, default=None, metavar="N",
+                   help="CPUs per Ray task and torch threads per model (default: 1 per Ray task; all "
+                   "for local)")
+    o = p.add_argument_group("output")
+    o.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    o.add_argument("--plan", action="store_true",
+                   help="build every architecture without weights and write the applicability table "
+                   "(OUT/plan.json, OUT/plan.md); nothing is scored or downloaded")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..sweep import SweepError, plan_summary, plan_sweep, run_sweep, summary_table
+
+    if args.plan:
+        report = plan_sweep(args.out, robustbench=args.robustbench, manifest=args.manifest,
+                            models=args.models, official_cards=args.official_cards)
+        print(plan_summary(report))
+        return 0
+    if args.robustbench == "all":
+        raise SweepError("--robustbench all is for --plan; score one board at a time (e.g. cifar10:Linf)")
+    report = run_sweep(
+        args.out, robustbench=args.robustbench, manifest=args.manifest, models=args.models,
+        model_dir=args.model_dir, official_cards=args.official_cards, data_dir=args.data_dir,
+        n_examples=args.n_examples, eps=args.eps, autoattack=args.autoattack, version=args.version,
+        batch_size=args.batch_size, engine=args.engine, ray_address=args.ray_address,
+        gpus_per_model=args.gpus_per_model, cpus_per_model=args.cpus_per_model,
+    )
+    print(summary_table(report))
+    print(f"wrote {report.out / 'sweep.json'}, cards in {report.out / 'cards'}"
+          + (f", leaderboard {report.leaderboard}" if report.leaderboard else ""))
+    if report.leaderboard_note and report.counts.get("done"):
+        print(report.leaderboard_note)
+    return 0

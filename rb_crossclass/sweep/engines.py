@@ -1,0 +1,102 @@
+"""Engines run the jobs of a sweep and hand each result back as soon as it is there.
+
+An engine is a function ``engine(jobs, settings, on_result, options)``: it runs
+:func:`~rb_crossclass.sweep.worker.run_job` for every job and calls ``on_result(result)`` in the
+calling process once per job, in completion order (the caller writes the card and
+``sweep.json``, so a killed sweep loses at most the models in flight). Both engines run the same
+function on the same inputs, so they give the same cards.
+
+- ``local``: in this process, one model after another (progress bars inside each model).
+- ``ray``: one Ray task per model with ``num_gpus=options.gpus_per_model`` (fractions let
+  several small models share a GPU) and ``num_cpus=options.cpus_per_model``; Ray places the
+  tasks on the machines of a cluster (``options.ray_address``, e.g. ``auto`` or
+  ``ray://head:10001``) or of a local Ray instance started here (default). Ray is an optional
+  dependency: ``pip install rb-crossclass[ray]``.
+
+New engines register in :data:`ENGINES`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+from .jobs import JobResult, ModelJob, SweepError, SweepSettings, one_line
+from .worker import run_job
+
+log = logging.getLogger(__name__)
+
+ResultCallback = Callable[[JobResult], None]
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """Where jobs run: Ray's cluster address (``None``: a local instance, or the one already
+    initialized in this process), GPUs and CPUs per model; ``split``: the test data already read
+    (the local engine passes it to every job)."""
+
+    ray_address: str | None = None
+    gpus_per_model: float = 0.0
+    cpus_per_model: int | None = None
+    split: object | None = None
+
+
+def run_local(jobs: Sequence[ModelJob], settings: SweepSettings, on_result: ResultCallback,
+              options: EngineOptions) -> None:
+    """Run the jobs here, one after another."""
+    if options.gpus_per_model > 1:
+        raise SweepError("--gpus-per-model above 1 needs the ray engine (a local job uses one device)")
+    for job in jobs:
+        on_result(run_job(job, settings, options.split))
+
+
+def run_ray(jobs: Sequence[ModelJob], settings: SweepSettings, on_result: ResultCallback,
+            options: EngineOptions) -> None:
+    """One Ray task per job; results handed back as tasks finish. A task that dies (out of
+    memory, a lost node) is recorded as failed with Ray's error."""
+    try:
+        import ray
+    except ImportError:
+        raise SweepError("the ray engine needs Ray: pip install 'rb-crossclass[ray]'") from None
+    if options.gpus_per_model < 0:
+        raise SweepError(f"--gpus-per-model must be >= 0, got {options.gpus_per_model}")
+    started = False
+    if not ray.is_initialized():
+        kwargs = {"address": options.ray_address, "logging_level": logging.WARNING}
+        if options.ray_address is None:
+            kwargs["include_dashboard"] = False
+        try:
+            ray.init(**kwargs)
+        except Exception as err:  # noqa: BLE001 - connection errors come in many types
+            raise SweepError(f"cannot start or join Ray (address {options.ray_address!r}): "
+                             f"{one_line(err)}") from err
+        started = True
+    cpus = options.cpus_per_model or 1
+    # workers print no progress bars (they would interleave); the threads match the CPUs reserved
+    worker_settings = replace(settings, progress=False, threads=settings.threads or cpus)
+    task = ray.remote(run_job).options(num_cpus=cpus, num_gpus=options.gpus_per_model, max_retries=0,
+                                       name="rb-crossclass-sweep")
+    pending = {}
+    try:
+        pending = {task.remote(job, worker_settings): job for job in jobs}
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            for ref in done:
+                job = pending.pop(ref)
+                try:
+                    result = ray.get(ref)
+                except Exception as err:  # noqa: BLE001 - RayTaskError, WorkerCrashedError, OOM ...
+                    result = JobResult(job.name, "failed", reason=one_line(err))
+                on_result(result)
+    finally:
+        for ref in pending:
+            ray.cancel(ref, force=True)
+        if started:
+            ray.shutdown()
+
+
+ENGINES: dict[str, Callable[[Sequence[ModelJob], SweepSettings, ResultCallback, EngineOptions], None]] = {
+    "local": run_local,
+    "ray": run_ray,
+}

@@ -1,0 +1,130 @@
+"""What a sweep is made of: the models to score (:class:`ModelJob`), the settings every model is
+scored with (:class:`SweepSettings`) and what scoring one model gives (:class:`JobResult`).
+
+All three are plain, picklable dataclasses, so an engine can ship them to another process or
+machine (a Ray task) and back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ..core.errors import RBCrossclassError
+from ..core.threat import format_eps
+
+STATUSES = ("done", "not_applicable", "failed")
+FINISHED = ("done", "not_applicable")  # what a resumed sweep does not run again
+MAX_ERROR = 500  # characters of a failure's one-line error
+
+
+class SweepError(RBCrossclassError, ValueError):
+    """A sweep cannot start (bad manifest, board, settings or output folder); the message says why."""
+
+
+@dataclass(frozen=True)
+class ModelJob:
+    """One model of a sweep.
+
+    ``name`` is its model ID (the card's file name); ``source`` a model-source string
+    (``robustbench:<Name>``, ``py:/abs/file.py:build``, ``timm:<name>``, ``zoo:<Name>``) with file
+    paths already absolute; ``checkpoint`` an absolute path or an http(s) URL, checked against
+    ``sha256`` when given; ``head`` the name of the head ``nn.Linear`` when it is not the last one;
+    ``kwargs`` extra keyword arguments of the source's builder; ``card`` the card fields the
+    model's card starts from (the official RobustBench card, or the manifest's ``card:``).
+    """
+
+    name: str
+    source: str
+    checkpoint: str | None = None
+    sha256: str | None = None
+    head: str | None = None
+    kwargs: dict = field(default_factory=dict)
+    card: dict = field(default_factory=dict)
+
+    @property
+    def robustbench_name(self) -> str | None:
+        """The zoo name of a ``robustbench:`` source, else ``None``."""
+        prefix, _, rest = self.source.partition(":")
+        return rest if prefix == "robustbench" else None
+
+
+@dataclass(frozen=True)
+class SweepSettings:
+    """How every model of a sweep is scored.
+
+    The first ``n_examples`` test points (``None``: all) of ``data`` (a dataset name, or
+    ``npz:PATH`` holding ``dataset``) under ``data_dir``; ``threat_model`` ``Linf``/``L2`` with
+    radius ``eps``; clean accuracy and the cross-class scores under the paper's PGD-20 protocol
+    (seed ``seed``), and with ``autoattack`` also AutoAttack ``version`` (seed 0, RobustBench's
+    protocol) whose own examples are scored too. ``batch_size`` serves every pass (per-point
+    results depend on it, as in pyautoattack). ``threads``: torch CPU threads of a job (``None``:
+    :func:`~rb_crossclass.core.runtime.cpu_threads`). ``model_dir``: robustbench's checkpoint
+    folder, also where checkpoints given by URL are downloaded.
+    """
+
+    dataset: str
+    threat_model: str
+    eps: float
+    n_examples: int | None = None
+    data: str = ""
+    data_dir: str | None = None
+    model_dir: str = "./models"
+    autoattack: bool = False
+    version: str = "standard"
+    batch_size: int = 250
+    seed: int = 0
+    threads: int | None = None
+    progress: bool = True
+
+    @property
+    def data_spec(self) -> str:
+        return self.data or self.dataset
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What a finished model's result depends on: a resumed sweep must use the same."""
+        return {"dataset": self.dataset, "threat_model": self.threat_model, "eps": self.eps,
+                "eps_string": format_eps(self.eps), "n_examples": self.n_examples, "data": self.data_spec,
+                "autoattack": self.autoattack, "version": self.version if self.autoattack else None,
+                "batch_size": self.batch_size, "seed": self.seed, "pgd_steps": 20}
+
+
+@dataclass
+class JobResult:
+    """What scoring one model gave.
+
+    ``status``: ``done`` (``card`` holds the validated card), ``not_applicable`` (``reason``: why
+    the cross-class metric is undefined, e.g. ``ensemble``; ``detail`` in words) or ``failed``
+    (``reason``: the one-line error). ``seconds`` of wall time, ``passes`` through the model
+    (forward/backward calls and samples), ``device`` it ran on; ``metrics`` the headline numbers
+    (accuracies as fractions, CAS) and ``record`` the full result (per-point flags, per-stage
+    seconds) written to ``results/<name>.json``.
+    """
+
+    name: str
+    status: str
+    reason: str | None = None
+    detail: str | None = None
+    seconds: float = 0.0
+    passes: dict[str, int] = field(default_factory=dict)
+    device: str = ""
+    metrics: dict[str, Any] = field(default_factory=dict)
+    card: dict | None = None
+    record: dict | None = None
+
+    def summary(self) -> dict[str, Any]:
+        """The entry of ``sweep.json`` (without the card and the full record)."""
+        d = asdict(self)
+        d.pop("card")
+        d.pop("record")
+        d.pop("name")
+        d["seconds"] = round(self.seconds, 3)
+        return d
+
+
+def one_line(err: BaseException, limit: int = MAX_ERROR) -> str:
+    """An error as one line: our errors by their message, others prefixed with their type."""
+    message = " ".join(str(err).split()) or type(err).__name__
+    if not isinstance(err, RBCrossclassError):
+        message = f"{type(err).__name__}: {message}"
+    return message if len(message) <= limit else message[:limit] + "..."

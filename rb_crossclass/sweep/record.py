@@ -1,0 +1,95 @@
+"""``DIR/sweep.json``: what a sweep has done, rewritten atomically after every model.
+
+It holds the sweep's ``source`` (board or manifest), its ``settings`` (what a result depends on),
+and per model ``status`` (``done | not_applicable | failed``), ``reason``, ``detail``,
+``seconds``, ``passes``, ``device``, ``metrics``, ``card`` (path of the card, relative to DIR),
+``finished`` (date) and ``attempts``. Rerunning the same sweep skips models that are ``done``
+(with their card present) or ``not_applicable``; ``failed`` ones run again. A folder holding a
+sweep with other settings is refused rather than mixed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ..core.io import atomic_write_json
+from ..core.provenance import now_iso
+from .jobs import FINISHED, STATUSES, JobResult, SweepError
+
+RECORD_FILE = "sweep.json"
+
+
+class SweepRecord:
+    """The state of a sweep in ``out/sweep.json``.
+
+    ``source`` describes what is swept; ``settings`` is
+    :meth:`~rb_crossclass.sweep.jobs.SweepSettings.fingerprint`. An existing record with another
+    source or other settings raises :class:`~rb_crossclass.sweep.jobs.SweepError`.
+    """
+
+    def __init__(self, out: str | Path, source: dict[str, Any], settings: dict[str, Any]) -> None:
+        self.out = Path(out)
+        self.path = self.out / RECORD_FILE
+        self.data: dict[str, Any] = {"source": source, "settings": settings, "created": now_iso(),
+                                     "updated": None, "engine": None, "models": {}, "counts": {}}
+        if self.path.is_file():
+            self._resume(source, settings)
+
+    def _resume(self, source: dict[str, Any], settings: dict[str, Any]) -> None:
+        try:
+            old = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as err:
+            raise SweepError(f"{self.path} is not a readable sweep record ({err}); move it away to start "
+                             "afresh") from err
+        if not isinstance(old, dict) or not isinstance(old.get("models"), dict):
+            raise SweepError(f"{self.path} is not a sweep record (no 'models'); choose another --out")
+        for what, new in (("source", source), ("settings", settings)):
+            if old.get(what) != new:
+                diff = {k: (old.get(what, {}).get(k), v) for k, v in new.items()
+                        if (old.get(what) or {}).get(k) != v}
+                raise SweepError(f"{self.path} holds a sweep with different {what} ({_show(diff)}): rerun "
+                                 "it with the same settings to resume, or choose another --out")
+        self.data.update(old)
+
+    @property
+    def models(self) -> dict[str, dict[str, Any]]:
+        return self.data["models"]
+
+    def finished(self, name: str) -> bool:
+        """Whether ``name`` needs no new run: not applicable, or done with its card in place."""
+        entry = self.models.get(name)
+        if not entry or entry.get("status") not in FINISHED:
+            return False
+        return entry["status"] != "done" or (self.out / entry.get("card", "")).is_file()
+
+    def add(self, result: JobResult, card_path: Path | None) -> None:
+        """Record ``result`` (its card already written to ``card_path``) and save."""
+        if result.status not in STATUSES:
+            raise ValueError(f"unknown status {result.status!r}")
+        entry = result.summary()
+        entry["card"] = str(card_path.relative_to(self.out)) if card_path is not None else None
+        entry["finished"] = now_iso()
+        entry["attempts"] = int(self.models.get(result.name, {}).get("attempts", 0)) + 1
+        self.models[result.name] = entry
+        self.save()
+
+    def counts(self, names: list[str] | None = None) -> dict[str, int]:
+        """Models per status (``pending``: not run yet), over ``names`` (default: all recorded)."""
+        names = list(self.models) if names is None else names
+        out = {s: 0 for s in (*STATUSES, "pending")}
+        for n in names:
+            out[self.models.get(n, {}).get("status", "pending")] += 1
+        return out
+
+    def save(self, engine: str | None = None) -> None:
+        if engine is not None:
+            self.data["engine"] = engine
+        self.data["updated"] = now_iso()
+        self.data["counts"] = self.counts()
+        atomic_write_json(self.path, self.data)
+
+
+def _show(diff: dict) -> str:
+    return ", ".join(f"{k}: {a!r} then, {b!r} now" for k, (a, b) in list(diff.items())[:4])
