@@ -23,21 +23,20 @@ Quirks handled here (each has a test in ``tests/test_compat.py``):
    ``<name lowercased, '-'->'_'>_<dataset>_<threat model lowercased>`` with ``pretrained=True``:
    :func:`robustbench_timm_name` reproduces the rule, used to register zoo entries.
 
-Nothing here runs at import time; callers ask for what they need. ``python -m
-rb_crossclass.compat install-alias`` writes the start-up hook (``make venv`` runs it).
+Nothing here runs at import time; callers ask for what they need. The start-up hook that makes
+a bare ``import robustbench`` work ships in the wheel (``rb_crossclass_autoattack_alias.pth``, see
+:mod:`rb_crossclass._autoattack_alias`), in plain and editable installs alike.
 """
 
 from __future__ import annotations
 
 import importlib
-import importlib.abc
 import importlib.util
 import os
-import sys
 import tempfile
 from pathlib import Path
-from typing import Any
 
+from . import _autoattack_alias
 from .core.errors import RBCrossclassError
 from .core.threat import check_norm
 
@@ -51,49 +50,18 @@ class CompatError(RBCrossclassError, RuntimeError):
     """An installed package does not fit what rb-crossclass needs; the message says the fix."""
 
 
-class _AutoattackAliasFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Resolves ``autoattack`` and ``autoattack.x.y`` to the matching ``pyautoattack`` module."""
-
-    def find_spec(self, fullname: str, path: Any = None, target: Any = None):  # noqa: ARG002
-        if fullname != "autoattack" and not fullname.startswith("autoattack."):
-            return None
-        return importlib.util.spec_from_loader(fullname, self)
-
-    def create_module(self, spec):
-        real = importlib.import_module("py" + spec.name)
-        sys.modules[spec.name] = real
-        return real
-
-    def exec_module(self, module) -> None:  # the real module is already executed
-        return None
-
-
 def install_autoattack_alias() -> None:
     """Let ``import autoattack`` (and its submodules) fall back to ``pyautoattack``. Idempotent.
 
-    The finder is appended to ``sys.meta_path``, so a genuine ``autoattack`` installation (the
-    original GitHub package) still wins; only a missing one is served by pyautoattack.
+    The same finder the wheel's start-up hook installs (:mod:`rb_crossclass._autoattack_alias`),
+    appended to ``sys.meta_path``, so a genuine ``autoattack`` installation (the original GitHub
+    package) still wins; only a missing one is served by pyautoattack. Raises :class:`CompatError`
+    when pyautoattack is not installed.
     """
     if importlib.util.find_spec("pyautoattack") is None:
-        raise CompatError(
-            "pyautoattack is not installed; run `make venv` (or `pip install pyautoattack`)"
-        )
-    if not any(isinstance(f, _AutoattackAliasFinder) for f in sys.meta_path):
-        sys.meta_path.append(_AutoattackAliasFinder())
-
-
-ALIAS_PTH_NAME = "rb_crossclass_autoattack_alias.pth"
-
-
-def write_alias_pth(site_packages: str | os.PathLike | None = None) -> Path:
-    """Write a ``.pth`` file so every interpreter of this environment has the alias (so a bare
-    ``import robustbench`` works). ``make venv`` calls this; returns the file written."""
-    import sysconfig
-
-    folder = Path(site_packages or sysconfig.get_paths()["purelib"])
-    path = folder / ALIAS_PTH_NAME
-    path.write_text("import rb_crossclass._autoattack_alias\n", encoding="utf-8")
-    return path
+        raise CompatError("pyautoattack is not installed: `pip install pyautoattack` (a dependency of "
+                          "rb-crossclass)")
+    _autoattack_alias.install()
 
 
 def check_setuptools() -> None:
@@ -219,11 +187,3 @@ def torch_versions_ok() -> tuple[bool, str]:
 def robustbench_timm_name(model_name: str, dataset: str, threat_model: str) -> str:
     """The timm registry name robustbench's ``load_model`` tries first for a model."""
     return f"{model_name.lower().replace('-', '_')}_{dataset.lower()}_{threat_model.lower()}"
-
-
-if __name__ == "__main__":  # pragma: no cover - exercised through `make venv` and a test
-    if sys.argv[1:] == ["install-alias"]:
-        print(f"wrote {write_alias_pth()}")
-    else:
-        print("usage: python -m rb_crossclass.compat install-alias", file=sys.stderr)
-        sys.exit(2)

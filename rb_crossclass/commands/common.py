@@ -124,7 +124,9 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
 
 def add_data_args(p: argparse.ArgumentParser, n_default: int | None = None) -> None:
     g = p.add_argument_group("data")
-    g.add_argument("--dataset", required=True, help="cifar10 | cifar100 | mnist | npz:PATH")
+    g.add_argument("--dataset", required=True,
+                   help="cifar10 | cifar100 | imagenet (RobustBench's 5,000-image subset) | mnist | "
+                   "npz:PATH | sample:cifar10 (the first 100 CIFAR-10 test images, shipped in the package)")
     g.add_argument("--dataset-name", default=None, choices=KNOWN_DATASETS, metavar="NAME",
                    help="what an npz file holds (cifar10, cifar100, mnist, imagenet): its class names, "
                    "normalization and the card's dataset come from it")
@@ -170,7 +172,9 @@ def resolve_eps(args: argparse.Namespace) -> float:
 # --------------------------------------------------------------------------- data and model
 def read_test_split(args: argparse.Namespace) -> Split:
     """The first ``--n-examples`` test points of ``--dataset`` and their facts (read once)."""
-    return open_split(args.dataset, "test", args.n_examples, args.data_dir, dataset_name=args.dataset_name)
+    rb_name = args.model.split(":", 1)[1] if args.model.startswith("robustbench:") else None
+    return open_split(args.dataset, "test", args.n_examples, args.data_dir, dataset_name=args.dataset_name,
+                      model_name=rb_name, threat_model=getattr(args, "threat_model", "Linf"))
 
 
 def build_model(args: argparse.Namespace, info: DatasetInfo,
