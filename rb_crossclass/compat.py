@@ -22,6 +22,9 @@ Quirks handled here (each has a test in ``tests/test_compat.py``):
 7. ``robustbench.utils.load_model`` first looks up timm's registry under
    ``<name lowercased, '-'->'_'>_<dataset>_<threat model lowercased>`` with ``pretrained=True``:
    :func:`robustbench_timm_name` reproduces the rule, used to register zoo entries.
+8. timm (1.0.9) decorates a class in ``timm/models/hrnet.py`` with ``torch.jit.interface``, which
+   torch 2.14 deprecates: every ``import timm`` prints a FutureWarning (e.g. on every training
+   run). :func:`import_timm` imports it with exactly that warning silenced.
 
 Nothing here runs at import time; callers ask for what they need. The start-up hook that makes
 a bare ``import robustbench`` work ships in the wheel (``rb_crossclass_autoattack_alias.pth``, see
@@ -97,6 +100,21 @@ def import_robustbench():
         import robustbench
         import robustbench.utils  # noqa: F401
     return robustbench
+
+
+TIMM_JIT_WARNING = r"`torch\.jit\.interface` is deprecated"
+
+
+def import_timm():
+    """``import timm`` without torch's deprecation warning about timm's ``torch.jit.interface``
+    (quirk 8; any other warning still shows). Returns the ``timm`` module."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=TIMM_JIT_WARNING, category=FutureWarning)
+        import timm
+        import timm.models  # noqa: F401 - hrnet is imported by timm.models
+    return timm
 
 
 def make_autoattack(
