@@ -357,3 +357,19 @@ def test_published_leaderboard_is_current():
 
     assert strip(published["entries"]) == strip(rows)
     assert sum(e["measured"] for e in rows) == len(list((REPO / "model_zoo").glob("cifar10/Linf/*.json")))
+
+
+def test_cli_leaderboard_figure_format_and_dpi(tmp_path, capsys):
+    from rb_crossclass.cli import main
+
+    write(tmp_path / "cards", "Ours", measured_card("Ours", "40.00", cas=25.0))
+    args = ["leaderboard", "--cards", str(tmp_path / "cards"), "--out", str(tmp_path / "o")]
+    assert main([*args, "--format", "pdf", "--dpi", "150"]) == 0
+    out = tmp_path / "o"
+    assert (out / "cas_vs_robust.pdf").read_bytes()[:5] == b"%PDF-"
+    assert (out / "cas_vs_robust.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # the page's image
+    assert "cas_vs_robust.pdf" in capsys.readouterr().out
+    assert main([*args, "--format", "svg"]) == 0  # a board with a PDF copy is still ours to replace
+    assert (out / "cas_vs_robust.svg").read_text().lstrip().startswith("<?xml")
+    assert not (out / "cas_vs_robust.pdf").exists()
+    assert main([*args, "--dpi", "5"]) == 1 and "--dpi" in capsys.readouterr().err

@@ -47,6 +47,37 @@ def non_negative_int(text: str) -> int:
     return value
 
 
+def percent_arg(text: str) -> str:
+    """An accuracy in percent, 0-100, as RobustBench writes it in cards (``53.4`` → ``"53.40"``)."""
+    try:
+        value = float(text.strip().rstrip("%"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a percentage such as 53.42, got {text[:40]!r}") from None
+    if not 0.0 <= value <= 100.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 100 (a percentage), got {text[:40]!r}")
+    return f"{value:.2f}"
+
+
+def venue_arg(text: str) -> str:
+    """A venue as RobustBench writes it, ``Venue Year`` (``ICML 2025``): its bibtex tool takes the
+    year from the last word (argparse type)."""
+    words = text.split()
+    if not words or not re.fullmatch(r"(19|20)\d\d", words[-1].strip(",.")):
+        raise argparse.ArgumentTypeError(f"must end with the year, like 'ICML 2025' (RobustBench's form), "
+                                         f"got {text[:60]!r}")
+    return " ".join(words)
+
+
+def dpi_arg(text: str) -> int:
+    """A figure resolution in dots per inch, 20 to 1200 (argparse type)."""
+    value = positive_int(text)
+    try:
+        FigureStyle(dpi=value)
+    except RBCrossclassError as err:
+        raise argparse.ArgumentTypeError(str(err)) from err
+    return value
+
+
 def eps_arg(text: str) -> float:
     """ε as ``8/255`` or ``0.0314`` (argparse type; finite, >= 0)."""
     try:
@@ -156,8 +187,8 @@ def add_figure_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("figures")
     g.add_argument("--format", dest="figure_format", choices=FORMATS, default="png",
                    help="file format of the figures (default png)")
-    g.add_argument("--dpi", type=positive_int, default=None,
-                   help="figure resolution (default: each plot's own)")
+    g.add_argument("--dpi", type=dpi_arg, default=None,
+                   help="figure resolution, 20-1200 (default: each plot's own, about 110)")
 
 
 def figure_style(args: argparse.Namespace) -> FigureStyle:

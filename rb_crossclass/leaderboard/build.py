@@ -17,12 +17,13 @@ from pathlib import Path
 
 from ..core.io import atomic_write_json, atomic_write_text, new_sibling_dir, replace_dir
 from ..core.threat import accuracy_field, check_threat_model, ranking_fields
-from ..figures import plot_cas_vs_robust
+from ..figures import FigureStyle, plot_cas_vs_robust
 from .collect import LeaderboardError, collect_cards, merge_cards, order_entries
 from .render import ACCURACY_LABELS, entry_row, render_html, render_markdown, title_of
 
 MARKER = ".rb-crossclass-leaderboard"
 OUTPUT_FILES = ("index.html", "README.md", "leaderboard.json", "cas_vs_robust.png")
+FIGURE_COPIES = ("cas_vs_robust.pdf", "cas_vs_robust.svg")  # with --format pdf|svg
 
 
 @dataclass
@@ -88,9 +89,10 @@ def check_output_folder(out_dir: str | os.PathLike, card_dirs: Sequence[str | os
             raise LeaderboardError(f"--out {out} holds the cards folder {d}: building would replace it")
     if out.is_dir():
         names = {p.name for p in out.iterdir()}
-        ours = names <= set(OUTPUT_FILES) | {MARKER} and (MARKER in names or "leaderboard.json" in names)
+        written = set(OUTPUT_FILES) | set(FIGURE_COPIES) | {MARKER}
+        ours = names <= written and (MARKER in names or "leaderboard.json" in names)
         if names and not ours:
-            foreign = sorted(names - set(OUTPUT_FILES) - {MARKER})[:5]
+            foreign = sorted(names - written)[:5]
             raise LeaderboardError(
                 f"refusing to replace {out}: it holds files a leaderboard build did not write "
                 f"({', '.join(foreign) or 'no ' + MARKER}); choose another --out or empty it"
@@ -103,13 +105,18 @@ def _owned(folder: Path) -> bool:
 
 
 def build_leaderboard(card_dirs: Sequence[str | os.PathLike], dataset: str, threat_model: str,
-                      out_dir: str | os.PathLike, sort_by: str = "robust") -> LeaderboardResult:
+                      out_dir: str | os.PathLike, sort_by: str = "robust",
+                      style: FigureStyle | None = None) -> LeaderboardResult:
     """Write ``index.html``, ``README.md``, ``leaderboard.json`` and ``cas_vs_robust.png``.
+
+    ``style`` sets the plot's resolution and format: the page embeds the PNG (at ``style.dpi``);
+    a PDF or SVG format adds ``cas_vs_robust.pdf`` / ``.svg`` beside it.
 
     Atomic: a bad card raises :class:`LeaderboardError` (or the cards module's ``CardError``)
     before anything is written, and the previous output folder stays as it was.
     """
     check_threat_model(threat_model)
+    style = style or FigureStyle()
     out = check_output_folder(out_dir, card_dirs)
     warnings: list[str] = []
     rows = build_rows(card_dirs, dataset, threat_model, sort_by, warnings)
@@ -118,8 +125,11 @@ def build_leaderboard(card_dirs: Sequence[str | os.PathLike], dataset: str, thre
     field_name = accuracy_field(threat_model)
     tmp = new_sibling_dir(out)
     try:
-        n_plotted = plot_cas_vs_robust(rows, tmp / "cas_vs_robust.png", title=title,
-                                       accuracy_label=ACCURACY_LABELS[field_name])
+        plot = {"title": title, "accuracy_label": ACCURACY_LABELS[field_name]}
+        n_plotted = plot_cas_vs_robust(rows, tmp / "cas_vs_robust.png", **plot,
+                                       style=FigureStyle("png", style.dpi))
+        if style.format != "png":
+            plot_cas_vs_robust(rows, tmp / f"cas_vs_robust.{style.format}", **plot, style=style)
         png = (tmp / "cas_vs_robust.png").read_bytes()
         atomic_write_text(tmp / "index.html", render_html(
             rows, composition, dataset=dataset, threat_model=threat_model, sort_by=sort_by, plot_png=png))
@@ -150,6 +160,8 @@ def build_leaderboard(card_dirs: Sequence[str | os.PathLike], dataset: str, thre
         out_dir=str(out), dataset=dataset, threat_model=threat_model, sort_by=sort_by,
         n_entries=len(rows), n_official=sum(r["official"] for r in rows),
         n_measured=sum(r["measured"] for r in rows), n_plotted=n_plotted,
-        card_dirs=[str(d) for d in card_dirs], files=[*OUTPUT_FILES, MARKER], warnings=warnings,
+        card_dirs=[str(d) for d in card_dirs],
+        files=[*OUTPUT_FILES, *([f"cas_vs_robust.{style.format}"] if style.format != "png" else []), MARKER],
+        warnings=warnings,
     )
 
