@@ -79,8 +79,10 @@ def shell_script(block: Block) -> str:
     lines = []
     for offset, cmd, expected in commands(block.body):
         shown = cmd.replace("'", "")[:160]
-        lines += [cmd, f"__rc=$?; if [ \"$__rc\" != \"{expected}\" ]; then echo 'README.md:{block.line + offset}: "
-                       f"exit status '$__rc' (expected {expected}): {shown}' >&2; exit 97; fi"]
+        where = f"README.md:{block.line + offset}"
+        check = f"__rc=$?; if [ \"$__rc\" != \"{expected}\" ]; then"
+        message = f"'{where}: exit status '$__rc' (expected {expected}): {shown}'"
+        lines += [cmd, f"{check} echo {message} >&2; exit 97; fi"]
     return "\n".join(lines) + "\n"
 
 
