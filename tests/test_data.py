@@ -177,3 +177,14 @@ def test_train_loader_batches_and_skips_augmentation_for_other_sizes():
     batches = list(train_loader(x32, torch.arange(10), batch_size=4, seed=0))
     assert [len(b[1]) for b in batches] == [4, 4, 2]
     assert sorted(torch.cat([b[1] for b in batches]).tolist()) == list(range(10))
+
+
+def test_imagenet_offline_is_one_clear_line_from_every_model_command(tmp_path, capsys):
+    from rb_crossclass.cli import main
+
+    for command in ("score", "evaluate"):
+        assert main([command, "--model", "timm:resnet18", "--dataset", "imagenet", "--n-examples", "2",
+                     "--data-dir", str(tmp_path), "--out", str(tmp_path / command)]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"rb-crossclass {command}: error: imagenet:" in err
+        assert "cannot be downloaded automatically" in err and str(tmp_path / "val") in err
