@@ -13,7 +13,8 @@ from rb_crossclass.compat import CompatError
 
 
 def test_bare_import_robustbench_works_in_installed_environment():
-    # `make venv` writes the .pth start-up hook; without it robustbench 1.1.1 cannot import.
+    # The wheel (and an editable install) carries the .pth start-up hook; without it robustbench
+    # 1.1.1 cannot import.
     out = subprocess.run(
         [sys.executable, "-W", "ignore", "-c",
          "import robustbench, rb_crossclass, autoattack, pyautoattack; "
