@@ -56,10 +56,9 @@ class CompatError(RBCrossclassError, RuntimeError):
 def install_autoattack_alias() -> None:
     """Let ``import autoattack`` (and its submodules) fall back to ``pyautoattack``. Idempotent.
 
-    The same finder the wheel's start-up hook installs (:mod:`rb_crossclass._autoattack_alias`),
-    appended to ``sys.meta_path``, so a genuine ``autoattack`` installation (the original GitHub
-    package) still wins; only a missing one is served by pyautoattack. Raises :class:`CompatError`
-    when pyautoattack is not installed.
+    The same finder the wheel's start-up hook installs (:mod:`rb_crossclass._autoattack_alias`):
+    a genuine ``autoattack`` installation (the original GitHub package) still wins; only a missing
+    one is served by pyautoattack. Raises :class:`CompatError` when pyautoattack is not installed.
     """
     if importlib.util.find_spec("pyautoattack") is None:
         raise CompatError("pyautoattack is not installed: `pip install pyautoattack` (a dependency of "

@@ -127,9 +127,9 @@ def run_demo(out_dir: str | Path, config: DemoConfig | None = None,
 # --------------------------------------------------------------------------- stages
 def pyautoattack_resnet18_checkpoint() -> Path:
     """The weights of the standard CIFAR-10 ResNet-18 shipped inside pyautoattack."""
-    from importlib import resources
+    import pyautoattack
 
-    return Path(str(resources.files("pyautoattack") / "examples" / "model_test.pt"))
+    return Path(pyautoattack.__file__).parent / "examples" / "model_test.pt"
 
 
 def real_inputs(cfg: DemoConfig) -> dict[str, str]:

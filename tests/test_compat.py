@@ -47,6 +47,15 @@ def test_import_robustbench_in_process():
 
     assert autoattack.AutoAttack is pyautoattack.AutoAttack
     assert hasattr(rb.utils, "load_model")
+    # the alias leaves pyautoattack's own identity alone (the import system would overwrite its
+    # __spec__ with the alias's), so its package data stays reachable
+    import importlib.resources
+
+    import autoattack.state
+
+    assert pyautoattack.__spec__.name == "pyautoattack"
+    assert autoattack.state is pyautoattack.state  # one module, not a second copy of the file
+    assert (importlib.resources.files("pyautoattack") / "examples" / "model_test.pt").is_file()
 
 
 def test_setuptools_below_81_for_pkg_resources():

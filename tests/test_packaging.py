@@ -17,7 +17,6 @@ import json
 import os
 import subprocess
 import sys
-import sysconfig
 import zipfile
 from importlib import metadata
 from pathlib import Path
@@ -82,7 +81,8 @@ def _fresh_venv(path: Path, env: dict, link_site_packages: bool = True) -> Path:
         _run([str(python), "-m", "pip", "uninstall", "-y", "-q", "setuptools"], path.parent, env)
         site = Path(_run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                          path.parent, env).strip())
-        (site / "zz_test_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+        ours = [p for p in sys.path if p.rstrip("/").endswith(("site-packages", "dist-packages"))]
+        (site / "zz_test_dependencies.pth").write_text("".join(p + "\n" for p in ours))
     return python
 
 
