@@ -12,7 +12,6 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade "pip>=23"
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev]"
-	$(PY) -m rb_crossclass.compat install-alias
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -63,6 +63,11 @@ def _command_of(argv: list[str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Idle OpenMP threads sleep instead of spinning (read once, when torch loads OpenMP, so set it
+    # before any command imports torch; a value the user set wins). Spinning threads of a process
+    # that shares its cores made the demo 4-7x slower with 2 threads than with 1 on a busy 2-core
+    # machine; with passive waiting 2 threads cost no more than 1 there (README, "CPU threads").
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     argv = list(sys.argv[1:] if argv is None else argv)
     verbose = "-v" in argv or "--verbose" in argv
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
@@ -73,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command is None:
             build_parser().print_help()
             return 2
+        from .core.runtime import set_cpu_threads
+
+        set_cpu_threads()  # OMP_NUM_THREADS, SLURM_CPUS_PER_TASK or this process's CPUs
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

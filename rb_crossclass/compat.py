@@ -34,16 +34,19 @@ Quirks handled here (each has a test in ``tests/test_compat.py``):
    ``NonLinMixedClassifier``) combine two classifiers per input; their forwards read tensor values
    (``.item()``) and so cannot run on the meta device. :data:`ROBUSTBENCH_MIXING_CLASSES` names
    their classes so a plan can recognise them without running them.
+10. timm (1.0.9) decorates a class in ``timm/models/hrnet.py`` with ``torch.jit.interface``, which
+    torch 2.14 deprecates: every ``import timm`` prints a FutureWarning (e.g. on every training
+    run). :func:`import_timm` imports it with exactly that warning silenced.
 
-Nothing here runs at import time; callers ask for what they need. ``python -m
-rb_crossclass.compat install-alias`` writes the start-up hook (``make venv`` runs it).
+Nothing here runs at import time; callers ask for what they need. The start-up hook that makes
+a bare ``import robustbench`` work ships in the wheel (``rb_crossclass_autoattack_alias.pth``, see
+:mod:`rb_crossclass._autoattack_alias`), in plain and editable installs alike.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib
-import importlib.abc
 import importlib.util
 import os
 import sys
@@ -52,6 +55,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from . import _autoattack_alias
 from .core.errors import RBCrossclassError
 from .core.threat import check_norm
 
@@ -67,49 +71,17 @@ class CompatError(RBCrossclassError, RuntimeError):
     """An installed package does not fit what rb-crossclass needs; the message says the fix."""
 
 
-class _AutoattackAliasFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Resolves ``autoattack`` and ``autoattack.x.y`` to the matching ``pyautoattack`` module."""
-
-    def find_spec(self, fullname: str, path: Any = None, target: Any = None):  # noqa: ARG002
-        if fullname != "autoattack" and not fullname.startswith("autoattack."):
-            return None
-        return importlib.util.spec_from_loader(fullname, self)
-
-    def create_module(self, spec):
-        real = importlib.import_module("py" + spec.name)
-        sys.modules[spec.name] = real
-        return real
-
-    def exec_module(self, module) -> None:  # the real module is already executed
-        return None
-
-
 def install_autoattack_alias() -> None:
     """Let ``import autoattack`` (and its submodules) fall back to ``pyautoattack``. Idempotent.
 
-    The finder is appended to ``sys.meta_path``, so a genuine ``autoattack`` installation (the
-    original GitHub package) still wins; only a missing one is served by pyautoattack.
+    The same finder the wheel's start-up hook installs (:mod:`rb_crossclass._autoattack_alias`):
+    a genuine ``autoattack`` installation (the original GitHub package) still wins; only a missing
+    one is served by pyautoattack. Raises :class:`CompatError` when pyautoattack is not installed.
     """
     if importlib.util.find_spec("pyautoattack") is None:
-        raise CompatError(
-            "pyautoattack is not installed; run `make venv` (or `pip install pyautoattack`)"
-        )
-    if not any(isinstance(f, _AutoattackAliasFinder) for f in sys.meta_path):
-        sys.meta_path.append(_AutoattackAliasFinder())
-
-
-ALIAS_PTH_NAME = "rb_crossclass_autoattack_alias.pth"
-
-
-def write_alias_pth(site_packages: str | os.PathLike | None = None) -> Path:
-    """Write a ``.pth`` file so every interpreter of this environment has the alias (so a bare
-    ``import robustbench`` works). ``make venv`` calls this; returns the file written."""
-    import sysconfig
-
-    folder = Path(site_packages or sysconfig.get_paths()["purelib"])
-    path = folder / ALIAS_PTH_NAME
-    path.write_text("import rb_crossclass._autoattack_alias\n", encoding="utf-8")
-    return path
+        raise CompatError("pyautoattack is not installed: `pip install pyautoattack` (a dependency of "
+                          "rb-crossclass)")
+    _autoattack_alias.install()
 
 
 def check_setuptools() -> None:
@@ -145,6 +117,21 @@ def import_robustbench():
         import robustbench
         import robustbench.utils  # noqa: F401
     return robustbench
+
+
+TIMM_JIT_WARNING = r"`torch\.jit\.interface` is deprecated"
+
+
+def import_timm():
+    """``import timm`` without torch's deprecation warning about timm's ``torch.jit.interface``
+    (quirk 8; any other warning still shows). Returns the ``timm`` module."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=TIMM_JIT_WARNING, category=FutureWarning)
+        import timm
+        import timm.models  # noqa: F401 - hrnet is imported by timm.models
+    return timm
 
 
 def make_autoattack(
@@ -308,11 +295,3 @@ def robustbench_offline_build() -> Iterator[list[str]]:
     import_robustbench()
     with no_pretrained_weights() as changed, cuda_calls_are_noops():
         yield changed
-
-
-if __name__ == "__main__":  # pragma: no cover - exercised through `make venv` and a test
-    if sys.argv[1:] == ["install-alias"]:
-        print(f"wrote {write_alias_pth()}")
-    else:
-        print("usage: python -m rb_crossclass.compat install-alias", file=sys.stderr)
-        sys.exit(2)

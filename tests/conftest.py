@@ -6,8 +6,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
-import torch
+# Before torch loads OpenMP, as the CLI does (rb_crossclass.cli.main): idle threads sleep instead of
+# spinning, which on a busy shared machine made multi-threaded tests several times slower.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 from rb_crossclass.data import load_dataset, shared_data_dir
 
@@ -24,7 +28,9 @@ needs_shared = pytest.mark.skipif(
 
 @pytest.fixture(autouse=True, scope="session")
 def _threads():
-    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    from rb_crossclass.core.runtime import set_cpu_threads
+
+    set_cpu_threads()  # what every command uses: OMP_NUM_THREADS, SLURM_CPUS_PER_TASK or affinity
 
 
 @pytest.fixture(scope="session")

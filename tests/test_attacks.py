@@ -122,3 +122,73 @@ def test_robust_accuracy_not_above_torchattacks_pgd(aa_resnet18, cifar_test):
         clean_acc = (aa_resnet18(x).argmax(1) == y).float().mean().item()
     assert ours_acc < clean_acc  # the attack does something on a real model
     assert ours_acc <= theirs_acc + 2 / 48, (ours_acc, theirs_acc)  # within sampling noise
+
+
+# --------------------------------------------------------------------------- torchattacks
+@pytest.fixture(scope="module")
+def zoo_model_and_sample():
+    from rb_crossclass import zoo
+    from rb_crossclass.data import open_split
+
+    model = zoo.build_zoo_model(zoo.find_entry("RBCrossclass2025CPU_PGD-AT")).eval()
+    s = open_split("sample:cifar10", "test", 40)
+    return model, s.x, s.y
+
+
+def test_our_pgd_equals_torchattacks_pgd(zoo_model_and_sample):
+    """Cross-check on a robust model and real images: PGD-20 without random start, step eps/4, is
+    the same algorithm in both (sign of the input gradient, projection, [0,1] clip); only float
+    rounding may flip the sign of a near-zero gradient component."""
+    import torchattacks
+
+    from rb_crossclass.crossclass import score_examples
+
+    model, x, y = zoo_model_and_sample
+    for eps in (2 / 255, 8 / 255):
+        ours = pgd(model, x, y, PGDConfig(eps=eps, steps=20, random_start=False)).x_adv
+        theirs = torchattacks.PGD(model, eps=eps, alpha=eps / 4, steps=20, random_start=False)(x, y)
+        differ = ((ours - theirs).abs() > 1e-6).float().mean().item()
+        assert differ < 1e-3, (eps, differ)
+        a = score_examples(model, x, ours, y, progress=False)
+        b = score_examples(model, x, theirs, y, progress=False)
+        assert a.robust_accuracy == b.robust_accuracy
+        assert a.cas == pytest.approx(b.cas, abs=1e-3)
+    assert 0 < a.robust_accuracy < a.clean_accuracy  # at 8/255 the attack changes predictions
+
+
+def test_torchattacks_spec_parsing_and_errors():
+    from rb_crossclass.attacks.torchattacks_adapter import TorchattacksError, parse_spec
+
+    assert parse_spec("torchattacks:FGSM") == ("FGSM", {})
+    name, kw = parse_spec("torchattacks:PGD:eps=8/255, alpha=0.5,steps=20,random_start=false,x=none")
+    assert name == "PGD" and kw == {"eps": pytest.approx(8 / 255), "alpha": 0.5, "steps": 20,
+                                    "random_start": False, "x": None}
+    for bad in ("torchattacks:", "torchattacks:P-GD", "torchattacks:PGD:eps", "pgd"):
+        with pytest.raises(TorchattacksError):
+            parse_spec(bad)
+
+
+def test_score_cli_with_a_torchattacks_attack(zoo_model_and_sample, tmp_path, capsys):
+    import json
+
+    import torchattacks
+
+    from rb_crossclass.cli import main
+    from rb_crossclass.crossclass import score_examples
+
+    model, x, y = zoo_model_and_sample
+    args = ["score", "--model", "zoo:RBCrossclass2025CPU_PGD-AT", "--dataset", "sample:cifar10",
+            "--n-examples", "40", "--no-progress", "--device", "cpu"]
+    assert main([*args, "--attack", "torchattacks:FGSM:eps=8/255", "--out", str(tmp_path / "f")]) == 0
+    got = json.loads((tmp_path / "f" / "crossclass.json").read_text())
+    assert got["attack"]["name"] == "torchattacks" and got["attack"]["attack"] == "FGSM"
+    assert got["attack"]["eps"] == pytest.approx(8 / 255)
+    ref = score_examples(model, x, torchattacks.FGSM(model, eps=8 / 255)(x, y), y, progress=False)
+    assert got["cas"] == pytest.approx(ref.cas, rel=1e-9) and got["robust_accuracy"] == ref.robust_accuracy
+    assert "torchattacks:FGSM:eps=8/255" in capsys.readouterr().out
+    assert main([*args, "--attack", "torchattacks:Nope", "--out", str(tmp_path / "n")]) == 1
+    assert "torchattacks has no attack 'Nope'; attacks: APGD" in capsys.readouterr().err
+    assert main([*args, "--attack", "torchattacks:PGD:epsilon=1", "--out", str(tmp_path / "n")]) == 1
+    assert "its arguments: eps, alpha, steps, random_start" in capsys.readouterr().err
+    assert main([*args, "--attack", "fgsm", "--out", str(tmp_path / "n")]) == 1
+    assert "argument --attack" in capsys.readouterr().err

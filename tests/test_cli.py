@@ -26,3 +26,16 @@ def test_python_dash_m_runs_the_cli():
 def test_no_command_prints_help_and_fails(capsys):
     assert cli.main([]) == 2
     assert "COMMAND" in capsys.readouterr().out
+
+
+def test_train_data_dir_flag_sets_the_config(capsys, tmp_path):
+    folder = tmp_path / "my data: cifar"
+    assert cli.main(["train", "--config", "paper_pgd_at", "--data-dir", str(folder), "--print-config"]) == 0
+    import yaml
+
+    assert yaml.safe_load(capsys.readouterr().out)["data"]["data_dir"] == str(folder)
+    # the error for missing files names the folder and the flag that exists
+    assert cli.main(["train", "--config", "paper_pgd_at", "--data-dir", str(folder),
+                     "--set", "data.n_train=8", "--out", str(tmp_path / "run")]) == 1
+    err = capsys.readouterr().err
+    assert str(folder) in err and "--data-dir" in err

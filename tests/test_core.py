@@ -171,6 +171,22 @@ def test_cpu_threads_honours_the_environment():
     assert runtime.cpu_threads({"OMP_NUM_THREADS": "zero"}) == len(os.sched_getaffinity(0))
 
 
+def test_every_command_sets_the_cpu_threads(monkeypatch, capsys):
+    from rb_crossclass.cli import main
+
+    before = torch.get_num_threads()
+    try:
+        for n in (1, 2):
+            monkeypatch.setenv("OMP_NUM_THREADS", str(n))
+            assert main(["card", "schema", "--path"]) == 0
+            assert torch.get_num_threads() == n
+        monkeypatch.delenv("OMP_NUM_THREADS")
+        monkeypatch.setenv("SLURM_CPUS_PER_TASK", "1")
+        assert main(["card", "schema", "--path"]) == 0 and torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_resolve_device():
     assert runtime.resolve_device("cpu") == torch.device("cpu")
     assert runtime.resolve_device(None).type in ("cpu", "cuda")

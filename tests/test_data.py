@@ -90,6 +90,64 @@ def test_cifar10_offline_error_says_where_to_put_files(tmp_path):
         load_dataset("cifar10", "test", data_dir=tmp_path, download=False)
 
 
+def test_shipped_cifar10_sample_is_the_first_100_test_images():
+    from rb_crossclass.data import open_split
+
+    s = open_split("sample:cifar10", "test", 20)
+    assert s.info.name == "cifar10" and s.info.num_classes == 10 and s.info.class_names[3] == "cat"
+    assert s.x.shape == (20, 3, 32, 32) and s.y[:10].tolist() == [3, 8, 8, 0, 6, 6, 1, 6, 3, 1]
+    full = open_split("sample:cifar10", "test")
+    assert len(full.y) == 100 and torch.bincount(full.y, minlength=10).tolist() == [
+        10, 6, 8, 10, 7, 8, 16, 11, 13, 11]
+    if CIFAR_TEST_NPZ is not None:  # pixel for pixel the shared copy's first 100
+        x, y = load_dataset(f"npz:{CIFAR_TEST_NPZ}", "test", n_examples=100)
+        assert torch.equal(full.x, x) and torch.equal(full.y, y)
+    with pytest.raises(DatasetError, match="sample:cifar10"):
+        open_split("sample:svhn")
+    with pytest.raises(DatasetError, match="holds 100 points"):
+        open_split("sample:cifar10", "test", 101)
+
+
+def _fake_imagenet_val(root, n_images):
+    """All 1000 class folders of an ILSVRC-2012 'val' layout, with random JPEGs for the first
+    ``n_images`` files of RobustBench's 5,000-image subset."""
+    import json
+    from importlib import resources
+
+    from PIL import Image
+
+    from rb_crossclass.compat import import_robustbench
+    from rb_crossclass.data.benchmark import imagenet_subset_files
+
+    import_robustbench()
+    wnids = json.loads(resources.files("robustbench").joinpath(
+        "helper_files/imagenet_class_to_id_map.json").read_text())
+    for wnid in wnids:
+        (root / "val" / wnid).mkdir(parents=True)
+    files = imagenet_subset_files(n_images)
+    rng = np.random.default_rng(0)
+    for f in files:
+        Image.fromarray(rng.integers(0, 256, (300, 280, 3), dtype=np.uint8)).save(root / "val" / f)
+    return [wnids[f.split("/")[0]] for f in files]
+
+
+def test_imagenet_through_robustbench_loader_and_offline_error(tmp_path):
+    from rb_crossclass.data import open_split
+
+    labels = _fake_imagenet_val(tmp_path, 3)
+    s = open_split("imagenet", "test", 3, tmp_path)
+    assert s.x.shape == (3, 3, 224, 224) and 0 <= s.x.min() and s.x.max() <= 1  # Res256Crop224
+    assert s.y.tolist() == labels and s.info.num_classes == 1000 and s.info.class_names[0] == "tench"
+    with pytest.raises(DatasetError, match="1 of the first 4 images .* cannot be downloaded"):
+        open_split("imagenet", "test", 4, tmp_path)
+    with pytest.raises(DatasetError, match="at most|holds 5000"):
+        open_split("imagenet", "test", 5001, tmp_path)
+    with pytest.raises(DatasetError, match="0 class folders|missing"):
+        open_split("imagenet", "test", 2, tmp_path / "nowhere")
+    with pytest.raises(DatasetError, match="only RobustBench's test subset"):
+        open_split("imagenet", "train", 2, tmp_path)
+
+
 def test_augmentation_is_crop_of_reflect_padding_and_flip():
     x = torch.rand(6, 3, 32, 32, generator=torch.Generator().manual_seed(1))
     y = torch.arange(6)
@@ -119,3 +177,14 @@ def test_train_loader_batches_and_skips_augmentation_for_other_sizes():
     batches = list(train_loader(x32, torch.arange(10), batch_size=4, seed=0))
     assert [len(b[1]) for b in batches] == [4, 4, 2]
     assert sorted(torch.cat([b[1] for b in batches]).tolist()) == list(range(10))
+
+
+def test_imagenet_offline_is_one_clear_line_from_every_model_command(tmp_path, capsys):
+    from rb_crossclass.cli import main
+
+    for command in ("score", "evaluate"):
+        assert main([command, "--model", "timm:resnet18", "--dataset", "imagenet", "--n-examples", "2",
+                     "--data-dir", str(tmp_path), "--out", str(tmp_path / command)]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"rb-crossclass {command}: error: imagenet:" in err
+        assert "cannot be downloaded automatically" in err and str(tmp_path / "val") in err

@@ -1,4 +1,8 @@
-"""The embedded demo: a reduced run through every stage (fast), and the real CLI job (slow)."""
+"""The embedded demo: a reduced run through every stage (fast), and the real CLI job (slow).
+
+The demo must run on a machine without ../shared: the real stage reads only what ships in the
+package (sample:cifar10) and in pyautoattack (its ResNet-18), which the tests check by running it
+with RB_CROSSCLASS_SHARED pointing at an empty folder."""
 
 from __future__ import annotations
 
@@ -9,9 +13,10 @@ import pytest
 from rb_crossclass.demo import STAGES, DemoConfig, run_demo
 
 
-def _check_outputs(out, res, n_models):
+def _check_outputs(out, res, n_models, n_real):
     assert res.stages_done == list(STAGES)
-    for png in ("theory/linear_theory.png", "train/cas_vs_epoch.png"):
+    for png in ("theory/linear_theory.png", "train/cas_vs_epoch.png", "real/attribution_matrix.png",
+                "real/attribution_matrix_clean.png"):
         data = (out / png).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
     theory = json.loads((out / "theory" / "linear_theory.json").read_text())
@@ -28,17 +33,30 @@ def _check_outputs(out, res, n_models):
     board = json.loads((out / "leaderboard" / "leaderboard.json").read_text())
     assert sorted(e["model_id"] for e in board["entries"]) == sorted(p.stem for p in cards)
     assert (out / "leaderboard" / "index.html").stat().st_size > 1000
-    assert len(res.summary) == 5
+    # the real model on real images: scores and its card (scores only: no AutoAttack, no board row)
+    real = json.loads((out / "real" / "crossclass.json").read_text())
+    assert real["n_examples"] == n_real and real["dataset"] == "sample:cifar10"
+    assert 0 < real["cas"] <= 90 and real["clean_accuracy"] >= 0.8  # pyautoattack's ResNet-18: 94% on 100
+    assert real["attack"]["steps"] == 20 and real["attack"]["eps"] == pytest.approx(8 / 255)
+    card = load_card(out / "cards" / "cifar10" / "Linf" / "Demo_pyautoattack_ResNet18.json")
+    assert card["cross_class"]["cas"] == pytest.approx(real["cas"]) and "PGD-20" in card["footnote"]
+    assert "autoattack_acc" not in card and card["cross_class"]["robust_accuracy"] == real["robust_accuracy"]
+    assert not (out / "leaderboard_cifar10").exists()
+    assert len(res.summary) == 6 and res.summary[0].startswith("0. Real")
     saved = json.loads((out / "demo.json").read_text())
     assert saved["summary"] == res.summary
+    assert "sample:cifar10" in saved["inputs"]["real images"]
+    assert "model_test.pt" in saved["inputs"]["real model"]
+    assert "synthetic" in saved["inputs"]
 
 
-def test_reduced_demo_runs_every_stage(tmp_path):
+def test_reduced_demo_runs_every_stage(tmp_path, monkeypatch):
+    monkeypatch.setenv("RB_CROSSCLASS_SHARED", str(tmp_path / "no_shared"))  # not needed
     cfg = DemoConfig(eps=(0.4,), epochs=2, n_train=600, n_test=60, theory_samples=800,
-                     theory_steps=60)
-    res = run_demo(tmp_path, cfg)
-    _check_outputs(tmp_path, res, n_models=2)
-    assert res.summary[0].startswith("1. Theory") and "cards" in res.summary[4]
+                     theory_steps=60, real_examples=10, real_batch_size=5)
+    res = run_demo(tmp_path / "out", cfg)
+    _check_outputs(tmp_path / "out", res, n_models=2, n_real=10)
+    assert res.summary[1].startswith("1. Theory (synthetic") and "cards" in res.summary[5]
 
 
 @pytest.mark.slow
@@ -48,11 +66,12 @@ def test_demo_command(tmp_path, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "5/5 stages" in printed and str(out) in printed
+    assert "6/6 stages" in printed and str(out) in printed
+    assert "real images" in printed and "synthetic" in printed
     res = json.loads((out / "demo.json").read_text())
-    assert len(res["summary"]) == 5
+    assert len(res["summary"]) == 6
 
     class R:  # the saved result, with the attributes _check_outputs reads
         stages_done, summary = res["stages_done"], res["summary"]
 
-    _check_outputs(out, R, n_models=4)
+    _check_outputs(out, R, n_models=4, n_real=100)

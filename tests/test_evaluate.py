@@ -255,6 +255,22 @@ def test_robustbench_source_offline_prefills_the_official_card(tmp_path, monkeyp
     assert card["clean_acc"] == expected and card["autoattack_acc"] == expected
     assert card["evaluation"]["autoattack_version"] == "standard" and card["eps"] == "8/255"
     assert "cross_class" in card
+    # descriptive flags win over the official card's fields; venue must be RobustBench's "Venue Year"
+    base_args = ["evaluate", "--model", "robustbench:Wong2020Fast", "--model-dir", str(model_dir),
+                 "--dataset", f"npz:{CIFAR_TEST_NPZ}", "--card-dataset", "cifar10", "--n-examples", "6",
+                 "--batch-size", "6", "--official-cards", str(OFFICIAL_CARDS), "--no-progress", "--no-cas"]
+    rc = main([*base_args, "--out", str(tmp_path / "flags"), "--title", "Mine", "--venue", "ICML 2099",
+               "--reported", "12.5", "--footnote", "a note", "--architecture", "PreActResNet-18"])
+    assert rc == 0
+    card = load_card(tmp_path / "flags" / "Wong2020Fast.json")
+    assert (card["name"], card["venue"], card["reported"], card["footnote"], card["architecture"]) == (
+        "Mine", "ICML 2099", "12.50", "a note", "PreActResNet-18")
+    assert card["authors"] == official["authors"]
+    capsys.readouterr()
+    assert main([*base_args, "--out", str(tmp_path / "bad"), "--venue", "zoo"]) == 1
+    assert "argument --venue: must end with the year" in capsys.readouterr().err
+    assert main([*base_args, "--out", str(tmp_path / "bad"), "--reported", "120"]) == 1
+    assert "argument --reported: must be between 0 and 100" in capsys.readouterr().err
     # --from-official offline: a clear error, no hang
     monkeypatch.setenv("RB_CROSSCLASS_OFFICIAL_URL", "http://127.0.0.1:9/model_info")
     rc = main(["evaluate", "--model", "robustbench:Wong2020Fast", "--model-dir", str(model_dir),

@@ -397,3 +397,19 @@ def test_training_cards_stay_off_the_autoattack_ranking(tmp_path):
     rows = {r["model_id"]: r for r in board["entries"]}
     assert result.n_entries == 2 and not any("Trained.json: skipped" in w for w in result.warnings)
     assert rows["Trained"]["board_acc"] == 33.0 and rows["Trained"]["cas"] == 10.0
+
+
+def test_cli_leaderboard_figure_format_and_dpi(tmp_path, capsys):
+    from rb_crossclass.cli import main
+
+    write(tmp_path / "cards", "Ours", measured_card("Ours", "40.00", cas=25.0))
+    args = ["leaderboard", "--cards", str(tmp_path / "cards"), "--out", str(tmp_path / "o")]
+    assert main([*args, "--format", "pdf", "--dpi", "150"]) == 0
+    out = tmp_path / "o"
+    assert (out / "cas_vs_robust.pdf").read_bytes()[:5] == b"%PDF-"
+    assert (out / "cas_vs_robust.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # the page's image
+    assert "cas_vs_robust.pdf" in capsys.readouterr().out
+    assert main([*args, "--format", "svg"]) == 0  # a board with a PDF copy is still ours to replace
+    assert (out / "cas_vs_robust.svg").read_text().lstrip().startswith("<?xml")
+    assert not (out / "cas_vs_robust.pdf").exists()
+    assert main([*args, "--dpi", "5"]) == 1 and "--dpi" in capsys.readouterr().err

@@ -79,3 +79,14 @@ def test_adversarial_training_learns_the_robust_feature():
     assert adv["gamma_u"] > 3 * std["gamma_u"] and adv["gamma_v"] < 0.5 * std["gamma_v"]
     assert adv["robust_accuracy"] > std["robust_accuracy"] + 0.2
     assert adv["flip_accuracy"] > 0.5
+
+
+def test_cli_patch_figure_format(tmp_path, capsys):
+    from rb_crossclass.cli import main
+
+    out = tmp_path / "patch"
+    assert main(["synthetic", "patch", "--steps", "12", "--n-train", "40", "--n-test", "40",
+                 "--format", "svg", "--dpi", "72", "--out", str(out)]) == 0
+    assert (out / "patch_alignment.svg").read_text().lstrip().startswith("<?xml")
+    assert not (out / "patch_alignment.png").exists()
+    assert "patch_alignment.svg" in capsys.readouterr().out

@@ -199,6 +199,27 @@ def test_add_entry_and_attach_card(tmp_path):
     assert written["autoattack_acc"] == "12.00"
 
 
+def test_attach_card_cli_says_what_it_did(tmp_path, capsys):
+    run = tmp_path / "run"
+    (run / "checkpoints" / "best").mkdir(parents=True)
+    save_safetensors(tiny_model(), run / "checkpoints" / "best" / "model.safetensors")
+    (run / "config.yaml").write_text(yaml.safe_dump({"name": "r", "model": {"source": ARCH, "extra": EXTRA},
+                                                     "recipe": {"name": "pgd_at", "params": {}}}))
+    (run / "summary.json").write_text(json.dumps({"epochs": 1, "best_epoch": 1}))
+    root = tmp_path / "zoo"
+    from rb_crossclass.cli import main
+
+    assert main(["zoo", "add", "--run", str(run), "--name", "Cli2025", "--root", str(root)]) == 0
+    (tmp_path / "eval.json").write_text(json.dumps(measured_card("Cli2025", "11.00", cas=3.0)))
+    capsys.readouterr()
+    assert main(["zoo", "attach-card", "Cli2025", "--card", str(tmp_path / "eval.json"), "--root", str(root),
+                 "--title", "T", "--footnote", "F"]) == 0
+    out = capsys.readouterr().out
+    assert "attached" in out and "AutoAttack 11.00 %" in out and "CAS 3.00" in out
+    assert "training block" in out and "name (--title)" in out and "footnote" in out
+    assert str(root / "cifar10" / "Linf" / "Cli2025.json") in out
+
+
 # --------------------------------------------------------------------------- the committed zoo
 REPO_ENTRIES = sorted(REPO_ZOO.glob("*/*/*.yaml")) if REPO_ZOO.is_dir() else []
 

@@ -16,6 +16,7 @@ from ..cards import (
     read_card_json,
     schema_path,
 )
+from .common import model_id_arg, output_dir_arg, percent_arg, venue_arg
 
 
 def register(subparsers, summary: str) -> None:
@@ -40,6 +41,27 @@ def register(subparsers, summary: str) -> None:
     sc = sub.add_parser("schema", help="print the card JSON Schema (or its path)")
     sc.add_argument("--path", action="store_true", help="print only the schema file's path")
     sc.set_defaults(func=run_schema)
+    e = sub.add_parser(
+        "export-robustbench", help="write what a RobustBench pull request needs for a zoo entry",
+        description="For zoo entry NAME write OUT/model_info/<dataset>/<threat_model>/<ID>.json (the card "
+        "with RobustBench's keys only, venue as 'Venue Year', reported filled), "
+        "OUT/models/<dataset>/<threat_model>/<ID>.pt (the weights as robustbench.utils.load_model reads "
+        "them) and OUT/model_zoo_entry.py (the architecture and entry to paste into "
+        "robustbench/model_zoo/<dataset>.py). The export checks that its checkpoint, loaded into its "
+        "architecture the way robustbench does, gives the zoo model's logits.")
+    e.add_argument("name", metavar="NAME", help="the zoo entry (rb-crossclass zoo list)")
+    e.add_argument("--out", type=output_dir_arg, required=True, metavar="DIR")
+    e.add_argument("--root", default=None, help="zoo folder (default: $RB_CROSSCLASS_ZOO, ./model_zoo, "
+                   "or the zoo shipped with the package)")
+    e.add_argument("--id", dest="rb_name", type=model_id_arg, default=None,
+                   help="the model ID in RobustBench (default: the entry's name)")
+    e.add_argument("--venue", type=venue_arg, default=None, help="'Venue Year', e.g. 'ICML 2025'")
+    e.add_argument("--reported", type=percent_arg, default=None, metavar="PERCENT",
+                   help="the robust accuracy the paper reports (default: the card's, else its AutoAttack)")
+    e.add_argument("--link", default=None, help="the paper's URL")
+    e.add_argument("--authors", default=None)
+    e.add_argument("--title", default=None, help="the card's 'name' (the paper's title)")
+    e.set_defaults(func=run_export)
 
 
 def run_validate(args: argparse.Namespace) -> int:
@@ -129,6 +151,21 @@ def run_show(args: argparse.Namespace) -> int:
         print(json.dumps(card, indent=2, ensure_ascii=False))
     else:
         print(render_card(card))
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from ..zoo import export_robustbench
+
+    res = export_robustbench(args.name, args.out, root=args.root, name=args.rb_name, venue=args.venue,
+                             reported=args.reported, link=args.link, authors=args.authors, title=args.title)
+    print(f"exported zoo entry {args.name} as RobustBench model {res.name} "
+          f"(round trip through robustbench's loading: max |logit diff| {res.max_abs_logit_diff:.1g})")
+    print(f"  card        {res.card}")
+    print(f"  checkpoint  {res.checkpoint}")
+    print(f"  entry       {res.entry}")
+    print("next: upload the checkpoint, put its Google Drive id in the entry's 'gdrive_id', paste the "
+          "entry into robustbench/model_zoo/, add the card to model_info/, open the pull request")
     return 0
 
 

@@ -47,6 +47,37 @@ def non_negative_int(text: str) -> int:
     return value
 
 
+def percent_arg(text: str) -> str:
+    """An accuracy in percent, 0-100, as RobustBench writes it in cards (``53.4`` → ``"53.40"``)."""
+    try:
+        value = float(text.strip().rstrip("%"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a percentage such as 53.42, got {text[:40]!r}") from None
+    if not 0.0 <= value <= 100.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 100 (a percentage), got {text[:40]!r}")
+    return f"{value:.2f}"
+
+
+def venue_arg(text: str) -> str:
+    """A venue as RobustBench writes it, ``Venue Year`` (``ICML 2025``): its bibtex tool takes the
+    year from the last word (argparse type)."""
+    words = text.split()
+    if not words or not re.fullmatch(r"(19|20)\d\d", words[-1].strip(",.")):
+        raise argparse.ArgumentTypeError(f"must end with the year, like 'ICML 2025' (RobustBench's form), "
+                                         f"got {text[:60]!r}")
+    return " ".join(words)
+
+
+def dpi_arg(text: str) -> int:
+    """A figure resolution in dots per inch, 20 to 1200 (argparse type)."""
+    value = positive_int(text)
+    try:
+        FigureStyle(dpi=value)
+    except RBCrossclassError as err:
+        raise argparse.ArgumentTypeError(str(err)) from err
+    return value
+
+
 def eps_arg(text: str) -> float:
     """ε as ``8/255`` or ``0.0314`` (argparse type; finite, >= 0)."""
     try:
@@ -124,7 +155,9 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
 
 def add_data_args(p: argparse.ArgumentParser, n_default: int | None = None) -> None:
     g = p.add_argument_group("data")
-    g.add_argument("--dataset", required=True, help="cifar10 | cifar100 | mnist | npz:PATH")
+    g.add_argument("--dataset", required=True,
+                   help="cifar10 | cifar100 | imagenet (RobustBench's 5,000-image subset) | mnist | "
+                   "npz:PATH | sample:cifar10 (the first 100 CIFAR-10 test images, shipped in the package)")
     g.add_argument("--dataset-name", default=None, choices=KNOWN_DATASETS, metavar="NAME",
                    help="what an npz file holds (cifar10, cifar100, mnist, imagenet): its class names, "
                    "normalization and the card's dataset come from it")
@@ -154,8 +187,8 @@ def add_figure_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("figures")
     g.add_argument("--format", dest="figure_format", choices=FORMATS, default="png",
                    help="file format of the figures (default png)")
-    g.add_argument("--dpi", type=positive_int, default=None,
-                   help="figure resolution (default: each plot's own)")
+    g.add_argument("--dpi", type=dpi_arg, default=None,
+                   help="figure resolution, 20-1200 (default: each plot's own, about 110)")
 
 
 def figure_style(args: argparse.Namespace) -> FigureStyle:
@@ -170,7 +203,9 @@ def resolve_eps(args: argparse.Namespace) -> float:
 # --------------------------------------------------------------------------- data and model
 def read_test_split(args: argparse.Namespace) -> Split:
     """The first ``--n-examples`` test points of ``--dataset`` and their facts (read once)."""
-    return open_split(args.dataset, "test", args.n_examples, args.data_dir, dataset_name=args.dataset_name)
+    rb_name = args.model.split(":", 1)[1] if args.model.startswith("robustbench:") else None
+    return open_split(args.dataset, "test", args.n_examples, args.data_dir, dataset_name=args.dataset_name,
+                      model_name=rb_name, threat_model=getattr(args, "threat_model", "Linf"))
 
 
 def build_model(args: argparse.Namespace, info: DatasetInfo,

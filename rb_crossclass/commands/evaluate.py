@@ -37,11 +37,13 @@ from .common import (
     dataset_label,
     model_id_arg,
     output_dir_arg,
+    percent_arg,
     positive_int,
     prepare_for_device,
     read_test_split,
     reconcile_classes,
     resolve_eps,
+    venue_arg,
 )
 
 log = logging.getLogger(__name__)
@@ -91,9 +93,15 @@ def register(subparsers, summary: str) -> None:
     o.add_argument("--from-official", action="store_true",
                    help="download the official card of a robustbench: model from GitHub (online)")
     o.add_argument("--title", default=None, help="card 'name' (paper title; default: the card name)")
-    o.add_argument("--link", default=None)
-    o.add_argument("--authors", default=None)
-    o.add_argument("--venue", default=None)
+    o.add_argument("--link", default=None, help="card 'link': the paper's URL")
+    o.add_argument("--authors", default=None, help="card 'authors', e.g. 'A. Author, B. Author'")
+    o.add_argument("--venue", type=venue_arg, default=None,
+                   help="card 'venue' as RobustBench writes it: 'Venue Year', e.g. 'ICML 2025'")
+    o.add_argument("--reported", type=percent_arg, default=None, metavar="PERCENT",
+                   help="card 'reported': the robust accuracy the authors report, e.g. 53.42")
+    o.add_argument("--architecture", default=None,
+                   help="card 'architecture', e.g. WideResNet-28-10 (default: from the model source)")
+    o.add_argument("--footnote", default=None, help="card 'footnote'")
     o.add_argument("--additional-data", action="store_true", help="trained with extra data")
     p.set_defaults(func=run)
 
@@ -166,11 +174,15 @@ def run(args: argparse.Namespace) -> int:
         if not ranks.main:
             return 0
         out = Path(args.out)
-        descriptive = {k: getattr(args, k) for k in ("link", "authors", "venue")
+        descriptive = {k: getattr(args, k) for k in ("link", "authors", "venue", "reported", "footnote")
                        if getattr(args, k) is not None}
         if args.additional_data:
             descriptive["additional_data"] = True
         title = args.title or (base["name"] if base else card_name)
+        if args.architecture is not None:
+            descriptive["architecture"] = args.architecture
+        if base:  # flags given on the command line win over the official card's fields
+            base = {**base, **descriptive, "name": title}
         card = result_card(result, name=title, dataset=card_dataset, base=base, **descriptive)
         atomic_write_json(out / "eval.json", result.to_dict())
         card_path = out / f"{card_name}.json"

@@ -6,6 +6,7 @@ import argparse
 
 from ..core.threat import THREAT_MODELS
 from ..leaderboard import SORT_CHOICES, build_leaderboard
+from .common import add_figure_args, figure_style
 
 DESCRIPTION = """Build an extended leaderboard (index.html, README.md, leaderboard.json,
 cas_vs_robust.png) from RobustBench cards and ours. Each --cards folder is read as
@@ -28,11 +29,13 @@ def register(subparsers, summary: str) -> None:
     p.add_argument("--sort-by", default="robust", choices=SORT_CHOICES,
                    help="robust (RobustBench's order, default), clean, cas or fsi; descending")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (replaced atomically)")
+    add_figure_args(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    result = build_leaderboard(args.cards, args.dataset, args.threat_model, args.out, sort_by=args.sort_by)
+    result = build_leaderboard(args.cards, args.dataset, args.threat_model, args.out, sort_by=args.sort_by,
+                               style=figure_style(args))
     print(
         f"leaderboard {result.dataset}/{result.threat_model}: {result.n_entries} entries "
         f"({result.n_official} official, {result.n_measured} with cross-class scores, "

@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import math
+import time
 from pathlib import Path
 
 from ..attacks import PGDConfig
@@ -36,9 +37,10 @@ DESCRIPTION = """\
 Score a model's cross-class features (Wei, Guo & Wang, ICML 2025): class attribution vectors
 A_i = mean over class-i test points of g(x_adv) * W[i], their cosine matrix C and
 CAS = sum over i != j of max(C_ij, 0), on adversarial examples of untargeted PGD (paper protocol)
-and on clean inputs; plus our feature-sharing index (FSI, 1..K). Writes OUT/crossclass.json,
-OUT/attribution_matrix.png and OUT/attribution_matrix_clean.png; with --compare OTHER.json also
-OUT/attribution_matrix_diff.png (this minus other).
+or of any torchattacks attack (--attack torchattacks:PGD:eps=8/255,steps=20, torchattacks:FGSM,
+torchattacks:CW:c=1), and on clean inputs; plus our feature-sharing index (FSI, 1..K). Writes
+OUT/crossclass.json, OUT/attribution_matrix.png and OUT/attribution_matrix_clean.png; with
+--compare OTHER.json also OUT/attribution_matrix_diff.png (this minus other).
 """
 
 
@@ -49,8 +51,11 @@ def register(subparsers, summary: str) -> None:
     add_data_args(p)
     add_threat_args(p)
     g = p.add_argument_group("attack")
-    g.add_argument("--attack", choices=["pgd", "none"], default="pgd",
-                   help="pgd: untargeted PGD on CE with random start (paper protocol); none: clean only")
+    g.add_argument("--attack", type=attack_arg, default="pgd", metavar="pgd|none|torchattacks:NAME[:k=v,...]",
+                   help="pgd: untargeted PGD on CE with random start (paper protocol; --eps, --steps, "
+                   "--step-size); none: clean only; torchattacks:<Name>[:k=v,...]: the examples of any "
+                   "torchattacks attack, e.g. torchattacks:PGD:eps=8/255,alpha=2/255,steps=20 or "
+                   "torchattacks:FGSM:eps=8/255 (its own arguments; --eps/--steps do not apply)")
     g.add_argument("--steps", type=non_negative_int, default=20, help="PGD steps (default 20)")
     g.add_argument("--step-size", type=eps_arg, default=None,
                    help="PGD step (default eps/4 for Linf, eps/8 for L2)")
@@ -64,6 +69,22 @@ def register(subparsers, summary: str) -> None:
                    help="skip the bootstrap 95%% intervals of CAS (they keep every point's features)")
     add_figure_args(p)
     p.set_defaults(func=run)
+
+
+def attack_arg(text: str) -> str:
+    """``pgd``, ``none`` or a torchattacks spec (argparse type; the attack name is checked later)."""
+    from ..attacks.torchattacks_adapter import TorchattacksError, is_torchattacks_spec, parse_spec
+
+    if text in ("pgd", "none"):
+        return text
+    if not is_torchattacks_spec(text):
+        raise argparse.ArgumentTypeError(f"must be pgd, none or torchattacks:<Name>[:k=v,...], "
+                                         f"got {text[:60]!r}")
+    try:
+        parse_spec(text)
+    except TorchattacksError as err:
+        raise argparse.ArgumentTypeError(str(err)) from err
+    return text
 
 
 def _load_other(path: Path, k: int) -> dict:
@@ -88,7 +109,7 @@ def _fmt(v) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Score the model (sharded over the ranks under ``torchrun``); rank 0 writes and prints."""
-    from ..crossclass import score_model
+    from ..crossclass import score_examples, score_model
 
     with distributed(args.device) as (ranks, device):
         split = read_test_split(args)
@@ -96,15 +117,25 @@ def run(args: argparse.Namespace) -> int:
         info = reconcile_classes(model, split.info, args.dataset)
         other = _load_other(Path(args.compare), model.num_classes) if args.compare else None  # fail early
         eps = resolve_eps(args)
-        attack = None
-        if args.attack == "pgd":
-            attack = PGDConfig(eps=eps, steps=args.steps, step_size=args.step_size, norm=args.threat_model)
-        result = score_model(
-            model, split.x, split.y, attack=attack, batch_size=args.batch_size or 256, device=device,
-            seed=args.seed, autocast=args.bf16, channels_last=args.channels_last,
-            class_names=list(info.class_names), progress=not args.no_progress, ranks=ranks,
-            intervals=not args.no_intervals,
-        )
+        common = dict(batch_size=args.batch_size or 256, device=device, autocast=args.bf16,
+                      channels_last=args.channels_last, class_names=list(info.class_names),
+                      progress=not args.no_progress, ranks=ranks, intervals=not args.no_intervals)
+        if args.attack.startswith("torchattacks:"):
+            from ..attacks.torchattacks_adapter import describe, torchattacks_examples
+
+            started = time.perf_counter()
+            x_adv = torchattacks_examples(model.to(device).eval(), split.x, split.y, args.attack,
+                                          batch_size=common["batch_size"], device=device, seed=args.seed,
+                                          progress=not args.no_progress, ranks=ranks)
+            result = score_examples(model, split.x, x_adv, split.y, attack={**describe(args.attack),
+                                                                             "seed": args.seed}, **common)
+            result.seconds = time.perf_counter() - started  # the attack and the scoring pass
+        else:
+            attack = None
+            if args.attack == "pgd":
+                attack = PGDConfig(eps=eps, steps=args.steps, step_size=args.step_size,
+                                   norm=args.threat_model)
+            result = score_model(model, split.x, split.y, attack=attack, seed=args.seed, **common)
         if ranks.main:
             _write_outputs(args, model, info, result, eps, device, other, world_size=ranks.world_size)
     return 0
@@ -125,7 +156,10 @@ def _write_outputs(args: argparse.Namespace, model, info, result, eps: float, de
         "channels_last": bool(args.channels_last), "world_size": world_size,
         "created": now_iso(), "versions": package_versions(),
     }
-    what = f"PGD-{args.steps} {args.threat_model} eps={format_eps(eps)}" if result.attack else "clean"
+    if args.attack.startswith("torchattacks:"):
+        what = args.attack
+    else:
+        what = f"PGD-{args.steps} {args.threat_model} eps={format_eps(eps)}" if result.attack else "clean"
     figures = [
         plot_attribution_matrix(result.matrix, class_names, out / "attribution_matrix.png",
                                 title=f"{args.model} ({what}), CAS {result.cas:.2f}", style=style),

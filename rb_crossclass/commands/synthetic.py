@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..core.errors import RBCrossclassError
 from ..core.io import atomic_write_json
-from .common import eps_arg, output_dir_arg
+from .common import add_figure_args, eps_arg, figure_style, output_dir_arg
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,7 @@ def register(subparsers, summary: str) -> None:
     c.add_argument("--n-train", type=int, default=4000)
     c.add_argument("--n-test", type=int, default=1000)
     c.add_argument("--no-network", action="store_true", help="only the two-weight theory")
+    add_figure_args(c)
     c.set_defaults(func=run_crossclass)
 
     q = sub.add_parser("patch", help="robust-sparse / non-robust-dense patch model (Li & Li)")
@@ -55,6 +56,7 @@ def register(subparsers, summary: str) -> None:
     q.add_argument("--n-train", type=int, default=500)
     q.add_argument("--n-test", type=int, default=2000)
     q.add_argument("--classes", type=int, default=4)
+    add_figure_args(q)
     q.set_defaults(func=run_patch)
 
 
@@ -80,10 +82,11 @@ def run_crossclass(args: argparse.Namespace) -> int:
     if not 0 <= args.alpha < 1:
         raise RBCrossclassError(f"--alpha must be in [0,1), got {args.alpha}")
     out.mkdir(parents=True, exist_ok=True)
+    style = figure_style(args)
     theory = sweep(theory_model, eps_grid(theory_model), alpha=args.alpha, lam=args.lam,
-                   seed=args.seed).to_dict()
+                   seed=args.seed, progress=True).to_dict()
     atomic_write_json(out / "linear_theory.json", theory)
-    plot_linear_theory(theory, out / "linear_theory.png")
+    figures = [plot_linear_theory(theory, out / "linear_theory.png", style)]
     lines = [
         f"two-weight theory (K={args.classes}, mu={args.mu:g}, sigma={args.sigma:g}): w2 = 0 above "
         f"eps0 = {theory['eps0']:.3f} (< mu/2 = {args.mu / 2:g}); soft labels (alpha={args.alpha:g}) "
@@ -103,15 +106,15 @@ def run_crossclass(args: argparse.Namespace) -> int:
                                          seed=args.seed, alpha=args.alpha, on_run=on_run)
         bar.close()
         atomic_write_json(out / "network.json", exp.to_dict())
-        plot_cas_curves(exp.runs, out / "cas_vs_epoch.png", args.net_classes)
+        figures.append(plot_cas_curves(exp.runs, out / "cas_vs_epoch.png", args.net_classes, style))
         for run in exp.runs:
             last = run["history"][-1]
             ratio = f", w2/w1 {last['weight_ratio']:.3f}" if last["weight_ratio"] is not None else ""
             lines.append(f"  {run['recipe']:<17} eps={run['eps']:<5g} CAS {last['cas']:.2f} "
                          f"(clean-input {last['clean_cas']:.2f}), "
                          f"robust acc {last['robust_accuracy']:.3f}{ratio}")
-    print(f"wrote {out}/linear_theory.{{json,png}}"
-          + ("" if args.no_network else f", {out}/network.json, {out}/cas_vs_epoch.png"))
+    print(f"wrote {out}/linear_theory.json" + ("" if args.no_network else f", {out}/network.json")
+          + ", " + ", ".join(str(f) for f in figures))
     print("\n".join(lines))
     return 0
 
@@ -139,8 +142,8 @@ def run_patch(args: argparse.Namespace) -> int:
     exp = run_experiment(cfg, seed=args.seed, on_record=on_record).to_dict()
     bar.close()
     atomic_write_json(out / "patch.json", exp)
-    plot_patch(exp, out / "patch_alignment.png")
-    print(f"wrote {out}/patch.json and {out}/patch_alignment.png ({exp['seconds']:.0f}s)")
+    figure = plot_patch(exp, out / "patch_alignment.png", figure_style(args))
+    print(f"wrote {out}/patch.json and {figure} ({exp['seconds']:.0f}s)")
     for mode in ("standard", "adversarial"):
         f = exp[mode]["history"][-1]
         print(f"  {mode:<11} Γu {f['gamma_u']:.2f}  Γv {f['gamma_v']:.2f}  clean {f['clean_accuracy']:.3f}  "

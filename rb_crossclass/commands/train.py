@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 from pathlib import Path
@@ -24,6 +25,9 @@ def register(subparsers, summary: str) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key (dotted, value parsed as YAML), e.g. optim.epochs=5 "
                    "or recipe.params.beta=3; repeatable")
+    p.add_argument("--data-dir", metavar="DIR", default=None,
+                   help="folder holding the dataset files (cifar10/cifar100/mnist; sets data.data_dir; "
+                   "default ./data or $RB_CROSSCLASS_DATA)")
     p.add_argument("--out", type=output_dir_arg, metavar="RUN_DIR",
                    help="run folder (required unless --print-config)")
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/checkpoints/last")
@@ -35,7 +39,10 @@ def run(args: argparse.Namespace) -> int:
     from ..core.errors import RBCrossclassError
     from ..train import config_to_yaml, load_config, train
 
-    cfg = load_config(args.config, args.overrides)
+    overrides = list(args.overrides)
+    if args.data_dir is not None:  # JSON is YAML: the path stays a string whatever it looks like
+        overrides.append(f"data.data_dir={json.dumps(args.data_dir)}")
+    cfg = load_config(args.config, overrides)
     if args.print_config:
         print(config_to_yaml(cfg), end="")
         return 0

@@ -113,7 +113,15 @@ def run(args: argparse.Namespace) -> int:
                                     ("link", args.link)) if v is not None}
         path = zoo.attach_card(args.name, args.card, root=args.root, dataset=args.dataset,
                                threat_model=args.threat_model, footnote=args.footnote, fields=fields)
-        print(f"wrote the card of {args.name} to {path}")
+        entry = zoo.find_entry(args.name, args.root, args.dataset, args.threat_model)
+        numbers = _card_numbers(entry)
+        changed = ", ".join(["training block (from the YAML)", *(f"{k} (--{k.replace('name', 'title')})"
+                                                                 for k in fields),
+                             *(["footnote"] if args.footnote is not None else [])])
+        print(f"attached {args.card} to zoo entry {args.name}: clean {_fmt(numbers.get('clean_acc'))} %, "
+              f"AutoAttack {_fmt(numbers.get('autoattack_acc'))} %, CAS {_fmt(numbers.get('cas'))}, "
+              f"n={_fmt(numbers.get('n_examples'))}\nadded: {changed}\nwrote {path}\n"
+              f"next: rb-crossclass zoo show {args.name}; rebuild boards with rb-crossclass leaderboard")
         return 0
     entry = zoo.find_entry(args.name, args.root, args.dataset, args.threat_model)
     if args.zoo_command == "show":

@@ -111,7 +111,12 @@ def _known(name: str) -> DatasetInfo:
 def imagenet_class_names() -> tuple[str, ...]:
     """ImageNet-1k class names in index order (the first name of each synset's description, from
     timm's bundled tables)."""
-    from timm.data import ImageNetInfo
+    import warnings
+
+    with warnings.catch_warnings():  # timm's import warns about torch.jit (see compat.import_timm)
+        warnings.filterwarnings("ignore", message=r"`torch\.jit\.interface` is deprecated",
+                                category=FutureWarning)
+        from timm.data import ImageNetInfo
 
     info = ImageNetInfo()
     return tuple(info.index_to_description(i).split(",")[0].strip() for i in range(1000))

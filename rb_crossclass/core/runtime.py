@@ -6,7 +6,8 @@ counts and rank set-up mean the same everywhere:
 - :func:`resolve_device` turns ``None``/``"auto"``/``"cpu"``/``"cuda:N"`` into a ``torch.device``
   (a clear error for unknown strings or a missing GPU);
 - :func:`cpu_threads` picks the intra-op thread count from ``OMP_NUM_THREADS``,
-  ``SLURM_CPUS_PER_TASK`` or the CPUs this process may run on (never more);
+  ``SLURM_CPUS_PER_TASK`` or the CPUs this process may run on (never more), and
+  :func:`set_cpu_threads` applies it (every CLI command does, before its work);
 - :class:`Ranks` is this process's place in a ``torchrun`` job (rank, world size, local rank) with
   the collective operations the stages need; :func:`distributed` joins the job's process group
   (gloo on CPU, nccl on GPU) for the duration of a block; batch ``b`` of a sharded pass belongs to
@@ -61,6 +62,16 @@ def cpu_threads(environ: dict[str, str] | None = None) -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):  # not on Linux
         return max(1, os.cpu_count() or 1)
+
+
+def set_cpu_threads(environ: dict[str, str] | None = None) -> int:
+    """Use :func:`cpu_threads` intra-op threads in this process (``torch.set_num_threads``);
+    returns the number. torch's own default ignores ``SLURM_CPUS_PER_TASK`` and the affinity
+    mask (it counts the machine's cores), which oversubscribes shared and batch machines."""
+    n = cpu_threads(environ)
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+    return n
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,15 @@
 
 :func:`open_split` reads a dataset spec once and returns its facts and tensors
 (:class:`Split`); :func:`load_dataset` and :func:`dataset_info` are its two halves. Specs:
-``cifar10``, ``cifar100`` (torchvision's ``cifar-*-batches-py`` layout; downloaded when the network
-allows), ``mnist`` (torchvision raw files; the test split needs only the two ``t10k`` files) and
-``npz:<path>`` (:mod:`rb_crossclass.data.npz`). Images come as ``x: [N,C,H,W]`` float32 in [0,1]
-and labels as ``y: [N]`` int64.
+
+- ``cifar10``, ``cifar100``: torchvision's ``cifar-*-batches-py`` layout (downloaded when the
+  network allows); the test split through RobustBench's own loaders (:mod:`.benchmark`), the
+  training split through ``torchvision.datasets``;
+- ``imagenet`` (test split only): RobustBench's 5,000-image validation subset (:mod:`.benchmark`);
+- ``mnist``: torchvision's raw files (the test split needs only the two ``t10k`` files);
+- ``npz:<path>`` (:mod:`.npz`) and ``sample:<name>`` (files shipped in the package, :mod:`.samples`).
+
+Images come as ``x: [N,C,H,W]`` float32 in [0,1] and labels as ``y: [N]`` int64.
 """
 
 from __future__ import annotations
@@ -19,11 +24,14 @@ import numpy as np
 import torch
 
 from ..core.datasets import DatasetInfo, known_dataset
+from .benchmark import cifar_missing, load_benchmark_test
 from .errors import DatasetError
 from .npz import describe, read_npz
+from .samples import PREFIX as SAMPLE_PREFIX
+from .samples import resolve_sample
 
 DEFAULT_DATA_DIR = os.environ.get("RB_CROSSCLASS_DATA", "./data")
-FILE_DATASETS = ("cifar10", "cifar100", "mnist")
+FILE_DATASETS = ("cifar10", "cifar100", "mnist", "imagenet")
 
 
 @dataclass
@@ -37,10 +45,11 @@ class Split:
 
 
 def _check_spec(spec: str) -> None:
-    if spec.startswith("npz:") and len(spec) > 4:
+    if spec.startswith(("npz:", SAMPLE_PREFIX)) and len(spec.split(":", 1)[1]) > 0:
         return
     if spec not in FILE_DATASETS:
-        raise DatasetError(f"unknown dataset {spec!r}: use {', '.join(FILE_DATASETS)} or npz:<path>")
+        raise DatasetError(f"unknown dataset {spec[:100]!r}: use {', '.join(FILE_DATASETS)}, npz:<path> "
+                           "or sample:cifar10")
 
 
 def _check_n(n_examples: int | None) -> None:
@@ -50,24 +59,33 @@ def _check_n(n_examples: int | None) -> None:
 
 def open_split(spec: str, split: str = "test", n_examples: int | None = None,
                data_dir: str | os.PathLike | None = None, *, dataset_name: str | None = None,
-               download: bool = True) -> Split:
+               download: bool = True, model_name: str | None = None, threat_model: str = "Linf") -> Split:
     """Read ``split`` of dataset ``spec`` once: facts and the first ``n_examples`` points.
 
     ``dataset_name`` declares what an ``npz:`` file holds (class names and K then come from that
     name). Asking for more points than the file holds is an error, never a silent truncation.
+    ``model_name`` / ``threat_model`` (a RobustBench model) choose ImageNet's preprocessing.
     """
     _check_spec(spec)
     _check_n(n_examples)
     if split not in ("train", "test"):
         raise DatasetError(f"split must be 'train' or 'test', got {split!r}")
     root = Path(data_dir or DEFAULT_DATA_DIR)
+    spec = resolve_sample(spec)
     if spec.startswith("npz:"):
         data = read_npz(Path(spec[4:]))
         info, x, y = describe(data, spec, dataset_name), data.x, data.y
     else:
         if dataset_name not in (None, spec):
             raise DatasetError(f"--dataset-name {dataset_name} contradicts --dataset {spec}")
-        x, y = _load_cifar(spec, split, root, download) if spec != "mnist" else _load_mnist(split, root)
+        if spec == "mnist":
+            x, y = _load_mnist(split, root)
+        elif split == "test":  # RobustBench's loaders apply the first-N protocol themselves
+            x, y = load_benchmark_test(spec, n_examples, root, model_name, threat_model, download)
+        elif spec == "imagenet":
+            raise DatasetError("imagenet: only RobustBench's test subset is supported (no training split)")
+        else:
+            x, y = _load_cifar(spec, split, root, download)
         info = known_dataset(spec)
         top = int(y.max()) if len(y) else -1
         if top >= info.num_classes:
@@ -94,12 +112,15 @@ def dataset_info(spec: str, data_dir: str | os.PathLike | None = None,
     """Facts of a dataset spec: named datasets from :mod:`rb_crossclass.core.datasets`, ``npz:``
     files from their metadata (the file is read)."""
     _check_spec(spec)
+    spec = resolve_sample(spec)
     if spec.startswith("npz:"):
         return describe(read_npz(Path(spec[4:])), spec, dataset_name)
     return known_dataset(spec)
 
 
-def _to_tensors(x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+def _to_tensors(x, y) -> tuple[torch.Tensor, torch.Tensor]:
+    if isinstance(x, torch.Tensor):  # from robustbench's loaders: already float in [0,1]
+        return x.float().contiguous(), torch.as_tensor(y, dtype=torch.int64)
     if x.dtype == np.uint8:
         xt = torch.from_numpy(np.array(x, order="C", copy=True)).float().div_(255.0)
     else:
@@ -116,20 +137,12 @@ def _load_cifar(name: str, split: str, root: Path, download: bool) -> tuple[np.n
         ds = cls(root=str(root), train=split == "train", download=False)
     except RuntimeError:
         if not download:
-            raise DatasetError(_cifar_missing(name, root, folder)) from None
+            raise DatasetError(cifar_missing(name, root, folder)) from None
         try:
             ds = cls(root=str(root), train=split == "train", download=True)
         except Exception as err:  # noqa: BLE001 - network errors come in many types
-            raise DatasetError(_cifar_missing(name, root, folder) + f" (download failed: {err})") from err
+            raise DatasetError(cifar_missing(name, root, folder) + f" (download failed: {err})") from err
     return ds.data.transpose(0, 3, 1, 2), np.asarray(ds.targets)
-
-
-def _cifar_missing(name: str, root: Path, folder: str) -> str:
-    return (
-        f"{name} not found under {root}: put torchvision's '{folder}/' folder there "
-        f"(all batch files, md5-checked) or pass --data-dir; offline, a partial copy in "
-        f"npz form can be used as npz:<path>"
-    )
 
 
 def _load_mnist(split: str, root: Path) -> tuple[np.ndarray, np.ndarray]:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..core.io import atomic_write_json, atomic_write_text, new_sibling_dir, replace_dir
 from ..core.threat import accuracy_field, check_threat_model, ranking_fields
-from ..figures import plot_cas_vs_robust
+from ..figures import FigureStyle, plot_cas_vs_robust
 from .collect import Entry, LeaderboardError, collect_cards, merge_cards, order_entries
 from .render import (
     ACCURACY_LABELS,
@@ -31,6 +31,7 @@ from .render import (
 
 MARKER = ".rb-crossclass-leaderboard"
 OUTPUT_FILES = ("index.html", "README.md", "leaderboard.json", "cas_vs_robust.png")
+FIGURE_COPIES = ("cas_vs_robust.pdf", "cas_vs_robust.svg")  # with --format pdf|svg
 PAGES = "models"  # one page per measured model
 
 
@@ -102,10 +103,10 @@ def check_output_folder(out_dir: str | os.PathLike, card_dirs: Sequence[str | os
             raise LeaderboardError(f"--out {out} holds the cards folder {d}: building would replace it")
     if out.is_dir():
         names = {p.name for p in out.iterdir()}
-        ours = (names <= set(OUTPUT_FILES) | {MARKER, PAGES}
-                and (MARKER in names or "leaderboard.json" in names))
+        written = set(OUTPUT_FILES) | set(FIGURE_COPIES) | {MARKER, PAGES}
+        ours = names <= written and (MARKER in names or "leaderboard.json" in names)
         if names and not ours:
-            foreign = sorted(names - set(OUTPUT_FILES) - {MARKER, PAGES})[:5]
+            foreign = sorted(names - written)[:5]
             raise LeaderboardError(
                 f"refusing to replace {out}: it holds files a leaderboard build did not write "
                 f"({', '.join(foreign) or 'no ' + MARKER}); choose another --out or empty it"
@@ -138,13 +139,18 @@ def _owned(folder: Path) -> bool:
 
 
 def build_leaderboard(card_dirs: Sequence[str | os.PathLike], dataset: str, threat_model: str,
-                      out_dir: str | os.PathLike, sort_by: str = "robust") -> LeaderboardResult:
+                      out_dir: str | os.PathLike, sort_by: str = "robust",
+                      style: FigureStyle | None = None) -> LeaderboardResult:
     """Write ``index.html``, ``README.md``, ``leaderboard.json`` and ``cas_vs_robust.png``.
+
+    ``style`` sets the plot's resolution and format: the page embeds the PNG (at ``style.dpi``);
+    a PDF or SVG format adds ``cas_vs_robust.pdf`` / ``.svg`` beside it.
 
     Atomic: a bad card raises :class:`LeaderboardError` (or the cards module's ``CardError``)
     before anything is written, and the previous output folder stays as it was.
     """
     check_threat_model(threat_model)
+    style = style or FigureStyle()
     out = check_output_folder(out_dir, card_dirs)
     warnings: list[str] = []
     board = _board(card_dirs, dataset, threat_model, sort_by, warnings)
@@ -154,8 +160,11 @@ def build_leaderboard(card_dirs: Sequence[str | os.PathLike], dataset: str, thre
     field_name = accuracy_field(threat_model)
     tmp = new_sibling_dir(out)
     try:
-        n_plotted, correlations = plot_cas_vs_robust(rows, tmp / "cas_vs_robust.png", title=title,
-                                                     accuracy_label=ACCURACY_LABELS[field_name])
+        plot = {"title": title, "accuracy_label": ACCURACY_LABELS[field_name]}
+        n_plotted, correlations = plot_cas_vs_robust(rows, tmp / "cas_vs_robust.png", **plot,
+                                                     style=FigureStyle("png", style.dpi))
+        if style.format != "png":
+            plot_cas_vs_robust(rows, tmp / f"cas_vs_robust.{style.format}", **plot, style=style)
         png = (tmp / "cas_vs_robust.png").read_bytes()
         atomic_write_text(tmp / "index.html", render_html(
             rows, composition, dataset=dataset, threat_model=threat_model, sort_by=sort_by, plot_png=png,
@@ -191,6 +200,7 @@ def build_leaderboard(card_dirs: Sequence[str | os.PathLike], dataset: str, thre
         n_entries=len(rows), n_official=sum(r["official"] for r in rows),
         n_measured=sum(r["measured"] for r in rows), n_plotted=n_plotted,
         card_dirs=[str(d) for d in card_dirs], warnings=warnings,
-        files=[*OUTPUT_FILES, MARKER] + ([PAGES] if any(r["page"] for r in rows) else []),
+        files=[*OUTPUT_FILES, *([f"cas_vs_robust.{style.format}"] if style.format != "png" else []), MARKER]
+        + ([PAGES] if any(r["page"] for r in rows) else []),
     )
 

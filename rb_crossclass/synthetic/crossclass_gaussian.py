@@ -138,9 +138,12 @@ def robust_margin_loss(model: CrossClassGaussian, x: torch.Tensor, y: torch.Tens
 
 def solve_numerically(model: CrossClassGaussian, eps_grid: list[float], alpha: float = 0.0,
                       lam: float = 1.0, n_samples: int = 6000, steps: int = 400,
-                      seed: int = 0) -> torch.Tensor:
+                      seed: int = 0, progress: bool = False) -> torch.Tensor:
     """``[E,2]`` robust optimum ``(w1, w2)`` per ε by Adam on the Monte Carlo objective
-    ``E[max_δ L_α] + (λ/2)‖w‖²`` (convex in w), all ε at once; w is unconstrained."""
+    ``E[max_δ L_α] + (λ/2)‖w‖²`` (convex in w), all ε at once; w is unconstrained.
+    ``progress`` shows a bar over the Adam steps."""
+    from tqdm.auto import tqdm
+
     g = torch.Generator().manual_seed(seed)
     x, y = model.sample(n_samples, g)
     x = x.double()
@@ -149,7 +152,8 @@ def solve_numerically(model: CrossClassGaussian, eps_grid: list[float], alpha: f
     lr0 = 0.05 * max(model.mu, 1.0) / lam
     opt = torch.optim.Adam([w], lr=lr0)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps, eta_min=lr0 * 1e-3)
-    for _ in range(steps):
+    for _ in tqdm(range(steps), desc=f"theory optimum (alpha={alpha:g})", unit="step", disable=not progress,
+                  leave=False):
         opt.zero_grad()
         objective = robust_margin_loss(model, x, y, w, eps, alpha) + 0.5 * lam * (w * w).sum(1)
         objective.sum().backward()
@@ -215,13 +219,14 @@ class LinearTheoryResult:
 
 def sweep(model: CrossClassGaussian, eps_grid: list[float], alpha: float = 0.4, lam: float = 1.0,
           seed: int = 0, n_samples: int = 6000, steps: int = 400,
-          accuracy_eps: tuple[float, ...] = (0.0, 0.05, 0.1)) -> LinearTheoryResult:
+          accuracy_eps: tuple[float, ...] = (0.0, 0.05, 0.1), progress: bool = False) -> LinearTheoryResult:
     """Solve the hard (α = 0) and soft (α) objectives in closed form and numerically on
-    ``eps_grid``; also the exact robust accuracy as w2 goes from 0 to w1 (w1 = 1) at a few ε."""
+    ``eps_grid``; also the exact robust accuracy as w2 goes from 0 to w1 (w1 = 1) at a few ε.
+    ``progress`` shows a bar per numerical solve."""
     closed_h = [list(closed_form(model, e, 0.0, lam)) for e in eps_grid]
     closed_s = [list(closed_form(model, e, alpha, lam)) for e in eps_grid]
-    num_h = solve_numerically(model, eps_grid, 0.0, lam, n_samples, steps, seed)
-    num_s = solve_numerically(model, eps_grid, alpha, lam, n_samples, steps, seed + 1)
+    num_h = solve_numerically(model, eps_grid, 0.0, lam, n_samples, steps, seed, progress)
+    num_s = solve_numerically(model, eps_grid, alpha, lam, n_samples, steps, seed + 1, progress)
     err = max(float((num_h - torch.tensor(closed_h, dtype=torch.float64)).abs().max()),
               float((num_s - torch.tensor(closed_s, dtype=torch.float64)).abs().max()))
     w2_grid = [i / 20 for i in range(21)]

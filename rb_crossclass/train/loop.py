@@ -194,7 +194,8 @@ class Trainer:
         score = score_model(self.model, self.data.x_eval, self.data.y_eval, attack=self.attack,
                             batch_size=self.cfg.eval.batch_size, device=self.device, seed=self.cfg.seed,
                             autocast=self.autocast, channels_last=self.channels_last,
-                            class_names=list(self.data.info.class_names), progress=False, ranks=self.ranks)
+                            class_names=list(self.data.info.class_names),
+                            progress=self.ranks.main and self.cfg.runtime.progress, ranks=self.ranks)
         row = {"clean_acc": score.clean_accuracy, "robust_acc": score.robust_accuracy,
                "n_eval": len(self.data.y_eval), "attack": f"PGD-{self.attack.steps}"}
         if self.cfg.eval.cas:

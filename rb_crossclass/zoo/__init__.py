@@ -3,8 +3,9 @@
 The catalog (YAML entries checked against a schema, checksummed weights) and the ``zoo:`` model
 source live with the other model sources in :mod:`rb_crossclass.models`; this package adds what
 uses them: registration with timm so that ``robustbench.utils.load_model`` finds the entries
-(:mod:`.timm_registry`) and adding entries from training runs and evaluated cards
-(:mod:`.authoring`).
+(:mod:`.timm_registry`), adding entries from training runs and evaluated cards
+(:mod:`.authoring`) and exporting an entry for a RobustBench pull request
+(:mod:`.robustbench_export`).
 """
 
 from ..models.sources import build_zoo_model
@@ -21,9 +22,12 @@ from ..models.zoo_catalog import (
     zoo_root,
 )
 from .authoring import add_entry, attach_card, dump_yaml, read_entry_card
+from .robustbench_export import ExportError, RobustBenchExport, export_robustbench
 from .timm_registry import register_timm
 
 __all__ = [
+    "ExportError",
+    "RobustBenchExport",
     "ZOO_ENV",
     "ZooChecksumError",
     "ZooEntry",
@@ -34,6 +38,7 @@ __all__ = [
     "checkpoint_file",
     "dump_yaml",
     "entry_schema",
+    "export_robustbench",
     "find_entry",
     "list_entries",
     "load_entry",

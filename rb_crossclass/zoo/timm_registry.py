@@ -27,7 +27,9 @@ def register_timm(root: str | os.PathLike | None = None, dataset: str | None = N
     """
     import warnings
 
-    from timm.models import register_model
+    from ..compat import import_timm
+
+    register_model = import_timm().models.register_model
 
     module = sys.modules.get(_TIMM_MODULE)
     if module is None:

@@ -36,8 +36,9 @@ def adapt_stem_for_small_inputs(net: nn.Module) -> bool:
 
 @register_source("timm")
 def timm_source(name: str, opts: SourceOptions) -> FeatureClassifier:
-    import timm
+    from ...compat import import_timm
 
+    timm = import_timm()
     if not timm.is_model(name):
         close = timm.list_models(f"*{name[:40]}*")[:5]
         raise ModelSourceError(f"timm has no model {name[:100]!r}" + (f"; close: {close}" if close else ""))
