@@ -12,7 +12,7 @@ from ..attacks import PGDConfig
 from ..core.errors import RBCrossclassError
 from ..core.io import atomic_write_json
 from ..core.provenance import now_iso, package_versions
-from ..core.runtime import distributed
+from ..core.runtime import distributed, require_bf16
 from ..core.threat import format_eps
 from .common import (
     add_data_args,
@@ -88,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
     from ..crossclass import score_model
 
     with distributed(args.device) as (ranks, device):
+        if args.bf16:
+            require_bf16(device, "--bf16")  # before the data and the model are read
         split = read_test_split(args)
         model = build_model(args, split.info)
         info = reconcile_classes(model, split.info, args.dataset)
@@ -97,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
         if args.attack == "pgd":
             attack = PGDConfig(eps=eps, steps=args.steps, step_size=args.step_size, norm=args.threat_model)
         result = score_model(
-            model, split.x, split.y, attack=attack, batch_size=args.batch_size or 256, device=device,
+            model, split.x, split.y, attack=attack, batch_size=args.batch_size, device=device,
             seed=args.seed, autocast=args.bf16, channels_last=args.channels_last,
             class_names=list(info.class_names), progress=not args.no_progress, ranks=ranks,
         )
@@ -117,8 +119,8 @@ def _write_outputs(args: argparse.Namespace, model, info, result, eps: float, de
         "model": {**meta, "source": args.model, "checkpoint": args.checkpoint},
         "dataset": args.dataset, "threat_model": args.threat_model, "eps": eps,
         "eps_string": format_eps(eps), "seed": args.seed, "device": str(device),
-        "batch_size": args.batch_size or 256, "bf16": bool(args.bf16),
-        "channels_last": bool(args.channels_last), "world_size": world_size,
+        "batch_size": result.compute["batch_size"], "bf16": bool(args.bf16),
+        "channels_last": result.compute["channels_last"], "world_size": world_size,
         "created": now_iso(), "versions": package_versions(),
     }
     what = f"PGD-{args.steps} {args.threat_model} eps={format_eps(eps)}" if result.attack else "clean"

@@ -9,6 +9,17 @@ elsewhere (e.g. AutoAttack's output). Both stream per-class float64 sums
 (:func:`merge_results`); under ``torchrun`` a pass given ``ranks`` splits its batches over the ranks
 (batch ``b`` on rank ``b % world_size``) and sums the accumulators with an all-reduce, giving every
 rank the one-process result.
+
+Speed (``benchmarks/bench_crossclass.py``): the attack takes input gradients only (no parameter
+gradient is ever allocated: parameters stop requiring grad for the pass), the features of the
+last PGD forward are reused, and the defaults pick the fastest exact set-up for the device:
+channels_last for convolutional models on CPU (oneDNN) and CUDA
+(:func:`~rb_crossclass.core.runtime.prefers_channels_last`) and a cache-sized batch on CPU
+(:data:`CPU_BATCH_SIZE`). Per sample, CPU results do not depend on the batch size (the random
+starts are one stream, the kernels compute each sample alike); channels_last changes only the
+order in which convolutions sum, so results equal NCHW's to float32 rounding. ``autocast``
+(bf16, refused where the hardware lacks it) and ``compile`` (``torch.compile`` of the attack's
+forward and input-backward) are opt-in: they change the numbers by more than summation order.
 """
 
 from __future__ import annotations
@@ -26,7 +37,7 @@ from torch import nn
 from ..attacks import PGDConfig, pgd, skip_random_starts
 from ..core.errors import RBCrossclassError
 from ..core.io import jsonable
-from ..core.runtime import Ranks
+from ..core.runtime import Ranks, prefers_channels_last, require_bf16
 from .metric import (
     AttributionAccumulator,
     attribution_matrix,
@@ -39,8 +50,20 @@ from .metric import (
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ScoreResult", "ScoringError", "merge_results", "result_from_accumulators",
-           "score_examples", "score_model"]
+__all__ = ["CPU_BATCH_SIZE", "GPU_BATCH_SIZE", "ScoreResult", "ScoringError", "default_batch_size",
+           "merge_results", "result_from_accumulators", "score_examples", "score_model"]
+
+CPU_BATCH_SIZE = 64
+"""Default batch on CPU: small enough for a ResNet-18's activations to stay in a CPU's caches
+(batches of 256 ran 1.4× slower per image than 64 on this project's CPU; see the README's
+benchmark table). Per-sample results are the same for every batch size on CPU."""
+GPU_BATCH_SIZE = 256
+"""Default batch on a GPU (large batches fill it)."""
+
+
+def default_batch_size(device: torch.device | str) -> int:
+    """:data:`CPU_BATCH_SIZE` on CPU, :data:`GPU_BATCH_SIZE` elsewhere."""
+    return CPU_BATCH_SIZE if torch.device(device).type == "cpu" else GPU_BATCH_SIZE
 
 
 class ScoringError(RBCrossclassError, ValueError):
@@ -55,7 +78,8 @@ class ScoreResult:
     accuracies are fractions in [0,1]; ``attack`` describes how the adversarial examples were
     made (``None``: no attack, the "adversarial" numbers are the clean ones). The accumulators
     ``clean_acc_state`` / ``adv_acc_state`` and the correct counts let shards be merged
-    (:func:`merge_results`); ``x_adv`` is kept only on request.
+    (:func:`merge_results`); ``x_adv`` is kept only on request. ``compute`` records how the pass
+    ran (device, batch size, channels_last, bf16, compile, CPU threads).
     """
 
     cas: float
@@ -80,6 +104,7 @@ class ScoreResult:
     seconds: float
     n_clean_correct: int = 0
     n_robust_correct: int = 0
+    compute: dict | None = None
     clean_acc_state: AttributionAccumulator | None = field(default=None, repr=False, compare=False)
     adv_acc_state: AttributionAccumulator | None = field(default=None, repr=False, compare=False)
     x_adv: torch.Tensor | None = field(default=None, repr=False, compare=False)
@@ -104,6 +129,7 @@ class ScoreResult:
             "class_names": list(self.class_names),
             "attack": dict(self.attack) if self.attack is not None else None,
             "seconds": self.seconds,
+            "compute": dict(self.compute) if self.compute is not None else None,
             "matrix": self.matrix, "clean_matrix": self.clean_matrix,
         }
         return jsonable(out)
@@ -123,6 +149,7 @@ def result_from_accumulators(
     attack: dict | None = None,
     seconds: float = 0.0,
     top_k: int = 5,
+    compute: dict | None = None,
 ) -> ScoreResult:
     """Turn (merged) accumulators and correct counts into a :class:`ScoreResult`."""
     if not torch.equal(clean.counts.cpu(), adv.counts.cpu()):
@@ -161,6 +188,7 @@ def result_from_accumulators(
         seconds=float(seconds),
         n_clean_correct=int(n_clean_correct),
         n_robust_correct=int(n_robust_correct),
+        compute=dict(compute) if compute is not None else None,
         clean_acc_state=clean,
         adv_acc_state=adv,
     )
@@ -183,7 +211,7 @@ def merge_results(results: Sequence[ScoreResult]) -> ScoreResult:
         clean, adv,
         sum(r.n_clean_correct for r in results), sum(r.n_robust_correct for r in results),
         class_names=first.class_names, attack=first.attack,
-        seconds=sum(r.seconds for r in results),
+        seconds=sum(r.seconds for r in results), compute=first.compute,
     )
 
 
@@ -214,17 +242,33 @@ def _check_data(x: torch.Tensor, y: torch.Tensor, num_classes: int) -> None:
         )
 
 
+def _is_nchw(t: torch.Tensor) -> bool:
+    return t.dim() == 4 and t.is_contiguous() and not t.is_contiguous(memory_format=torch.channels_last)
+
+
 @contextlib.contextmanager
-def _scoring_mode(model: nn.Module) -> Iterator[None]:
-    """Eval mode and no parameter gradients during the pass; both restored afterwards."""
+def _scoring_mode(model: nn.Module, channels_last: bool) -> Iterator[None]:
+    """Eval mode, no parameter gradients and (``channels_last``) NHWC weights during the pass;
+    modes, flags and memory formats are restored afterwards (a training run that scores between
+    epochs must not have its layout changed under it; layout never changes values)."""
     modes = [(m, m.training) for m in model.modules()]  # restored module by module
     flags = [(p, p.requires_grad) for p in model.parameters()]
+    nchw = [(m, table, name) for m in model.modules() for table in (m._parameters, m._buffers)
+            for name, t in table.items() if t is not None and _is_nchw(t)] if channels_last else []
     model.eval()
     for p, _ in flags:
         p.requires_grad_(False)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
     try:
         yield
     finally:
+        for _, table, name in nchw:
+            t = table[name]
+            if isinstance(t, nn.Parameter):
+                t.data = t.data.contiguous()
+            else:
+                table[name] = t.contiguous()
         for p, flag in flags:
             p.requires_grad_(flag)
         for m, mode in modes:
@@ -244,23 +288,54 @@ def _to_device(t: torch.Tensor, device: torch.device, channels_last: bool) -> to
     return t
 
 
+@dataclass(frozen=True)
+class _Compute:
+    """How a pass runs, resolved from the caller's choices and the defaults."""
+
+    device: torch.device
+    batch_size: int
+    channels_last: bool
+    autocast: bool
+    compile: bool = False
+
+    def as_dict(self) -> dict:
+        return {"device": str(self.device), "batch_size": self.batch_size,
+                "channels_last": self.channels_last, "bf16": self.autocast, "compile": self.compile,
+                "threads": torch.get_num_threads() if self.device.type == "cpu" else None}
+
+
+def _resolve_compute(model: nn.Module, device: str | torch.device, batch_size: int | None,
+                     channels_last: bool | None, autocast: bool, compile: bool = False) -> _Compute:
+    _check_model(model)
+    device = torch.device(device)
+    if batch_size is None:
+        batch_size = default_batch_size(device)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ScoringError(f"batch size must be an integer >= 1, got {batch_size!r}")
+    if autocast:
+        require_bf16(device, "bf16 scoring")
+    if channels_last is None:
+        channels_last = prefers_channels_last(model, device)
+    return _Compute(device, batch_size, bool(channels_last), bool(autocast), bool(compile))
+
+
+def _bf16_mark(compute: _Compute) -> dict:
+    """``{"bf16": True}`` for a bf16 pass, so every record of its scores (JSON, card) says so."""
+    return {"bf16": True} if compute.autocast else {}
+
+
 def _run_pass(model: nn.Module, x: torch.Tensor, y: torch.Tensor, adv_fn: AdvFn | None, *,
-              batch_size: int, device: torch.device, autocast: bool, channels_last: bool,
-              class_names: Sequence[str] | None, attack: dict | None, progress: bool,
-              keep_adversarial: bool, desc: str, ranks: Ranks | None = None,
+              compute: _Compute, class_names: Sequence[str] | None, attack: dict | None,
+              progress: bool, keep_adversarial: bool, desc: str, ranks: Ranks | None = None,
               skip_fn: SkipFn | None = None) -> ScoreResult:
     from tqdm.auto import tqdm
 
-    _check_model(model)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ScoringError(f"batch size must be an integer >= 1, got {batch_size!r}")
     ranks = ranks or Ranks()
     if keep_adversarial and ranks.world_size > 1:
         raise ScoringError("keep_adversarial is not available in a sharded pass")
     start_time = time.perf_counter()
+    device, batch_size, channels_last = compute.device, compute.batch_size, compute.channels_last
     model.to(device)
-    if channels_last:
-        model.to(memory_format=torch.channels_last)
     weight = model.head.weight.detach()
     k, d = weight.shape
     _check_data(x, y, k)
@@ -269,8 +344,8 @@ def _run_pass(model: nn.Module, x: torch.Tensor, y: torch.Tensor, adv_fn: AdvFn 
     correct = torch.zeros(2, dtype=torch.int64, device=device)  # clean, adversarial
     kept: list[torch.Tensor] = []
     n = len(y)
-    with _scoring_mode(model), tqdm(total=n, desc=desc, unit="img", disable=not (progress and ranks.main),
-                                   leave=False) as bar:
+    bar = tqdm(total=n, desc=desc, unit="img", disable=not (progress and ranks.main), leave=False)
+    with _scoring_mode(model, channels_last), bar:
         for b, start in enumerate(range(0, n, batch_size)):
             end = min(start + batch_size, n)
             xb = _to_device(x[start:end], device, channels_last)
@@ -279,7 +354,7 @@ def _run_pass(model: nn.Module, x: torch.Tensor, y: torch.Tensor, adv_fn: AdvFn 
                     skip_fn(xb)
                 continue
             yb = y[start:end].to(device, torch.int64, non_blocking=True)
-            logits_c, feats_c = _forward_features(model, xb, autocast)
+            logits_c, feats_c = _forward_features(model, xb, compute.autocast)
             clean.update(feats_c, weight, yb)
             correct[0] += (logits_c.argmax(1) == yb).sum()
             if adv_fn is None:
@@ -298,7 +373,7 @@ def _run_pass(model: nn.Module, x: torch.Tensor, y: torch.Tensor, adv_fn: AdvFn 
         ranks.sum_(correct)
     result = result_from_accumulators(
         clean, adv, int(correct[0]), int(correct[1]), class_names=class_names, attack=attack,
-        seconds=time.perf_counter() - start_time,
+        seconds=time.perf_counter() - start_time, compute=compute.as_dict(),
     )
     if keep_adversarial:
         result.x_adv = torch.cat(kept)
@@ -311,11 +386,11 @@ def score_model(
     y: torch.Tensor,
     *,
     attack: PGDConfig | None,
-    batch_size: int = 256,
+    batch_size: int | None = None,
     device: str | torch.device = "cpu",
     seed: int = 0,
     autocast: bool = False,
-    channels_last: bool = False,
+    channels_last: bool | None = None,
     class_names: Sequence[str] | None = None,
     progress: bool = True,
     keep_adversarial: bool = False,
@@ -326,13 +401,19 @@ def score_model(
     ``attack``: a :class:`PGDConfig` (paper protocol: ``PGDConfig(eps=8/255)`` = untargeted
     PGD-20 on CE, random start, step ε/4 ℓ∞ / ε/8 ℓ2) or ``None`` (clean only; the adversarial
     numbers then equal the clean ones). The model runs in eval mode without parameter gradients
-    (both restored afterwards). The attack's random starts come from one generator on
-    ``device`` seeded with ``seed``: same seed, batch size and device give the same result.
-    ``autocast`` runs forwards in bf16; ``channels_last`` changes the memory format (GPU).
+    (modes, flags and memory formats restored afterwards). The attack's random starts come from
+    one generator on ``device`` seeded with ``seed``: same seed, batch size, memory format,
+    threads and device give the same result.
+
+    ``batch_size``: ``None`` = :func:`default_batch_size` of the device. ``channels_last``:
+    ``None`` = :func:`~rb_crossclass.core.runtime.prefers_channels_last` (on for conv models on
+    CPU and CUDA). ``autocast``: forwards and input-backwards in bf16 (raises
+    :class:`~rb_crossclass.core.runtime.Bf16UnsupportedError` where the device lacks native bf16).
     ``keep_adversarial`` stores the adversarial examples (CPU) on ``result.x_adv``. ``ranks``
     shards the batches over ``torchrun`` ranks (every rank returns the one-process result).
     """
-    device = torch.device(device)
+    compute = _resolve_compute(model, device, batch_size, channels_last, autocast)
+    device = compute.device
     attack_info = None
     adv_fn: AdvFn | None = None
     skip_fn: SkipFn | None = None
@@ -340,20 +421,19 @@ def score_model(
         if attack.targeted:
             raise ScoringError("the cross-class protocol uses an untargeted attack")
         generator = torch.Generator(device=device).manual_seed(int(seed))
-        attack_info = {**attack.as_dict(), "seed": int(seed)}
+        attack_info = {**attack.as_dict(), "seed": int(seed), **_bf16_mark(compute)}
 
         def adv_fn(xb, yb, start, end):
-            res = pgd(model, xb, yb, attack, generator=generator, autocast=autocast,
+            res = pgd(model, xb, yb, attack, generator=generator, autocast=compute.autocast,
                       return_features=True)
             return res.x_adv, res.logits, res.features
 
         def skip_fn(xb):
             skip_random_starts(attack, xb, generator)
 
-    return _run_pass(model, x, y, adv_fn, batch_size=batch_size, device=device, autocast=autocast,
-                     channels_last=channels_last, class_names=class_names, attack=attack_info,
-                     progress=progress, keep_adversarial=keep_adversarial, desc="score",
-                     ranks=ranks, skip_fn=skip_fn)
+    return _run_pass(model, x, y, adv_fn, compute=compute, class_names=class_names,
+                     attack=attack_info, progress=progress, keep_adversarial=keep_adversarial,
+                     desc="score", ranks=ranks, skip_fn=skip_fn)
 
 
 def score_examples(
@@ -362,33 +442,32 @@ def score_examples(
     x_adv: torch.Tensor,
     y: torch.Tensor,
     *,
-    batch_size: int = 256,
+    batch_size: int | None = None,
     device: str | torch.device = "cpu",
     class_names: Sequence[str] | None = None,
     progress: bool = True,
     attack: dict | None = None,
     autocast: bool = False,
-    channels_last: bool = False,
+    channels_last: bool | None = None,
     ranks: Ranks | None = None,
 ) -> ScoreResult:
     """Scores from adversarial examples made by the caller (e.g. AutoAttack's output).
 
     ``x_clean``, ``x_adv``: ``[N,C,H,W]`` in [0,1] (``x_adv[n]`` is the adversarial example of
     ``x_clean[n]``), ``y: [N]``. ``attack`` is recorded as given (e.g. ``{"name": "autoattack",
-    ...}``). Given the same examples, batch size and device as :func:`score_model`, the result
-    is identical to it.
+    ...}``). ``batch_size``, ``channels_last`` and ``autocast`` as in :func:`score_model`; given
+    the same examples and settings as :func:`score_model`, the result is identical to it.
     """
     if x_adv.shape != x_clean.shape:
         raise ScoringError(f"x_adv {tuple(x_adv.shape)} and x_clean {tuple(x_clean.shape)} differ in shape")
-    device = torch.device(device)
+    compute = _resolve_compute(model, device, batch_size, channels_last, autocast)
 
     def adv_fn(xb, yb, start, end):
-        xa = _to_device(x_adv[start:end], device, channels_last)
-        logits, feats = _forward_features(model, xa, autocast)
+        xa = _to_device(x_adv[start:end], compute.device, compute.channels_last)
+        logits, feats = _forward_features(model, xa, compute.autocast)
         return xa, logits, feats
 
-    return _run_pass(model, x_clean, y, adv_fn, batch_size=batch_size, device=device,
-                     autocast=autocast, channels_last=channels_last, class_names=class_names,
-                     attack=dict(attack) if attack is not None else {"name": "given"},
+    return _run_pass(model, x_clean, y, adv_fn, compute=compute, class_names=class_names,
+                     attack={**(attack if attack is not None else {"name": "given"}), **_bf16_mark(compute)},
                      progress=progress, keep_adversarial=False, desc="score (given examples)",
                      ranks=ranks)

@@ -94,6 +94,7 @@ def evaluate_model(
     cas: bool = True,
     pgd: bool = False,
     score_batch_size: int | None = None,
+    score_bf16: bool = False,
     model_name: str = "model",
     dataset: str = "",
     progress: bool = True,
@@ -132,13 +133,13 @@ def evaluate_model(
                 "norm": config.norm, "eps": config.eps, "seed": config.seed}
         score = score_examples(model, x, outcome.x_adv, y, batch_size=score_bs, device=device,
                                class_names=class_names, progress=progress, ranks=ranks,
-                               attack=info)
+                               attack=info, autocast=score_bf16)
         cross = score.to_dict()
         stages["cas"] = time.perf_counter() - t0
     if pgd:
         t0 = time.perf_counter()
         score = score_model(model, x, y, attack=PGDConfig(eps=config.eps, steps=20, norm=config.norm),
-                            batch_size=score_bs, device=device, seed=config.seed,
+                            batch_size=score_bs, device=device, seed=config.seed, autocast=score_bf16,
                             class_names=class_names, progress=progress, ranks=ranks)
         cross_pgd = score.to_dict()
         stages["cas_pgd"] = time.perf_counter() - t0
