@@ -3,7 +3,9 @@
 - :mod:`.metric` — class attribution vectors, the attribution matrix ``C``, CAS, normalized CAS,
   our feature-sharing index (FSI), streamed per class in float64 (:class:`AttributionAccumulator`);
 - :mod:`.scoring` — one pass over a dataset: clean features and the paper's PGD protocol (or
-  given adversarial examples), optionally sharded over ``torchrun`` ranks.
+  given adversarial examples), optionally sharded over ``torchrun`` ranks;
+- :mod:`.reference` — the paper's own (slow) algorithm, kept only for cross-checks in tests and
+  benchmarks.
 """
 
 from .metric import (
@@ -17,6 +19,7 @@ from .metric import (
     top_shared_pairs,
     valid_classes,
 )
+from .reference import ReferenceResult, reference_cas, reference_pgd
 from .scoring import (
     ScoreResult,
     ScoringError,
@@ -28,6 +31,7 @@ from .scoring import (
 
 __all__ = [
     "AttributionAccumulator",
+    "ReferenceResult",
     "ScoreResult",
     "ScoringError",
     "attribution_matrix",
@@ -37,6 +41,8 @@ __all__ = [
     "merge_results",
     "normalized_cas",
     "per_class_scores",
+    "reference_cas",
+    "reference_pgd",
     "result_from_accumulators",
     "score_examples",
     "score_model",
