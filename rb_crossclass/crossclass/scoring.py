@@ -395,6 +395,7 @@ def score_model(
     progress: bool = True,
     keep_adversarial: bool = False,
     ranks: Ranks | None = None,
+    compile: bool = False,
 ) -> ScoreResult:
     """Clean and adversarial cross-class scores of ``model`` on ``x: [N,C,H,W]`` in [0,1], ``y: [N]``.
 
@@ -409,10 +410,13 @@ def score_model(
     ``None`` = :func:`~rb_crossclass.core.runtime.prefers_channels_last` (on for conv models on
     CPU and CUDA). ``autocast``: forwards and input-backwards in bf16 (raises
     :class:`~rb_crossclass.core.runtime.Bf16UnsupportedError` where the device lacks native bf16).
-    ``keep_adversarial`` stores the adversarial examples (CPU) on ``result.x_adv``. ``ranks``
-    shards the batches over ``torchrun`` ranks (every rank returns the one-process result).
+    ``compile``: ``torch.compile`` the attack's forward and input-backward (one compilation for
+    the batch shape, the last batch padded to it; about 40 s on a 2-core CPU for a ResNet-18, so
+    it pays from a few thousand images on; float rounding differs from eager). ``keep_adversarial``
+    stores the adversarial examples (CPU) on ``result.x_adv``. ``ranks`` shards the batches over
+    ``torchrun`` ranks (every rank returns the one-process result).
     """
-    compute = _resolve_compute(model, device, batch_size, channels_last, autocast)
+    compute = _resolve_compute(model, device, batch_size, channels_last, autocast, compile)
     device = compute.device
     attack_info = None
     adv_fn: AdvFn | None = None
@@ -423,10 +427,17 @@ def score_model(
         generator = torch.Generator(device=device).manual_seed(int(seed))
         attack_info = {**attack.as_dict(), "seed": int(seed), **_bf16_mark(compute)}
 
+        attack_model = _compiled(model) if compute.compile else model
+        shape_batch = min(compute.batch_size, len(y))  # the one batch shape a compiled step sees
+
         def adv_fn(xb, yb, start, end):
-            res = pgd(model, xb, yb, attack, generator=generator, autocast=compute.autocast,
-                      return_features=True)
-            return res.x_adv, res.logits, res.features
+            n = len(yb)
+            if compute.compile and n < shape_batch:  # pad, so the last batch does not recompile
+                xb, yb = _pad(xb, shape_batch), _pad(yb, shape_batch)
+            with _compile_errors(compute.compile):
+                res = pgd(attack_model, xb, yb, attack, generator=generator, autocast=compute.autocast,
+                          return_features=True)
+            return res.x_adv[:n], res.logits[:n], res.features[:n]
 
         def skip_fn(xb):
             skip_random_starts(attack, xb, generator)
@@ -434,6 +445,37 @@ def score_model(
     return _run_pass(model, x, y, adv_fn, compute=compute, class_names=class_names,
                      attack=attack_info, progress=progress, keep_adversarial=keep_adversarial,
                      desc="score", ranks=ranks, skip_fn=skip_fn)
+
+
+def _compiled(model: nn.Module) -> nn.Module:
+    """``torch.compile`` of ``model``'s forward for the attack steps (static shapes: one
+    compilation). ``forward_with_features`` of the result is the eager model's (final forwards)."""
+    return torch.compile(model, dynamic=False)
+
+
+@contextlib.contextmanager
+def _compile_errors(active: bool) -> Iterator[None]:
+    """A failed ``torch.compile`` (e.g. no C++ compiler) as one :class:`ScoringError` line."""
+    if not active:
+        yield
+        return
+    from torch._dynamo.exc import BackendCompilerFailed
+
+    try:
+        yield
+    except BackendCompilerFailed as err:
+        first = (str(err).strip().splitlines() or [""])[0][:200]
+        raise ScoringError(f"compile: torch.compile failed ({type(err).__name__}: {first}); "
+                           "score without compile") from err
+
+
+def _pad(t: torch.Tensor, size: int) -> torch.Tensor:
+    """``t`` with its last row repeated up to ``size`` rows (the extra rows are dropped after)."""
+    extra = t[-1:].expand(size - len(t), *t.shape[1:])
+    out = torch.cat([t, extra])
+    if t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last):
+        out = out.contiguous(memory_format=torch.channels_last)
+    return out
 
 
 def score_examples(
