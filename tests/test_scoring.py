@@ -197,7 +197,7 @@ def test_channels_last_by_rule_and_layout_restored(tiny_model, small_batch):
     assert conv.is_contiguous()  # NCHW before
     res = score_model(tiny_model, x, y, attack=PGDConfig(eps=EPS, steps=2), progress=False)
     assert res.compute == {"device": "cpu", "batch_size": 64, "channels_last": True, "bf16": False,
-                           "compile": False, "threads": torch.get_num_threads()}
+                           "compile": False, "fold_batch_norms": 0, "threads": torch.get_num_threads()}
     assert conv.is_contiguous() and not conv.is_contiguous(memory_format=torch.channels_last)
     assert tiny_model.training and all(p.requires_grad and p.grad is None for p in tiny_model.parameters())
     nchw = score_model(tiny_model, x, y, attack=PGDConfig(eps=EPS, steps=2), progress=False,

@@ -55,6 +55,9 @@ def register(subparsers, summary: str) -> None:
                    help="PGD step (default eps/4 for Linf, eps/8 for L2)")
     add_device_args(p, batch_help="images per batch (default: 64 on CPU, where small batches stay in the "
                     "caches, 256 on GPU); per-image results do not depend on it on CPU")
+    p.add_argument("--no-fold-bn", dest="fold_bn", action="store_false",
+                   help="score the model as it is instead of a copy with its eval-mode batch norms folded "
+                   "into the convolutions before them (same function, float rounding differs)")
     p.add_argument("--compile", action="store_true",
                    help="torch.compile the attack's forward and input-backward: a one-off compilation "
                    "(~40 s for a ResNet-18 on CPU), then faster steps; pays from a few thousand images; "
@@ -107,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
             model, split.x, split.y, attack=attack, batch_size=args.batch_size, device=device,
             seed=args.seed, autocast=args.bf16, channels_last=args.channels_last,
             class_names=list(info.class_names), progress=not args.no_progress, ranks=ranks,
-            compile=args.compile,
+            compile=args.compile, fold_bn=args.fold_bn,
         )
         if ranks.main:
             _write_outputs(args, model, info, result, eps, device, other, world_size=ranks.world_size)
@@ -127,6 +130,7 @@ def _write_outputs(args: argparse.Namespace, model, info, result, eps: float, de
         "eps_string": format_eps(eps), "seed": args.seed, "device": str(device),
         "batch_size": result.compute["batch_size"], "bf16": bool(args.bf16),
         "channels_last": result.compute["channels_last"], "compile": result.compute["compile"],
+        "fold_batch_norms": result.compute["fold_batch_norms"],
         "world_size": world_size,
         "created": now_iso(), "versions": package_versions(),
     }

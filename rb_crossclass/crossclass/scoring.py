@@ -38,6 +38,7 @@ from ..attacks import PGDConfig, pgd, skip_random_starts
 from ..core.errors import RBCrossclassError
 from ..core.io import jsonable
 from ..core.runtime import Ranks, prefers_channels_last, require_bf16
+from ..models.fold import fold_batch_norms
 from .metric import (
     AttributionAccumulator,
     attribution_matrix,
@@ -216,9 +217,18 @@ def merge_results(results: Sequence[ScoreResult]) -> ScoreResult:
 
 
 # --------------------------------------------------------------------------- the pass
-AdvFn = Callable[[torch.Tensor, torch.Tensor, int, int],
+@dataclass(frozen=True)
+class _PassModels:
+    """The models a pass runs: ``eager`` (the model, or its copy with batch norms folded) for
+    clean and final forwards, ``attack`` for the attack steps (``eager`` or its compiled form)."""
+
+    eager: nn.Module
+    attack: nn.Module
+
+
+AdvFn = Callable[[_PassModels, torch.Tensor, torch.Tensor, int, int],
                  tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
-"""``adv_fn(x_batch, y_batch, start, end) -> (x_adv, logits [B,K], features [B,D])``."""
+"""``adv_fn(models, x_batch, y_batch, start, end) -> (x_adv, logits [B,K], features [B,D])``."""
 SkipFn = Callable[[torch.Tensor], None]
 """``skip_fn(x_batch)``: what a rank does for a batch it does not own (keep RNG streams aligned)."""
 
@@ -297,15 +307,18 @@ class _Compute:
     channels_last: bool
     autocast: bool
     compile: bool = False
+    fold_bn: bool = True
 
     def as_dict(self) -> dict:
         return {"device": str(self.device), "batch_size": self.batch_size,
                 "channels_last": self.channels_last, "bf16": self.autocast, "compile": self.compile,
+                "fold_batch_norms": self.fold_bn,
                 "threads": torch.get_num_threads() if self.device.type == "cpu" else None}
 
 
 def _resolve_compute(model: nn.Module, device: str | torch.device, batch_size: int | None,
-                     channels_last: bool | None, autocast: bool, compile: bool = False) -> _Compute:
+                     channels_last: bool | None, autocast: bool, compile: bool = False,
+                     fold_bn: bool = True) -> _Compute:
     _check_model(model)
     device = torch.device(device)
     if batch_size is None:
@@ -316,7 +329,20 @@ def _resolve_compute(model: nn.Module, device: str | torch.device, batch_size: i
         require_bf16(device, "bf16 scoring")
     if channels_last is None:
         channels_last = prefers_channels_last(model, device)
-    return _Compute(device, batch_size, bool(channels_last), bool(autocast), bool(compile))
+    return _Compute(device, batch_size, bool(channels_last), bool(autocast), bool(compile), bool(fold_bn))
+
+
+FOLD_PROBE = 16
+"""Images of the probe batch on which folded batch norms are checked against the model."""
+
+
+def _pass_models(model: nn.Module, x: torch.Tensor, compute: _Compute) -> tuple[_PassModels, int]:
+    """The models of a pass (in scoring mode already) and the number of batch norms folded."""
+    eager, folded = model, 0
+    if compute.fold_bn:
+        probe = _to_device(x[:FOLD_PROBE], compute.device, compute.channels_last)
+        eager, folded = fold_batch_norms(model, probe)
+    return _PassModels(eager, _compiled(eager) if compute.compile else eager), folded
 
 
 def _bf16_mark(compute: _Compute) -> dict:
@@ -346,6 +372,7 @@ def _run_pass(model: nn.Module, x: torch.Tensor, y: torch.Tensor, adv_fn: AdvFn 
     n = len(y)
     bar = tqdm(total=n, desc=desc, unit="img", disable=not (progress and ranks.main), leave=False)
     with _scoring_mode(model, channels_last), bar:
+        models, folded = _pass_models(model, x, compute)
         for b, start in enumerate(range(0, n, batch_size)):
             end = min(start + batch_size, n)
             xb = _to_device(x[start:end], device, channels_last)
@@ -354,13 +381,13 @@ def _run_pass(model: nn.Module, x: torch.Tensor, y: torch.Tensor, adv_fn: AdvFn 
                     skip_fn(xb)
                 continue
             yb = y[start:end].to(device, torch.int64, non_blocking=True)
-            logits_c, feats_c = _forward_features(model, xb, compute.autocast)
+            logits_c, feats_c = _forward_features(models.eager, xb, compute.autocast)
             clean.update(feats_c, weight, yb)
             correct[0] += (logits_c.argmax(1) == yb).sum()
             if adv_fn is None:
                 x_adv, logits_a, feats_a = xb, logits_c, feats_c
             else:
-                x_adv, logits_a, feats_a = adv_fn(xb, yb, start, end)
+                x_adv, logits_a, feats_a = adv_fn(models, xb, yb, start, end)
             adv.update(feats_a, weight, yb)
             correct[1] += (logits_a.argmax(1) == yb).sum()
             if keep_adversarial:
@@ -373,7 +400,8 @@ def _run_pass(model: nn.Module, x: torch.Tensor, y: torch.Tensor, adv_fn: AdvFn 
         ranks.sum_(correct)
     result = result_from_accumulators(
         clean, adv, int(correct[0]), int(correct[1]), class_names=class_names, attack=attack,
-        seconds=time.perf_counter() - start_time, compute=compute.as_dict(),
+        seconds=time.perf_counter() - start_time,
+        compute={**compute.as_dict(), "fold_batch_norms": folded},
     )
     if keep_adversarial:
         result.x_adv = torch.cat(kept)
@@ -396,6 +424,7 @@ def score_model(
     keep_adversarial: bool = False,
     ranks: Ranks | None = None,
     compile: bool = False,
+    fold_bn: bool = True,
 ) -> ScoreResult:
     """Clean and adversarial cross-class scores of ``model`` on ``x: [N,C,H,W]`` in [0,1], ``y: [N]``.
 
@@ -408,15 +437,18 @@ def score_model(
 
     ``batch_size``: ``None`` = :func:`default_batch_size` of the device. ``channels_last``:
     ``None`` = :func:`~rb_crossclass.core.runtime.prefers_channels_last` (on for conv models on
-    CPU and CUDA). ``autocast``: forwards and input-backwards in bf16 (raises
-    :class:`~rb_crossclass.core.runtime.Bf16UnsupportedError` where the device lacks native bf16).
+    CPU and CUDA). ``fold_bn``: run a copy of the model with its eval-mode batch norms folded into
+    the convolutions before them (:func:`~rb_crossclass.models.fold.fold_batch_norms`; checked on
+    a probe batch, the model itself is untouched). ``autocast``: forwards and input-backwards in
+    bf16 (raises :class:`~rb_crossclass.core.runtime.Bf16UnsupportedError` where the device lacks
+    native bf16).
     ``compile``: ``torch.compile`` the attack's forward and input-backward (one compilation for
     the batch shape, the last batch padded to it; about 40 s on a 2-core CPU for a ResNet-18, so
     it pays from a few thousand images on; float rounding differs from eager). ``keep_adversarial``
     stores the adversarial examples (CPU) on ``result.x_adv``. ``ranks`` shards the batches over
     ``torchrun`` ranks (every rank returns the one-process result).
     """
-    compute = _resolve_compute(model, device, batch_size, channels_last, autocast, compile)
+    compute = _resolve_compute(model, device, batch_size, channels_last, autocast, compile, fold_bn)
     device = compute.device
     attack_info = None
     adv_fn: AdvFn | None = None
@@ -427,15 +459,14 @@ def score_model(
         generator = torch.Generator(device=device).manual_seed(int(seed))
         attack_info = {**attack.as_dict(), "seed": int(seed), **_bf16_mark(compute)}
 
-        attack_model = _compiled(model) if compute.compile else model
         shape_batch = min(compute.batch_size, len(y))  # the one batch shape a compiled step sees
 
-        def adv_fn(xb, yb, start, end):
+        def adv_fn(models, xb, yb, start, end):
             n = len(yb)
             if compute.compile and n < shape_batch:  # pad, so the last batch does not recompile
                 xb, yb = _pad(xb, shape_batch), _pad(yb, shape_batch)
             with _compile_errors(compute.compile):
-                res = pgd(attack_model, xb, yb, attack, generator=generator, autocast=compute.autocast,
+                res = pgd(models.attack, xb, yb, attack, generator=generator, autocast=compute.autocast,
                           return_features=True)
             return res.x_adv[:n], res.logits[:n], res.features[:n]
 
@@ -492,6 +523,7 @@ def score_examples(
     autocast: bool = False,
     channels_last: bool | None = None,
     ranks: Ranks | None = None,
+    fold_bn: bool = True,
 ) -> ScoreResult:
     """Scores from adversarial examples made by the caller (e.g. AutoAttack's output).
 
@@ -502,11 +534,11 @@ def score_examples(
     """
     if x_adv.shape != x_clean.shape:
         raise ScoringError(f"x_adv {tuple(x_adv.shape)} and x_clean {tuple(x_clean.shape)} differ in shape")
-    compute = _resolve_compute(model, device, batch_size, channels_last, autocast)
+    compute = _resolve_compute(model, device, batch_size, channels_last, autocast, fold_bn=fold_bn)
 
-    def adv_fn(xb, yb, start, end):
+    def adv_fn(models, xb, yb, start, end):
         xa = _to_device(x_adv[start:end], compute.device, compute.channels_last)
-        logits, feats = _forward_features(model, xa, compute.autocast)
+        logits, feats = _forward_features(models.eager, xa, compute.autocast)
         return xa, logits, feats
 
     return _run_pass(model, x_clean, y, adv_fn, compute=compute, class_names=class_names,
