@@ -4,7 +4,8 @@ The paper's algorithm (Wei, Guo & Wang, ICML 2025) is :mod:`rb_crossclass.crossc
 per-class batches of ``--class-batch`` (the paper's 100), PGD-20 whose ``loss.backward()`` also
 fills parameter gradients, NCHW, the features recomputed after the attack, fp32. Ours is
 ``rb-crossclass score`` (input-only gradients, mixed-class batches, the last PGD forward's features
-reused) with its defaults (channels_last by rule, 64-image batches on CPU), and with ``--bf16``.
+reused) with its defaults (channels_last by rule, 64-image batches on CPU, batch norms folded into
+the convolutions before them), and with ``--bf16``.
 
 For every ``--threads`` setting (``all`` = the CPUs this process may use) the run has three parts:
 
@@ -15,9 +16,10 @@ For every ``--threads`` setting (``all`` = the CPUs this process may use) the ru
 2. **variants**: seconds per PGD step per 100 images of each candidate, measured in this process
    on the same images, variants interleaved within every round (median of ``--rounds``): the
    paper's step; input-only gradients (NCHW, the paper's batch); + channels_last; + the default
-   batch (= the default path); + ``torch.compile`` (its compilation time measured once); a batch
-   of 256; bf16 (+ compile). The share of convolutions in the default step (torch.profiler) gives
-   the fp32 ceiling; the compile time against its saving gives the break-even N;
+   batch; + folded batch norms (= the default path); + ``torch.compile`` (its compilation time
+   measured once); a batch of 256; bf16 (+ compile). The share of convolutions in the default
+   step (torch.profiler) gives the fp32 ceiling; the compile time against its saving gives the
+   break-even N;
 3. **exactness** (first thread setting): the default path's adversarial examples fed to the
    paper's algorithm: their CAS must agree to |ΔC| ≤ 1e-5.
 
@@ -62,6 +64,7 @@ from rb_crossclass.core.runtime import cpu_threads
 from rb_crossclass.crossclass import reference_cas, reference_pgd
 from rb_crossclass.data import load_dataset, shared_data_dir
 from rb_crossclass.models import create_model_source
+from rb_crossclass.models.fold import fold_batch_norms
 from rb_crossclass.scoring import CPU_BATCH_SIZE, score_model
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -177,7 +180,8 @@ class Variant:
     """A way to run one PGD step over ``images`` (in batches of ``batch``)."""
 
     def __init__(self, name: str, what: str, model, batch: int, *, paper: bool = False,
-                 channels_last: bool = False, autocast: bool = False, compile: bool = False) -> None:
+                 channels_last: bool = False, fold: bool = False, autocast: bool = False,
+                 compile: bool = False, probe: torch.Tensor | None = None) -> None:
         self.name, self.what, self.batch, self.paper = name, what, batch, paper
         self.autocast, self.channels_last = autocast, channels_last
         model = copy.deepcopy(model).eval()
@@ -185,6 +189,9 @@ class Variant:
             p.requires_grad_(paper)
         if channels_last:
             model = model.to(memory_format=torch.channels_last)
+        if fold:  # what the scorer does by default: a copy with the batch norms folded (checked)
+            fmt = torch.channels_last if channels_last else torch.contiguous_format
+            model, self.folded = fold_batch_norms(model, probe.contiguous(memory_format=fmt))
         self.model = torch.compile(model, dynamic=False) if compile else model
         self.compile_s: float | None = None
         self.compile = compile
@@ -206,21 +213,21 @@ class Variant:
             self.compile_s = time.perf_counter() - t0
 
 
-def variants_for(model) -> list[Variant]:
+def variants_for(model, probe: torch.Tensor) -> list[Variant]:
     b = CPU_BATCH_SIZE
+    dflt = dict(channels_last=True, fold=True, probe=probe)
     return [
         Variant("paper", "the paper's step: NCHW, batch 100, loss.backward() fills parameter gradients",
                 model, 100, paper=True),
         Variant("input_grads", "input-only gradients (NCHW, batch 100)", model, 100),
         Variant("channels_last", "+ channels_last (batch 100)", model, 100, channels_last=True),
-        Variant("default", f"+ batch {b} = the default fp32 path", model, b, channels_last=True),
-        Variant("batch_256", "default with batch 256 (the old default)", model, 256, channels_last=True),
-        Variant("compile", f"default + torch.compile (batch {b})", model, b, channels_last=True,
-                compile=True),
-        Variant("bf16", f"default + bf16 autocast (--bf16, batch {b})", model, b, channels_last=True,
-                autocast=True),
-        Variant("bf16_compile", f"bf16 + torch.compile (batch {b})", model, b, channels_last=True,
-                autocast=True, compile=True),
+        Variant("batch_64", f"+ batch {b}", model, b, channels_last=True),
+        Variant("default", "+ batch norms folded = the default fp32 path", model, b, **dflt),
+        Variant("batch_256", "the default path with batch 256 (the old default batch)", model, 256, **dflt),
+        Variant("compile", "the default path + torch.compile (--compile)", model, b, compile=True, **dflt),
+        Variant("bf16", "the default path + bf16 autocast (--bf16)", model, b, autocast=True, **dflt),
+        Variant("bf16_compile", "bf16 + torch.compile (--bf16 --compile)", model, b, autocast=True,
+                compile=True, **dflt),
     ]
 
 
@@ -229,7 +236,7 @@ def measure_variants(args, model, x: torch.Tensor, y: torch.Tensor, threads: int
 
     torch._dynamo.reset()
     clock = time.process_time if args.cpu_time and threads == 1 else time.perf_counter
-    variants = variants_for(model)
+    variants = variants_for(model, x[:16])
     for v in variants:
         v.warm_up(x, y, args.eps)
         if v.compile_s is not None:
@@ -256,7 +263,7 @@ def profile_default(args, model, x: torch.Tensor, y: torch.Tensor) -> dict:
     """Share of convolution forward / input-backward / everything else in the default step."""
     from torch.profiler import ProfilerActivity, profile
 
-    v = Variant("default", "", model, CPU_BATCH_SIZE, channels_last=True)
+    v = Variant("default", "", model, CPU_BATCH_SIZE, channels_last=True, fold=True, probe=x[:16])
     v.warm_up(x, y, args.eps)
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         v.step(x, y, args.eps)

@@ -10,16 +10,20 @@ elsewhere (e.g. AutoAttack's output). Both stream per-class float64 sums
 (batch ``b`` on rank ``b % world_size``) and sums the accumulators with an all-reduce, giving every
 rank the one-process result.
 
-Speed (``benchmarks/bench_crossclass.py``): the attack takes input gradients only (no parameter
-gradient is ever allocated: parameters stop requiring grad for the pass), the features of the
-last PGD forward are reused, and the defaults pick the fastest exact set-up for the device:
-channels_last for convolutional models on CPU (oneDNN) and CUDA
-(:func:`~rb_crossclass.core.runtime.prefers_channels_last`) and a cache-sized batch on CPU
-(:data:`CPU_BATCH_SIZE`). Per sample, CPU results do not depend on the batch size (the random
-starts are one stream, the kernels compute each sample alike); channels_last changes only the
-order in which convolutions sum, so results equal NCHW's to float32 rounding. ``autocast``
-(bf16, refused where the hardware lacks it) and ``compile`` (``torch.compile`` of the attack's
-forward and input-backward) are opt-in: they change the numbers by more than summation order.
+Speed (``benchmarks/bench_crossclass.py``, README "Benchmarks"): the attack takes input gradients
+only (no parameter gradient is ever allocated: parameters stop requiring grad for the pass), the
+features of the last PGD forward are reused, and the defaults pick the fastest set-up whose
+numbers differ from plain NCHW float32 only by float rounding: channels_last for convolutional
+models on CPU (oneDNN) and CUDA (:func:`~rb_crossclass.core.runtime.prefers_channels_last`), a
+cache-sized batch on CPU (:data:`CPU_BATCH_SIZE`) and a copy of the model with its eval-mode batch
+norms folded into the convolutions before them (:func:`~rb_crossclass.models.fold.fold_batch_norms`).
+On CPU the batch size changes nothing per sample (ℓ∞ random starts are one stream; the kernels
+compute each sample alike); channels_last (another summation order) and folding (another
+association of the same products) change a forward's outputs by float32 rounding only (clean CAS
+by ~2e-7 on a ResNet-18), which PGD's sign steps can turn into different pixels of some
+adversarial examples. ``--no-channels-last --no-fold-bn`` (``channels_last=False,
+fold_bn=False``) gives the plain NCHW numbers. ``autocast`` (bf16, refused where the hardware
+lacks it) and ``compile`` (``torch.compile`` of the attack step) are opt-in.
 """
 
 from __future__ import annotations
