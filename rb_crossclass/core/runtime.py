@@ -119,8 +119,8 @@ def require_bf16(device: torch.device | str, what: str = "bf16") -> None:
 def prefers_channels_last(model: torch.nn.Module, device: torch.device | str) -> bool:
     """The default memory format rule: channels_last for a model with 2-D convolutions on a CPU
     with oneDNN (its NHWC convolution kernels are faster than its NCHW ones; measured per PGD
-    step in ``benchmarks/bench_crossclass.py``) or on CUDA (cuDNN's tensor-core kernels are
-    NHWC); contiguous NCHW otherwise. A fixed rule, not a timing
+    step in ``benchmarks/bench_crossclass.py``) or on CUDA (cuDNN's tensor-core kernels are NHWC;
+    not measured in this project, which had no GPU); contiguous NCHW otherwise. A fixed rule, not a timing
     probe, so the choice (which changes float rounding) never depends on the machine's load."""
     device = torch.device(device)
     if not any(isinstance(m, torch.nn.Conv2d) for m in model.modules()):
