@@ -4,6 +4,8 @@
   our feature-sharing index (FSI), streamed per class in float64 (:class:`AttributionAccumulator`);
 - :mod:`.scoring` — one pass over a dataset: clean features and the paper's PGD protocol (or
   given adversarial examples), optionally sharded over ``torchrun`` ranks;
+- :mod:`.compute` — how a pass computes (device defaults, channels_last, folded batch norms,
+  compile, bf16), kept apart from what it computes;
 - :mod:`.reference` — the paper's own (slow) algorithm, kept only for cross-checks in tests and
   benchmarks.
 """

@@ -28,21 +28,33 @@ lacks it) and ``compile`` (``torch.compile`` of the attack step) are opt-in.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
 from ..attacks import PGDConfig, pgd, skip_random_starts
-from ..core.errors import RBCrossclassError
 from ..core.io import jsonable
-from ..core.runtime import Ranks, prefers_channels_last, require_bf16
-from ..models.fold import fold_batch_norms
+from ..core.runtime import Ranks
+from .compute import (
+    CPU_BATCH_SIZE,
+    GPU_BATCH_SIZE,
+    PassModels,
+    PassSettings,
+    compile_errors,
+    default_batch_size,
+    forward_features,
+    pad_batch,
+    pass_models,
+    resolve_settings,
+    scoring_mode,
+    to_device,
+)
+from .errors import ScoringError
 from .metric import (
     AttributionAccumulator,
     attribution_matrix,
@@ -58,23 +70,6 @@ log = logging.getLogger(__name__)
 __all__ = ["CPU_BATCH_SIZE", "GPU_BATCH_SIZE", "ScoreResult", "ScoringError", "default_batch_size",
            "merge_results", "result_from_accumulators", "score_examples", "score_model"]
 
-CPU_BATCH_SIZE = 64
-"""Default batch on CPU: small enough for a ResNet-18's activations to stay in a CPU's caches
-(batches of 256 ran 1.4× slower per image than 64 on this project's CPU; see the README's
-benchmark table). Per-sample results are the same for every batch size on CPU."""
-GPU_BATCH_SIZE = 256
-"""Default batch on a GPU (large batches fill it)."""
-
-
-def default_batch_size(device: torch.device | str) -> int:
-    """:data:`CPU_BATCH_SIZE` on CPU, :data:`GPU_BATCH_SIZE` elsewhere."""
-    return CPU_BATCH_SIZE if torch.device(device).type == "cpu" else GPU_BATCH_SIZE
-
-
-class ScoringError(RBCrossclassError, ValueError):
-    """The model or data cannot be scored; the message says why."""
-
-
 @dataclass
 class ScoreResult:
     """Cross-class scores of one model on one set of examples.
@@ -84,7 +79,8 @@ class ScoreResult:
     made (``None``: no attack, the "adversarial" numbers are the clean ones). The accumulators
     ``clean_acc_state`` / ``adv_acc_state`` and the correct counts let shards be merged
     (:func:`merge_results`); ``x_adv`` is kept only on request. ``compute`` records how the pass
-    ran (device, batch size, channels_last, bf16, compile, CPU threads).
+    ran (device, batch size, channels_last, bf16, compile, number of batch norms folded, CPU
+    threads).
     """
 
     cas: float
@@ -221,16 +217,7 @@ def merge_results(results: Sequence[ScoreResult]) -> ScoreResult:
 
 
 # --------------------------------------------------------------------------- the pass
-@dataclass(frozen=True)
-class _PassModels:
-    """The models a pass runs: ``eager`` (the model, or its copy with batch norms folded) for
-    clean and final forwards, ``attack`` for the attack steps (``eager`` or its compiled form)."""
-
-    eager: nn.Module
-    attack: nn.Module
-
-
-AdvFn = Callable[[_PassModels, torch.Tensor, torch.Tensor, int, int],
+AdvFn = Callable[[PassModels, torch.Tensor, torch.Tensor, int, int],
                  tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
 """``adv_fn(models, x_batch, y_batch, start, end) -> (x_adv, logits [B,K], features [B,D])``."""
 SkipFn = Callable[[torch.Tensor], None]
@@ -256,106 +243,13 @@ def _check_data(x: torch.Tensor, y: torch.Tensor, num_classes: int) -> None:
         )
 
 
-def _is_nchw(t: torch.Tensor) -> bool:
-    return t.dim() == 4 and t.is_contiguous() and not t.is_contiguous(memory_format=torch.channels_last)
-
-
-@contextlib.contextmanager
-def _scoring_mode(model: nn.Module, channels_last: bool) -> Iterator[None]:
-    """Eval mode, no parameter gradients and (``channels_last``) NHWC weights during the pass;
-    modes, flags and memory formats are restored afterwards (a training run that scores between
-    epochs must not have its layout changed under it; layout never changes values)."""
-    modes = [(m, m.training) for m in model.modules()]  # restored module by module
-    flags = [(p, p.requires_grad) for p in model.parameters()]
-    nchw = [(m, table, name) for m in model.modules() for table in (m._parameters, m._buffers)
-            for name, t in table.items() if t is not None and _is_nchw(t)] if channels_last else []
-    model.eval()
-    for p, _ in flags:
-        p.requires_grad_(False)
-    if channels_last:
-        model.to(memory_format=torch.channels_last)
-    try:
-        yield
-    finally:
-        for _, table, name in nchw:
-            t = table[name]
-            if isinstance(t, nn.Parameter):
-                t.data = t.data.contiguous()
-            else:
-                table[name] = t.contiguous()
-        for p, flag in flags:
-            p.requires_grad_(flag)
-        for m, mode in modes:
-            m.training = mode
-
-
-def _forward_features(model: nn.Module, x: torch.Tensor, autocast: bool):
-    with torch.no_grad(), torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=autocast):
-        logits, feats = model.forward_with_features(x)
-    return logits.float(), feats.float()
-
-
-def _to_device(t: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
-    t = t.to(device, non_blocking=True)
-    if channels_last and t.dim() == 4:
-        t = t.contiguous(memory_format=torch.channels_last)
-    return t
-
-
-@dataclass(frozen=True)
-class _Compute:
-    """How a pass runs, resolved from the caller's choices and the defaults."""
-
-    device: torch.device
-    batch_size: int
-    channels_last: bool
-    autocast: bool
-    compile: bool = False
-    fold_bn: bool = True
-
-    def as_dict(self) -> dict:
-        return {"device": str(self.device), "batch_size": self.batch_size,
-                "channels_last": self.channels_last, "bf16": self.autocast, "compile": self.compile,
-                "fold_batch_norms": self.fold_bn,
-                "threads": torch.get_num_threads() if self.device.type == "cpu" else None}
-
-
-def _resolve_compute(model: nn.Module, device: str | torch.device, batch_size: int | None,
-                     channels_last: bool | None, autocast: bool, compile: bool = False,
-                     fold_bn: bool = True) -> _Compute:
-    _check_model(model)
-    device = torch.device(device)
-    if batch_size is None:
-        batch_size = default_batch_size(device)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ScoringError(f"batch size must be an integer >= 1, got {batch_size!r}")
-    if autocast:
-        require_bf16(device, "bf16 scoring")
-    if channels_last is None:
-        channels_last = prefers_channels_last(model, device)
-    return _Compute(device, batch_size, bool(channels_last), bool(autocast), bool(compile), bool(fold_bn))
-
-
-FOLD_PROBE = 16
-"""Images of the probe batch on which folded batch norms are checked against the model."""
-
-
-def _pass_models(model: nn.Module, x: torch.Tensor, compute: _Compute) -> tuple[_PassModels, int]:
-    """The models of a pass (in scoring mode already) and the number of batch norms folded."""
-    eager, folded = model, 0
-    if compute.fold_bn:
-        probe = _to_device(x[:FOLD_PROBE], compute.device, compute.channels_last)
-        eager, folded = fold_batch_norms(model, probe)
-    return _PassModels(eager, _compiled(eager) if compute.compile else eager), folded
-
-
-def _bf16_mark(compute: _Compute) -> dict:
+def _bf16_mark(compute: PassSettings) -> dict:
     """``{"bf16": True}`` for a bf16 pass, so every record of its scores (JSON, card) says so."""
     return {"bf16": True} if compute.autocast else {}
 
 
 def _run_pass(model: nn.Module, x: torch.Tensor, y: torch.Tensor, adv_fn: AdvFn | None, *,
-              compute: _Compute, class_names: Sequence[str] | None, attack: dict | None,
+              compute: PassSettings, class_names: Sequence[str] | None, attack: dict | None,
               progress: bool, keep_adversarial: bool, desc: str, ranks: Ranks | None = None,
               skip_fn: SkipFn | None = None) -> ScoreResult:
     from tqdm.auto import tqdm
@@ -375,17 +269,17 @@ def _run_pass(model: nn.Module, x: torch.Tensor, y: torch.Tensor, adv_fn: AdvFn 
     kept: list[torch.Tensor] = []
     n = len(y)
     bar = tqdm(total=n, desc=desc, unit="img", disable=not (progress and ranks.main), leave=False)
-    with _scoring_mode(model, channels_last), bar:
-        models, folded = _pass_models(model, x, compute)
+    with scoring_mode(model, channels_last), bar:
+        models, folded = pass_models(model, x, compute)
         for b, start in enumerate(range(0, n, batch_size)):
             end = min(start + batch_size, n)
-            xb = _to_device(x[start:end], device, channels_last)
+            xb = to_device(x[start:end], device, channels_last)
             if not ranks.owns(b):
                 if skip_fn is not None:
                     skip_fn(xb)
                 continue
             yb = y[start:end].to(device, torch.int64, non_blocking=True)
-            logits_c, feats_c = _forward_features(models.eager, xb, compute.autocast)
+            logits_c, feats_c = forward_features(models.eager, xb, compute.autocast)
             clean.update(feats_c, weight, yb)
             correct[0] += (logits_c.argmax(1) == yb).sum()
             if adv_fn is None:
@@ -405,7 +299,7 @@ def _run_pass(model: nn.Module, x: torch.Tensor, y: torch.Tensor, adv_fn: AdvFn 
     result = result_from_accumulators(
         clean, adv, int(correct[0]), int(correct[1]), class_names=class_names, attack=attack,
         seconds=time.perf_counter() - start_time,
-        compute={**compute.as_dict(), "fold_batch_norms": folded},
+        compute=compute.as_dict(folded),
     )
     if keep_adversarial:
         result.x_adv = torch.cat(kept)
@@ -447,12 +341,14 @@ def score_model(
     bf16 (raises :class:`~rb_crossclass.core.runtime.Bf16UnsupportedError` where the device lacks
     native bf16).
     ``compile``: ``torch.compile`` the attack's forward and input-backward (one compilation for
-    the batch shape, the last batch padded to it; about 40 s on a 2-core CPU for a ResNet-18, so
-    it pays from a few thousand images on; float rounding differs from eager). ``keep_adversarial``
+    the batch shape, the last batch padded to it; 40–65 s measured for a ResNet-18 on this
+    project's 2-core CPU, so it pays from a few thousand images on; float rounding differs from
+    eager). ``keep_adversarial``
     stores the adversarial examples (CPU) on ``result.x_adv``. ``ranks`` shards the batches over
     ``torchrun`` ranks (every rank returns the one-process result).
     """
-    compute = _resolve_compute(model, device, batch_size, channels_last, autocast, compile, fold_bn)
+    _check_model(model)
+    compute = resolve_settings(model, device, batch_size, channels_last, autocast, compile, fold_bn)
     device = compute.device
     attack_info = None
     adv_fn: AdvFn | None = None
@@ -468,8 +364,8 @@ def score_model(
         def adv_fn(models, xb, yb, start, end):
             n = len(yb)
             if compute.compile and n < shape_batch:  # pad, so the last batch does not recompile
-                xb, yb = _pad(xb, shape_batch), _pad(yb, shape_batch)
-            with _compile_errors(compute.compile):
+                xb, yb = pad_batch(xb, shape_batch), pad_batch(yb, shape_batch)
+            with compile_errors(compute.compile):
                 res = pgd(models.attack, xb, yb, attack, generator=generator, autocast=compute.autocast,
                           return_features=True)
             return res.x_adv[:n], res.logits[:n], res.features[:n]
@@ -480,37 +376,6 @@ def score_model(
     return _run_pass(model, x, y, adv_fn, compute=compute, class_names=class_names,
                      attack=attack_info, progress=progress, keep_adversarial=keep_adversarial,
                      desc="score", ranks=ranks, skip_fn=skip_fn)
-
-
-def _compiled(model: nn.Module) -> nn.Module:
-    """``torch.compile`` of ``model``'s forward for the attack steps (static shapes: one
-    compilation). ``forward_with_features`` of the result is the eager model's (final forwards)."""
-    return torch.compile(model, dynamic=False)
-
-
-@contextlib.contextmanager
-def _compile_errors(active: bool) -> Iterator[None]:
-    """A failed ``torch.compile`` (e.g. no C++ compiler) as one :class:`ScoringError` line."""
-    if not active:
-        yield
-        return
-    from torch._dynamo.exc import BackendCompilerFailed
-
-    try:
-        yield
-    except BackendCompilerFailed as err:
-        first = (str(err).strip().splitlines() or [""])[0][:200]
-        raise ScoringError(f"compile: torch.compile failed ({type(err).__name__}: {first}); "
-                           "score without compile") from err
-
-
-def _pad(t: torch.Tensor, size: int) -> torch.Tensor:
-    """``t`` with its last row repeated up to ``size`` rows (the extra rows are dropped after)."""
-    extra = t[-1:].expand(size - len(t), *t.shape[1:])
-    out = torch.cat([t, extra])
-    if t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last):
-        out = out.contiguous(memory_format=torch.channels_last)
-    return out
 
 
 def score_examples(
@@ -538,11 +403,12 @@ def score_examples(
     """
     if x_adv.shape != x_clean.shape:
         raise ScoringError(f"x_adv {tuple(x_adv.shape)} and x_clean {tuple(x_clean.shape)} differ in shape")
-    compute = _resolve_compute(model, device, batch_size, channels_last, autocast, fold_bn=fold_bn)
+    _check_model(model)
+    compute = resolve_settings(model, device, batch_size, channels_last, autocast, fold_bn=fold_bn)
 
     def adv_fn(models, xb, yb, start, end):
-        xa = _to_device(x_adv[start:end], compute.device, compute.channels_last)
-        logits, feats = _forward_features(models.eager, xa, compute.autocast)
+        xa = to_device(x_adv[start:end], compute.device, compute.channels_last)
+        logits, feats = forward_features(models.eager, xa, compute.autocast)
         return xa, logits, feats
 
     return _run_pass(model, x_clean, y, adv_fn, compute=compute, class_names=class_names,
