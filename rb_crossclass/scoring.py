@@ -2,8 +2,11 @@
 :mod:`rb_crossclass.crossclass.scoring`."""
 
 from .crossclass.scoring import (  # noqa: F401
+    CPU_BATCH_SIZE,
+    GPU_BATCH_SIZE,
     ScoreResult,
     ScoringError,
+    default_batch_size,
     merge_results,
     result_from_accumulators,
     score_examples,

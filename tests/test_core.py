@@ -195,6 +195,45 @@ def test_resolve_device():
             runtime.resolve_device(bad)
 
 
+@pytest.mark.parametrize("flags, native", [
+    ({"avx512f", "avx512_bf16"}, True),  # e.g. Zen 4/5, Cooper Lake
+    ({"amx_bf16", "amx_tile"}, True),  # Sapphire Rapids
+    ({"fp", "asimd", "bf16"}, True),  # aarch64 Armv8.6
+    ({"avx512f", "avx2", "fma"}, False),  # AVX-512 without bf16: oneDNN would only emulate it
+    (set(), False),  # flags unreadable
+])
+def test_bf16_on_cpu_needs_native_hardware(monkeypatch, flags, native):
+    monkeypatch.setattr(runtime, "cpu_flags", lambda: frozenset(flags))
+    reason = runtime.bf16_unsupported_reason("cpu")
+    assert (reason is None) is native
+    if native:
+        runtime.require_bf16("cpu")
+        return
+    with pytest.raises(runtime.Bf16UnsupportedError, match="^--bf16: .*; run in float32") as err:
+        runtime.require_bf16(torch.device("cpu"), "--bf16")
+    assert isinstance(err.value, RBCrossclassError) and "\n" not in str(err.value)
+
+
+def test_bf16_on_cuda_needs_ampere_or_later(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert "CUDA is not available" in runtime.bf16_unsupported_reason("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *_: "Tesla V100")
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *_: (7, 0))
+    assert "V100 has no native bf16" in runtime.bf16_unsupported_reason("cuda:0")
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *_: (8, 0))
+    assert runtime.bf16_unsupported_reason("cuda:0") is None
+    assert "cpu and cuda devices only" in runtime.bf16_unsupported_reason("meta")
+
+
+def test_channels_last_rule():
+    conv = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Flatten(), torch.nn.LazyLinear(2))
+    mlp = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 2))
+    assert runtime.prefers_channels_last(conv, "cpu") is torch.backends.mkldnn.is_available()
+    assert runtime.prefers_channels_last(conv, "cuda")
+    assert not runtime.prefers_channels_last(mlp, "cpu") and not runtime.prefers_channels_last(mlp, "cuda")
+
+
 def test_one_process_ranks_are_identity_operations():
     r = runtime.Ranks()
     assert r.main and r.owns(0) and r.owns(7)

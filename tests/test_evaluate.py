@@ -281,6 +281,19 @@ def test_robustbench_source_offline_prefills_the_official_card(tmp_path, monkeyp
     assert "--from-official: could not download" in err and "--official-cards" in err
 
 
+@needs_shared
+def test_bf16_refused_in_one_line_where_the_cpu_lacks_it(tmp_path, capsys, monkeypatch):
+    from rb_crossclass.core import runtime
+
+    monkeypatch.setattr(runtime, "cpu_flags", lambda: frozenset({"avx2"}))
+    code = main(["evaluate", "--model", f"py:{Path(__file__).parent / 'conftest.py'}:tiny_convnet",
+                 "--dataset", f"npz:{CIFAR_TEST_NPZ}", "--n-examples", "4", "--device", "cpu", "--bf16",
+                 "--no-progress", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1
+    assert err[0].startswith("rb-crossclass evaluate: error: --bf16: this CPU has no native bf16")
+
+
 def test_config_errors_are_clear():
     with pytest.raises(EvaluateError, match="needs --attacks"):
         AutoAttackConfig(version="custom")

@@ -177,3 +177,18 @@ def test_torchrun_two_ranks_score_exactly_like_one_process(tmp_path, capsys, thr
                 "per_class_counts"):
         assert two[key] == one[key], key
     assert one["matrix"] != one["clean_matrix"]  # the attack (and its random starts) moved the features
+
+
+@needs_shared
+def test_bf16_refused_in_one_line_where_the_cpu_lacks_it(tmp_path, capsys, monkeypatch):
+    from rb_crossclass.core import runtime
+
+    monkeypatch.setattr(runtime, "cpu_flags", lambda: frozenset({"avx2"}))
+    code, _, err = run_cli([
+        "--model", f"py:{TESTS / 'conftest.py'}:tiny_convnet", "--dataset", f"npz:{CIFAR_TEST_NPZ}",
+        "--n-examples", "4", "--device", "cpu", "--bf16", "--out", str(tmp_path / "o")], capsys)
+    assert code == 1
+    assert err.strip().splitlines() == [
+        "rb-crossclass score: error: --bf16: this CPU has no native bf16 arithmetic (none of the flags "
+        "avx512_bf16, amx_bf16, bf16); run in float32 instead (leave bf16 off)"]
+    assert not (tmp_path / "o").exists()

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from rb_crossclass.attacks import PGDConfig
+from rb_crossclass.core import runtime
 from rb_crossclass.data import CIFAR10_CLASSES
 from rb_crossclass.scoring import ScoringError, merge_results, score_examples, score_model
 
@@ -186,3 +187,88 @@ def test_mixed_module_modes_are_restored_module_by_module(tiny_model):
     y = torch.tensor([0, 1, 2, 3])
     score_examples(tiny_model, x, x, y, progress=False)
     assert tiny_model.training and tiny_model.net.training and not tiny_model.net.body[0].training
+
+
+# --------------------------------------------------------------------------- speed defaults
+def test_channels_last_by_rule_and_layout_restored(tiny_model, small_batch):
+    x, y = small_batch
+    tiny_model.train()
+    conv = tiny_model.net.body[0].weight
+    assert conv.is_contiguous()  # NCHW before
+    res = score_model(tiny_model, x, y, attack=PGDConfig(eps=EPS, steps=2), progress=False)
+    assert res.compute == {"device": "cpu", "batch_size": 64, "channels_last": True, "bf16": False,
+                           "compile": False, "fold_batch_norms": 0, "threads": torch.get_num_threads()}
+    assert conv.is_contiguous() and not conv.is_contiguous(memory_format=torch.channels_last)
+    assert tiny_model.training and all(p.requires_grad and p.grad is None for p in tiny_model.parameters())
+    nchw = score_model(tiny_model, x, y, attack=PGDConfig(eps=EPS, steps=2), progress=False,
+                       channels_last=False)
+    assert nchw.compute["channels_last"] is False
+    # a layout only changes the order in which convolutions sum: the same examples score alike
+    a = score_examples(tiny_model, x, x.flip(0), y, progress=False)
+    b = score_examples(tiny_model, x, x.flip(0), y, progress=False, channels_last=False)
+    assert a.compute["channels_last"] and not b.compute["channels_last"]
+    assert_matrix_close(a.matrix, b.matrix, 1e-6)
+    assert a.robust_accuracy == b.robust_accuracy
+
+
+def test_model_without_convolutions_stays_nchw():
+    from rb_crossclass.models import wrap_model
+
+    mlp = wrap_model(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 4))).eval()
+    x, y = torch.rand(6, 3, 2, 2), torch.tensor([0, 1, 2, 3, 0, 1])
+    assert score_model(mlp, x, y, attack=None, progress=False).compute["channels_last"] is False
+
+
+def test_batch_size_leaves_per_sample_results_unchanged_on_cpu(tiny_model, small_batch):
+    """Linf random starts are one stream and the CPU kernels compute each sample alike, so the
+    default batch (64 on CPU) gives the same examples as any other batch size."""
+    x, y = small_batch
+    kw = dict(attack=PGDConfig(eps=EPS, steps=2), seed=4, progress=False, keep_adversarial=True)
+    small = score_model(tiny_model, x, y, batch_size=7, **kw)
+    default = score_model(tiny_model, x, y, **kw)
+    assert torch.equal(small.x_adv, default.x_adv)
+    assert small.robust_accuracy == default.robust_accuracy
+    assert small.cas == pytest.approx(default.cas, abs=1e-12)  # float64 sums in another order
+
+
+def test_bf16_refused_without_native_hardware(tiny_model, small_batch, monkeypatch):
+    x, y = small_batch
+    monkeypatch.setattr(runtime, "cpu_flags", lambda: frozenset({"avx2", "avx512f"}))
+    for call in (lambda: score_model(tiny_model, x, y, attack=None, autocast=True, progress=False),
+                 lambda: score_examples(tiny_model, x, x, y, autocast=True, progress=False)):
+        with pytest.raises(runtime.Bf16UnsupportedError, match="bf16 scoring: this CPU has no native bf16"):
+            call()
+
+
+def test_bf16_accepted_with_native_hardware_and_marked(tiny_model, small_batch, monkeypatch):
+    x, y = small_batch
+    monkeypatch.setattr(runtime, "cpu_flags", lambda: frozenset({"avx512_bf16"}))
+    attack = PGDConfig(eps=EPS, steps=2)
+    bf = score_model(tiny_model, x, y, attack=attack, autocast=True, progress=False)
+    fp = score_model(tiny_model, x, y, attack=attack, progress=False)
+    assert bf.attack == {**fp.attack, "bf16": True} and bf.compute["bf16"] and not fp.compute["bf16"]
+    assert bf.to_dict()["attack"]["bf16"] is True
+    assert math.isfinite(bf.cas) and bf.clean_cas == pytest.approx(fp.clean_cas, abs=0.5)
+    assert abs(bf.clean_accuracy - fp.clean_accuracy) <= 0.1
+    given = score_examples(tiny_model, x, x, y, autocast=True, progress=False, attack={"name": "given"})
+    assert given.attack == {"name": "given", "bf16": True}
+
+
+@pytest.mark.slow
+def test_compiled_attack_scores_like_eager_and_pads_the_last_batch(tiny_model, small_batch):
+    """compile=True: one compilation for the batch shape (40 = 16 + 16 + 8, the last padded), the
+    same protocol, and scores equal to eager's up to float rounding."""
+    import torch._dynamo
+
+    x, y = small_batch
+    torch._dynamo.reset()
+    kw = dict(attack=PGDConfig(eps=EPS, steps=2), seed=1, batch_size=16, progress=False,
+              keep_adversarial=True)
+    eager = score_model(tiny_model, x, y, **kw)
+    compiled = score_model(tiny_model, x, y, compile=True, **kw)
+    assert compiled.compute["compile"] and compiled.x_adv.shape == x.shape
+    assert (compiled.x_adv - x).abs().max() <= EPS + 1e-6
+    assert (compiled.x_adv != eager.x_adv).float().mean() < 0.01  # rare sign flips at most
+    assert compiled.cas == pytest.approx(eager.cas, abs=0.05)
+    assert compiled.clean_matrix == eager.clean_matrix  # clean forwards stay eager
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == 1

@@ -230,6 +230,20 @@ def test_existing_run_needs_resume_and_same_config(models_file, tmp_path):
         train(changed, tmp_path, resume=True)
 
 
+@needs_shared
+def test_bf16_refused_without_native_hardware_accepted_with_it(models_file, tmp_path, monkeypatch):
+    from rb_crossclass.core import runtime
+
+    cfg = config_from_dict(mnist_config(models_file, **{"optim.epochs": 1, "data.n_train": 64,
+                                                        "runtime.bf16": True}))
+    monkeypatch.setattr(runtime, "cpu_flags", lambda: frozenset({"avx2"}))
+    with pytest.raises(runtime.Bf16UnsupportedError, match="^runtime.bf16: this CPU has no native bf16"):
+        train(cfg, tmp_path / "refused")
+    monkeypatch.setattr(runtime, "cpu_flags", lambda: frozenset({"avx512_bf16"}))
+    result = train(cfg, tmp_path / "bf16")
+    assert result is not None and (tmp_path / "bf16" / "metrics.jsonl").is_file()
+
+
 # --------------------------------------------------------------------------- NaN guard
 @needs_shared
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(models_file, tmp_path):

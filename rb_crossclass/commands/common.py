@@ -173,14 +173,17 @@ def add_threat_args(p: argparse.ArgumentParser) -> None:
                    "for Linf, 0.5 for L2)")
 
 
-def add_device_args(p: argparse.ArgumentParser) -> None:
+def add_device_args(p: argparse.ArgumentParser, batch_help: str | None = None,
+                    bf16_help: str = "bf16 autocast (refused on hardware without native bf16)") -> None:
     g = p.add_argument_group("compute")
     g.add_argument("--device", type=device_arg, default=None,
                    help="cpu | cuda | cuda:N (default: cuda if available)")
-    g.add_argument("--batch-size", type=positive_int, default=None)
+    g.add_argument("--batch-size", type=positive_int, default=None, help=batch_help)
     g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--bf16", action="store_true", help="bf16 autocast")
-    g.add_argument("--channels-last", action="store_true", help="channels_last memory format")
+    g.add_argument("--bf16", action="store_true", help=bf16_help)
+    g.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                   help="channels_last memory format (default: on for convolutional models on CPU and "
+                   "CUDA where the scorer runs, off elsewhere)")
 
 
 def add_figure_args(p: argparse.ArgumentParser) -> None:

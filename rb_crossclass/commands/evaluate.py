@@ -17,7 +17,7 @@ from ..cards import CardError, load_card, official_card_path, parse_card, write_
 from ..core.datasets import KNOWN_DATASETS
 from ..core.io import atomic_write_json
 from ..core.names import model_id_from_source
-from ..core.runtime import distributed
+from ..core.runtime import distributed, require_bf16
 from ..evaluate import (
     AA_ATTACKS,
     DEFAULT_BATCH_SIZE,
@@ -63,7 +63,9 @@ def register(subparsers, summary: str) -> None:
     add_model_args(p)
     add_data_args(p)
     add_threat_args(p)
-    add_device_args(p)
+    add_device_args(p, batch_help=f"AutoAttack's batch (default {DEFAULT_BATCH_SIZE})",
+                    bf16_help="run the cross-class scoring in bf16 (AutoAttack itself stays float32, "
+                    "RobustBench's protocol); refused on hardware without native bf16")
     g = p.add_argument_group("AutoAttack")
     g.add_argument("--aa-version", dest="aa_version", default="standard", choices=VERSIONS,
                    help="AutoAttack version (default: standard, RobustBench's)")
@@ -145,8 +147,6 @@ def _base_card(args, dataset: str, rb_name: str | None, card_name: str, data_nam
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.bf16:
-        raise EvaluateError("--bf16: AutoAttack evaluation runs in float32 (RobustBench protocol)")
     config = AutoAttackConfig(norm=args.threat_model, eps=resolve_eps(args), version=args.aa_version,
                               attacks=tuple(args.attacks) if args.attacks else None,
                               batch_size=args.batch_size or DEFAULT_BATCH_SIZE, seed=args.seed)
@@ -154,6 +154,8 @@ def run(args: argparse.Namespace) -> int:
     if args.dataset_name is None and args.card_dataset in KNOWN_DATASETS:
         args.dataset_name = args.card_dataset
     with distributed(args.device) as (ranks, device):
+        if args.bf16:
+            require_bf16(device, "--bf16")  # before the data and the model are read
         split = read_test_split(args)
         card_dataset = args.card_dataset or split.info.card_name
         rb_name = args.model.split(":", 1)[1] if args.model.startswith("robustbench:") else None
@@ -168,7 +170,8 @@ def run(args: argparse.Namespace) -> int:
         result = evaluate_model(
             model, split.x, split.y, config, device=device, state_dir=args.state,
             class_names=info.class_names, cas=not args.no_cas, pgd=not args.no_pgd,
-            score_batch_size=args.score_batch_size, model_name=args.model, dataset=card_dataset,
+            score_batch_size=args.score_batch_size, score_bf16=args.bf16, model_name=args.model,
+            dataset=card_dataset,
             progress=not args.no_progress, ranks=ranks,
         )
         if not ranks.main:

@@ -5,6 +5,9 @@ counts and rank set-up mean the same everywhere:
 
 - :func:`resolve_device` turns ``None``/``"auto"``/``"cpu"``/``"cuda:N"`` into a ``torch.device``
   (a clear error for unknown strings or a missing GPU);
+- :func:`require_bf16` refuses bf16 where the hardware has no native bf16 arithmetic (the one
+  check behind ``score --bf16``, evaluate's scoring and training's ``runtime.bf16``);
+- :func:`prefers_channels_last` is the rule that turns channels_last on by default;
 - :func:`cpu_threads` picks the intra-op thread count from ``OMP_NUM_THREADS``,
   ``SLURM_CPUS_PER_TASK`` or the CPUs this process may run on (never more), and
   :func:`set_cpu_threads` applies it (every CLI command does, before its work);
@@ -20,6 +23,7 @@ import contextlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -29,6 +33,10 @@ from .errors import RBCrossclassError
 
 class RuntimeSetupError(RBCrossclassError, RuntimeError):
     """A device or distributed set-up cannot be used here; the message says why."""
+
+
+class Bf16UnsupportedError(RuntimeSetupError):
+    """bf16 was asked for on a device without native bf16 arithmetic; the message names the device."""
 
 
 def resolve_device(name: str | None) -> torch.device:
@@ -48,6 +56,79 @@ def resolve_device(name: str | None) -> torch.device:
     elif device.type != "cpu":
         raise RuntimeSetupError(f"device {name!r}: only cpu and cuda devices are supported")
     return device
+
+
+# CPU feature flags (Linux /proc/cpuinfo names) that give native bf16 arithmetic: x86 AVX-512 BF16
+# (Cooper Lake and later, AMD Zen 4 and later) or AMX-BF16 (Sapphire Rapids and later); aarch64
+# BF16 (Armv8.6, e.g. Neoverse V1/N2, Graviton3). Without them oneDNN emulates bf16 through fp32
+# and bf16 is no faster, only less precise.
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16", "bf16")
+
+
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags from ``/proc/cpuinfo`` (x86 ``flags``, aarch64 ``Features``);
+    empty where that file cannot be read (not Linux)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return frozenset()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            return frozenset(value.split())
+    return frozenset()
+
+
+def _cuda_bf16(device: torch.device) -> bool:
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    major, _ = torch.cuda.get_device_capability(index)
+    return major >= 8  # Ampere and later run bf16 natively; older GPUs only emulate it
+
+
+def bf16_unsupported_reason(device: torch.device | str) -> str | None:
+    """``None`` when ``device`` computes in bf16 natively, else why not (one sentence).
+
+    CPU: one of :data:`BF16_CPU_FLAGS` in :func:`cpu_flags`. CUDA: compute capability ≥ 8.0
+    (Ampere or later). Other devices: not supported.
+    """
+    device = torch.device(device)
+    if device.type == "cpu":
+        flags = cpu_flags()
+        if not flags:
+            return "this CPU's feature flags cannot be read (no /proc/cpuinfo): native bf16 unconfirmed"
+        if not flags.intersection(BF16_CPU_FLAGS):
+            return "this CPU has no native bf16 arithmetic (none of the flags avx512_bf16, amx_bf16, bf16)"
+        return None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            return "CUDA is not available on this machine"
+        if not _cuda_bf16(device):
+            name = torch.cuda.get_device_name(device)
+            return f"GPU {name} has no native bf16 (compute capability < 8.0)"
+        return None
+    return f"bf16 is supported on cpu and cuda devices only, not {device.type}"
+
+
+def require_bf16(device: torch.device | str, what: str = "bf16") -> None:
+    """Raise :class:`Bf16UnsupportedError` (``"<what>: ... run in float32 instead"``) when
+    ``device`` lacks native bf16 (:func:`bf16_unsupported_reason`)."""
+    reason = bf16_unsupported_reason(device)
+    if reason is not None:
+        raise Bf16UnsupportedError(f"{what}: {reason}; run in float32 instead (leave bf16 off)")
+
+
+def prefers_channels_last(model: torch.nn.Module, device: torch.device | str) -> bool:
+    """The default memory format rule: channels_last for a model with 2-D convolutions on a CPU
+    with oneDNN (its NHWC convolution kernels are faster than its NCHW ones; measured per PGD
+    step in ``benchmarks/bench_crossclass.py``) or on CUDA (cuDNN's tensor-core kernels are NHWC;
+    not measured in this project, which had no GPU); contiguous NCHW otherwise. A fixed rule, not a timing
+    probe, so the choice (which changes float rounding) never depends on the machine's load."""
+    device = torch.device(device)
+    if not any(isinstance(m, torch.nn.Conv2d) for m in model.modules()):
+        return False
+    if device.type == "cpu":
+        return bool(torch.backends.mkldnn.is_available())
+    return device.type == "cuda"
 
 
 def cpu_threads(environ: dict[str, str] | None = None) -> int:

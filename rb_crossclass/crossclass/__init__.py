@@ -3,7 +3,11 @@
 - :mod:`.metric` — class attribution vectors, the attribution matrix ``C``, CAS, normalized CAS,
   our feature-sharing index (FSI), streamed per class in float64 (:class:`AttributionAccumulator`);
 - :mod:`.scoring` — one pass over a dataset: clean features and the paper's PGD protocol (or
-  given adversarial examples), optionally sharded over ``torchrun`` ranks.
+  given adversarial examples), optionally sharded over ``torchrun`` ranks;
+- :mod:`.compute` — how a pass computes (device defaults, channels_last, folded batch norms,
+  compile, bf16), kept apart from what it computes;
+- :mod:`.reference` — the paper's own (slow) algorithm, kept only for cross-checks in tests and
+  benchmarks.
 """
 
 from .metric import (
@@ -18,6 +22,7 @@ from .metric import (
     valid_classes,
 )
 from .per_class import per_class_block, per_class_from_flags
+from .reference import ReferenceResult, reference_cas, reference_pgd
 from .scoring import (
     ScoreResult,
     ScoringError,
@@ -30,6 +35,7 @@ from .uncertainty import accuracy_interval, bootstrap_cas
 
 __all__ = [
     "AttributionAccumulator",
+    "ReferenceResult",
     "ScoreResult",
     "ScoringError",
     "attribution_matrix",
@@ -41,6 +47,8 @@ __all__ = [
     "per_class_block",
     "per_class_from_flags",
     "per_class_scores",
+    "reference_cas",
+    "reference_pgd",
     "result_from_accumulators",
     "score_examples",
     "score_model",

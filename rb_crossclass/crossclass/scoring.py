@@ -9,24 +9,52 @@ elsewhere (e.g. AutoAttack's output). Both stream per-class float64 sums
 (:func:`merge_results`); under ``torchrun`` a pass given ``ranks`` splits its batches over the ranks
 (batch ``b`` on rank ``b % world_size``) and sums the accumulators with an all-reduce, giving every
 rank the one-process result.
+
+Speed (``benchmarks/bench_crossclass.py``, README "Benchmarks"): the attack takes input gradients
+only (no parameter gradient is ever allocated: parameters stop requiring grad for the pass), the
+features of the last PGD forward are reused, and the defaults pick the fastest set-up whose
+numbers differ from plain NCHW float32 only by float rounding: channels_last for convolutional
+models on CPU (oneDNN) and CUDA (:func:`~rb_crossclass.core.runtime.prefers_channels_last`), a
+cache-sized batch on CPU (:data:`CPU_BATCH_SIZE`) and a copy of the model with its eval-mode batch
+norms folded into the convolutions before them (:func:`~rb_crossclass.models.fold.fold_batch_norms`).
+On CPU the batch size changes nothing per sample (ℓ∞ random starts are one stream; the kernels
+compute each sample alike); channels_last (another summation order) and folding (another
+association of the same products) change a forward's outputs by float32 rounding only (clean CAS
+by ~2e-7 on a ResNet-18), which PGD's sign steps can turn into different pixels of some
+adversarial examples. ``--no-channels-last --no-fold-bn`` (``channels_last=False,
+fold_bn=False``) gives the plain NCHW numbers. ``autocast`` (bf16, refused where the hardware
+lacks it) and ``compile`` (``torch.compile`` of the attack step) are opt-in.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
 from ..attacks import PGDConfig, pgd, skip_random_starts
-from ..core.errors import RBCrossclassError
 from ..core.io import jsonable
 from ..core.runtime import Ranks
+from .compute import (
+    CPU_BATCH_SIZE,
+    GPU_BATCH_SIZE,
+    PassModels,
+    PassSettings,
+    compile_errors,
+    default_batch_size,
+    forward_features,
+    pad_batch,
+    pass_models,
+    resolve_settings,
+    scoring_mode,
+    to_device,
+)
+from .errors import ScoringError
 from .metric import (
     AttributionAccumulator,
     attribution_matrix,
@@ -41,13 +69,8 @@ from .uncertainty import DEFAULT_RESAMPLES, accuracy_interval, bootstrap_cas
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ScoreResult", "ScoringError", "merge_results", "result_from_accumulators",
-           "score_examples", "score_model"]
-
-
-class ScoringError(RBCrossclassError, ValueError):
-    """The model or data cannot be scored; the message says why."""
-
+__all__ = ["CPU_BATCH_SIZE", "GPU_BATCH_SIZE", "ScoreResult", "ScoringError", "default_batch_size",
+           "merge_results", "result_from_accumulators", "score_examples", "score_model"]
 
 @dataclass
 class ScoreResult:
@@ -57,7 +80,9 @@ class ScoreResult:
     accuracies are fractions in [0,1]; ``attack`` describes how the adversarial examples were
     made (``None``: no attack, the "adversarial" numbers are the clean ones). The accumulators
     ``clean_acc_state`` / ``adv_acc_state`` and the correct counts let shards be merged
-    (:func:`merge_results`); ``x_adv`` is kept only on request.
+    (:func:`merge_results`); ``x_adv`` is kept only on request. ``compute`` records how the pass
+    ran (device, batch size, channels_last, bf16, compile, number of batch norms folded, CPU
+    threads).
     """
 
     cas: float
@@ -85,6 +110,7 @@ class ScoreResult:
     per_class_clean_correct: list[int] = field(default_factory=list)
     per_class_robust_correct: list[int] = field(default_factory=list)
     intervals: dict = field(default_factory=dict)  # 95 % intervals: accuracies (Wilson), CAS (bootstrap)
+    compute: dict | None = None
     clean_acc_state: AttributionAccumulator | None = field(default=None, repr=False, compare=False)
     adv_acc_state: AttributionAccumulator | None = field(default=None, repr=False, compare=False)
     x_adv: torch.Tensor | None = field(default=None, repr=False, compare=False)
@@ -109,6 +135,7 @@ class ScoreResult:
             "class_names": list(self.class_names),
             "attack": dict(self.attack) if self.attack is not None else None,
             "seconds": self.seconds,
+            "compute": dict(self.compute) if self.compute is not None else None,
             "matrix": self.matrix, "clean_matrix": self.clean_matrix,
         }
         if self.per_class_robust_correct:
@@ -134,6 +161,7 @@ def result_from_accumulators(
     seconds: float = 0.0,
     top_k: int = 5,
     per_class_correct: torch.Tensor | None = None,
+    compute: dict | None = None,
 ) -> ScoreResult:
     """Turn (merged) accumulators and correct counts into a :class:`ScoreResult`
     (``per_class_correct [2,K]``: clean / robust correct points per class, when known). The
@@ -178,6 +206,7 @@ def result_from_accumulators(
         seconds=float(seconds),
         n_clean_correct=int(n_clean_correct),
         n_robust_correct=int(n_robust_correct),
+        compute=dict(compute) if compute is not None else None,
         clean_acc_state=clean,
         adv_acc_state=adv,
     )
@@ -204,14 +233,14 @@ def merge_results(results: Sequence[ScoreResult]) -> ScoreResult:
         clean, adv,
         sum(r.n_clean_correct for r in results), sum(r.n_robust_correct for r in results),
         class_names=first.class_names, attack=first.attack,
-        seconds=sum(r.seconds for r in results), per_class_correct=per_class,
+        seconds=sum(r.seconds for r in results), per_class_correct=per_class, compute=first.compute,
     )
 
 
 # --------------------------------------------------------------------------- the pass
-AdvFn = Callable[[torch.Tensor, torch.Tensor, int, int],
+AdvFn = Callable[[PassModels, torch.Tensor, torch.Tensor, int, int],
                  tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
-"""``adv_fn(x_batch, y_batch, start, end) -> (x_adv, logits [B,K], features [B,D])``."""
+"""``adv_fn(models, x_batch, y_batch, start, end) -> (x_adv, logits [B,K], features [B,D])``."""
 SkipFn = Callable[[torch.Tensor], None]
 """``skip_fn(x_batch)``: what a rank does for a batch it does not own (keep RNG streams aligned)."""
 
@@ -235,53 +264,23 @@ def _check_data(x: torch.Tensor, y: torch.Tensor, num_classes: int) -> None:
         )
 
 
-@contextlib.contextmanager
-def _scoring_mode(model: nn.Module) -> Iterator[None]:
-    """Eval mode and no parameter gradients during the pass; both restored afterwards."""
-    modes = [(m, m.training) for m in model.modules()]  # restored module by module
-    flags = [(p, p.requires_grad) for p in model.parameters()]
-    model.eval()
-    for p, _ in flags:
-        p.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for p, flag in flags:
-            p.requires_grad_(flag)
-        for m, mode in modes:
-            m.training = mode
-
-
-def _forward_features(model: nn.Module, x: torch.Tensor, autocast: bool):
-    with torch.no_grad(), torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=autocast):
-        logits, feats = model.forward_with_features(x)
-    return logits.float(), feats.float()
-
-
-def _to_device(t: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
-    t = t.to(device, non_blocking=True)
-    if channels_last and t.dim() == 4:
-        t = t.contiguous(memory_format=torch.channels_last)
-    return t
+def _bf16_mark(compute: PassSettings) -> dict:
+    """``{"bf16": True}`` for a bf16 pass, so every record of its scores (JSON, card) says so."""
+    return {"bf16": True} if compute.autocast else {}
 
 
 def _run_pass(model: nn.Module, x: torch.Tensor, y: torch.Tensor, adv_fn: AdvFn | None, *,
-              batch_size: int, device: torch.device, autocast: bool, channels_last: bool,
-              class_names: Sequence[str] | None, attack: dict | None, progress: bool,
-              keep_adversarial: bool, desc: str, ranks: Ranks | None = None,
+              compute: PassSettings, class_names: Sequence[str] | None, attack: dict | None,
+              progress: bool, keep_adversarial: bool, desc: str, ranks: Ranks | None = None,
               skip_fn: SkipFn | None = None, intervals: bool = False, seed: int = 0) -> ScoreResult:
     from tqdm.auto import tqdm
 
-    _check_model(model)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ScoringError(f"batch size must be an integer >= 1, got {batch_size!r}")
     ranks = ranks or Ranks()
     if keep_adversarial and ranks.world_size > 1:
         raise ScoringError("keep_adversarial is not available in a sharded pass")
     start_time = time.perf_counter()
+    device, batch_size, channels_last = compute.device, compute.batch_size, compute.channels_last
     model.to(device)
-    if channels_last:
-        model.to(memory_format=torch.channels_last)
     weight = model.head.weight.detach()
     k, d = weight.shape
     _check_data(x, y, k)
@@ -291,23 +290,24 @@ def _run_pass(model: nn.Module, x: torch.Tensor, y: torch.Tensor, adv_fn: AdvFn 
     kept: list[torch.Tensor] = []
     points: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # features for the bootstrap
     n = len(y)
-    with _scoring_mode(model), tqdm(total=n, desc=desc, unit="img", disable=not (progress and ranks.main),
-                                   leave=False) as bar:
+    bar = tqdm(total=n, desc=desc, unit="img", disable=not (progress and ranks.main), leave=False)
+    with scoring_mode(model, channels_last), bar:
+        models, folded = pass_models(model, x, compute)
         for b, start in enumerate(range(0, n, batch_size)):
             end = min(start + batch_size, n)
-            xb = _to_device(x[start:end], device, channels_last)
+            xb = to_device(x[start:end], device, channels_last)
             if not ranks.owns(b):
                 if skip_fn is not None:
                     skip_fn(xb)
                 continue
             yb = y[start:end].to(device, torch.int64, non_blocking=True)
-            logits_c, feats_c = _forward_features(model, xb, autocast)
+            logits_c, feats_c = forward_features(models.eager, xb, compute.autocast)
             clean.update(feats_c, weight, yb)
             correct[0] += torch.bincount(yb[logits_c.argmax(1) == yb], minlength=k)
             if adv_fn is None:
                 x_adv, logits_a, feats_a = xb, logits_c, feats_c
             else:
-                x_adv, logits_a, feats_a = adv_fn(xb, yb, start, end)
+                x_adv, logits_a, feats_a = adv_fn(models, xb, yb, start, end)
             adv.update(feats_a, weight, yb)
             correct[1] += torch.bincount(yb[logits_a.argmax(1) == yb], minlength=k)
             if intervals:
@@ -324,6 +324,7 @@ def _run_pass(model: nn.Module, x: torch.Tensor, y: torch.Tensor, adv_fn: AdvFn 
     result = result_from_accumulators(
         clean, adv, int(totals[0]), int(totals[1]), class_names=class_names, attack=attack,
         seconds=time.perf_counter() - start_time, per_class_correct=correct.cpu(),
+        compute=compute.as_dict(folded),
     )
     if intervals:
         result.intervals.update(_cas_intervals(points, weight, ranks, seed))
@@ -349,31 +350,47 @@ def score_model(
     y: torch.Tensor,
     *,
     attack: PGDConfig | None,
-    batch_size: int = 256,
+    batch_size: int | None = None,
     device: str | torch.device = "cpu",
     seed: int = 0,
     autocast: bool = False,
-    channels_last: bool = False,
+    channels_last: bool | None = None,
     class_names: Sequence[str] | None = None,
     progress: bool = True,
     keep_adversarial: bool = False,
     ranks: Ranks | None = None,
     intervals: bool = False,
+    compile: bool = False,
+    fold_bn: bool = True,
 ) -> ScoreResult:
     """Clean and adversarial cross-class scores of ``model`` on ``x: [N,C,H,W]`` in [0,1], ``y: [N]``.
 
     ``attack``: a :class:`PGDConfig` (paper protocol: ``PGDConfig(eps=8/255)`` = untargeted
     PGD-20 on CE, random start, step ε/4 ℓ∞ / ε/8 ℓ2) or ``None`` (clean only; the adversarial
     numbers then equal the clean ones). The model runs in eval mode without parameter gradients
-    (both restored afterwards). The attack's random starts come from one generator on
-    ``device`` seeded with ``seed``: same seed, batch size and device give the same result.
-    ``autocast`` runs forwards in bf16; ``channels_last`` changes the memory format (GPU).
-    ``keep_adversarial`` stores the adversarial examples (CPU) on ``result.x_adv``. ``ranks``
-    shards the batches over ``torchrun`` ranks (every rank returns the one-process result).
-    Accuracies always carry Wilson 95 % intervals; ``intervals`` adds bootstrap intervals of CAS
-    (it keeps every point's features, ``[N,D]`` floats, until the end of the pass).
+    (modes, flags and memory formats restored afterwards). The attack's random starts come from
+    one generator on ``device`` seeded with ``seed``: same seed, batch size, memory format,
+    threads and device give the same result.
+
+    ``batch_size``: ``None`` = :func:`default_batch_size` of the device. ``channels_last``:
+    ``None`` = :func:`~rb_crossclass.core.runtime.prefers_channels_last` (on for conv models on
+    CPU and CUDA). ``fold_bn``: run a copy of the model with its eval-mode batch norms folded into
+    the convolutions before them (:func:`~rb_crossclass.models.fold.fold_batch_norms`; checked on
+    a probe batch, the model itself is untouched). ``autocast``: forwards and input-backwards in
+    bf16 (raises :class:`~rb_crossclass.core.runtime.Bf16UnsupportedError` where the device lacks
+    native bf16).
+    ``compile``: ``torch.compile`` the attack's forward and input-backward (one compilation for
+    the batch shape, the last batch padded to it; 40–65 s measured for a ResNet-18 on this
+    project's 2-core CPU, so it pays from a few thousand images on; float rounding differs from
+    eager). ``keep_adversarial``
+    stores the adversarial examples (CPU) on ``result.x_adv``. ``ranks`` shards the batches over
+    ``torchrun`` ranks (every rank returns the one-process result). Accuracies always carry
+    Wilson 95 % intervals; ``intervals`` adds bootstrap intervals of CAS (it keeps every point's
+    features, ``[N,D]`` floats, until the end of the pass).
     """
-    device = torch.device(device)
+    _check_model(model)
+    compute = resolve_settings(model, device, batch_size, channels_last, autocast, compile, fold_bn)
+    device = compute.device
     attack_info = None
     adv_fn: AdvFn | None = None
     skip_fn: SkipFn | None = None
@@ -381,20 +398,25 @@ def score_model(
         if attack.targeted:
             raise ScoringError("the cross-class protocol uses an untargeted attack")
         generator = torch.Generator(device=device).manual_seed(int(seed))
-        attack_info = {**attack.as_dict(), "seed": int(seed)}
+        attack_info = {**attack.as_dict(), "seed": int(seed), **_bf16_mark(compute)}
 
-        def adv_fn(xb, yb, start, end):
-            res = pgd(model, xb, yb, attack, generator=generator, autocast=autocast,
-                      return_features=True)
-            return res.x_adv, res.logits, res.features
+        shape_batch = min(compute.batch_size, len(y))  # the one batch shape a compiled step sees
+
+        def adv_fn(models, xb, yb, start, end):
+            n = len(yb)
+            if compute.compile and n < shape_batch:  # pad, so the last batch does not recompile
+                xb, yb = pad_batch(xb, shape_batch), pad_batch(yb, shape_batch)
+            with compile_errors(compute.compile):
+                res = pgd(models.attack, xb, yb, attack, generator=generator, autocast=compute.autocast,
+                          return_features=True)
+            return res.x_adv[:n], res.logits[:n], res.features[:n]
 
         def skip_fn(xb):
             skip_random_starts(attack, xb, generator)
 
-    return _run_pass(model, x, y, adv_fn, batch_size=batch_size, device=device, autocast=autocast,
-                     channels_last=channels_last, class_names=class_names, attack=attack_info,
-                     progress=progress, keep_adversarial=keep_adversarial, desc="score",
-                     ranks=ranks, skip_fn=skip_fn, intervals=intervals, seed=seed)
+    return _run_pass(model, x, y, adv_fn, compute=compute, class_names=class_names,
+                     attack=attack_info, progress=progress, keep_adversarial=keep_adversarial,
+                     desc="score", ranks=ranks, skip_fn=skip_fn, intervals=intervals, seed=seed)
 
 
 def score_examples(
@@ -403,35 +425,36 @@ def score_examples(
     x_adv: torch.Tensor,
     y: torch.Tensor,
     *,
-    batch_size: int = 256,
+    batch_size: int | None = None,
     device: str | torch.device = "cpu",
     class_names: Sequence[str] | None = None,
     progress: bool = True,
     attack: dict | None = None,
     autocast: bool = False,
-    channels_last: bool = False,
+    channels_last: bool | None = None,
     ranks: Ranks | None = None,
     intervals: bool = False,
     seed: int = 0,
+    fold_bn: bool = True,
 ) -> ScoreResult:
     """Scores from adversarial examples made by the caller (e.g. AutoAttack's output).
 
     ``x_clean``, ``x_adv``: ``[N,C,H,W]`` in [0,1] (``x_adv[n]`` is the adversarial example of
     ``x_clean[n]``), ``y: [N]``. ``attack`` is recorded as given (e.g. ``{"name": "autoattack",
-    ...}``). Given the same examples, batch size and device as :func:`score_model`, the result
-    is identical to it.
+    ...}``). ``batch_size``, ``channels_last`` and ``autocast`` as in :func:`score_model`; given
+    the same examples and settings as :func:`score_model`, the result is identical to it.
     """
     if x_adv.shape != x_clean.shape:
         raise ScoringError(f"x_adv {tuple(x_adv.shape)} and x_clean {tuple(x_clean.shape)} differ in shape")
-    device = torch.device(device)
+    _check_model(model)
+    compute = resolve_settings(model, device, batch_size, channels_last, autocast, fold_bn=fold_bn)
 
-    def adv_fn(xb, yb, start, end):
-        xa = _to_device(x_adv[start:end], device, channels_last)
-        logits, feats = _forward_features(model, xa, autocast)
+    def adv_fn(models, xb, yb, start, end):
+        xa = to_device(x_adv[start:end], compute.device, compute.channels_last)
+        logits, feats = forward_features(models.eager, xa, compute.autocast)
         return xa, logits, feats
 
-    return _run_pass(model, x_clean, y, adv_fn, batch_size=batch_size, device=device,
-                     autocast=autocast, channels_last=channels_last, class_names=class_names,
-                     attack=dict(attack) if attack is not None else {"name": "given"},
+    return _run_pass(model, x_clean, y, adv_fn, compute=compute, class_names=class_names,
+                     attack={**(attack if attack is not None else {"name": "given"}), **_bf16_mark(compute)},
                      progress=progress, keep_adversarial=False, desc="score (given examples)",
                      ranks=ranks, intervals=intervals, seed=seed)

@@ -105,6 +105,7 @@ def evaluate_model(
     cas: bool = True,
     pgd: bool = True,
     score_batch_size: int | None = None,
+    score_bf16: bool = False,
     model_name: str = "model",
     dataset: str = "",
     progress: bool = True,
@@ -140,7 +141,7 @@ def evaluate_model(
     if cas:
         cross, cross_pgd = _cross_class_scores(
             model, x, y, outcome, config, stages, pgd=pgd, batch_size=score_batch_size or config.batch_size,
-            device=device, class_names=class_names, progress=progress, ranks=ranks)
+            device=device, class_names=class_names, progress=progress, ranks=ranks, autocast=score_bf16)
     clean_correct = int(outcome.clean_flags.sum())
     robust_correct = int(outcome.robust_flags.sum())
     meta = getattr(model, "meta", {}) or {}
@@ -168,21 +169,21 @@ def evaluate_model(
 def _cross_class_scores(model: nn.Module, x: torch.Tensor, y: torch.Tensor, outcome, config: AutoAttackConfig,
                         stages: dict[str, float], *, pgd: bool, batch_size: int, device: torch.device,
                         class_names: Sequence[str] | None, progress: bool,
-                        ranks: Ranks) -> tuple[dict, dict | None]:
+                        ranks: Ranks, autocast: bool = False) -> tuple[dict, dict | None]:
     """CAS on AutoAttack's examples and (``pgd``) on the paper's PGD-20 protocol, with intervals."""
     t0 = time.perf_counter()
     info = {"name": "autoattack", "version": config.version, "attacks": outcome.attacks,
             "norm": config.norm, "eps": config.eps, "seed": config.seed}
     cross = score_examples(model, x, outcome.x_adv, y, batch_size=batch_size, device=device,
                            class_names=class_names, progress=progress, ranks=ranks, attack=info,
-                           intervals=True, seed=config.seed).to_dict()
+                           intervals=True, seed=config.seed, autocast=autocast).to_dict()
     stages["cas"] = time.perf_counter() - t0
     if not pgd:
         return cross, None
     t0 = time.perf_counter()
     cross_pgd = score_model(model, x, y, attack=PGDConfig(eps=config.eps, steps=20, norm=config.norm),
                             batch_size=batch_size, device=device, seed=config.seed, class_names=class_names,
-                            progress=progress, ranks=ranks, intervals=True).to_dict()
+                            progress=progress, ranks=ranks, intervals=True, autocast=autocast).to_dict()
     stages["cas_pgd"] = time.perf_counter() - t0
     return cross, cross_pgd
 

@@ -91,7 +91,7 @@ class CheckpointConfig:
 @dataclass
 class RuntimeConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    bf16: bool = False  # bf16 autocast (GPU)
+    bf16: bool = False  # bf16 autocast (a GPU or CPU with native bf16; refused elsewhere)
     channels_last: bool = False  # NHWC memory format (faster convolutions on GPU and on CPU)
     compile: bool = False  # torch.compile the training model
     num_threads: int | None = None  # torch intra-op threads (CPU); None: OMP_NUM_THREADS / SLURM / affinity

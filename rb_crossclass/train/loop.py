@@ -22,7 +22,7 @@ from torch import nn
 
 from ..attacks import PGDConfig
 from ..core.errors import RBCrossclassError
-from ..core.runtime import Ranks, cpu_threads, distributed
+from ..core.runtime import Ranks, cpu_threads, distributed, require_bf16
 from ..core.threat import parse_eps
 from ..crossclass import ScoreResult, score_model
 from ..recipes import create_recipe
@@ -67,7 +67,9 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, out: Path, resume: bool, ranks: Ranks, device: torch.device) -> None:
         self.cfg, self.resume, self.ranks, self.device = cfg, resume, ranks, device
         self.folder = RunFolder(out, cfg)
-        self.autocast = cfg.runtime.bf16 and device.type == "cuda"
+        if cfg.runtime.bf16:
+            require_bf16(device, "runtime.bf16")  # refused where the hardware lacks native bf16
+        self.autocast = cfg.runtime.bf16
         self.channels_last = cfg.runtime.channels_last  # also pays off on CPU (oneDNN convolutions)
         self.attack = held_out_attack(cfg)
         self.best_epoch: int | None = None
