@@ -206,6 +206,50 @@ def test_killed_sweep_resumes_without_redoing_finished_models(tmp_path):
     assert "(1 finished in an earlier run)" in rerun.stdout
 
 
+@needs_shared
+def test_sweep_interrupted_mid_autoattack_resumes_the_model_where_it_stopped(tmp_path, monkeypatch):
+    from rb_crossclass.evaluate import autoattack as aa_module
+
+    real_perturb = aa_module._perturb
+    calls: list[str] = []
+
+    def counting(adversary, attack, x, y):
+        calls.append(attack)
+        if interrupt_at is not None and attack == interrupt_at:
+            raise KeyboardInterrupt  # the sweep process is stopped half-way through the model
+        return real_perturb(adversary, attack, x, y)
+
+    monkeypatch.setattr(aa_module, "_perturb", counting)
+    manifest = _manifest(tmp_path, _tiny_models(tmp_path)[:1], eps="0.02")
+    common = dict(manifest=manifest, data_dir=str(SHARED_DATA), n_examples=24, autoattack=True, batch_size=4,
+                  progress=False)
+    interrupt_at = None
+    run_sweep(tmp_path / "reference", **common)
+    reference_calls = list(calls)
+    assert reference_calls.count("apgd-ce") >= 1 and "apgd-t" in reference_calls  # some points reach apgd-t
+    assert not (tmp_path / "reference" / "state" / "TinyConv").exists()  # removed once the card is written
+
+    calls.clear()
+    interrupt_at = "apgd-t"
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(tmp_path / "out", **common)
+    state = tmp_path / "out" / "state" / "TinyConv"
+    assert (state / "meta.json").is_file() and list((state / "apgd-ce").glob("batch_*.pt"))
+    calls.clear()
+    interrupt_at = None
+    report = run_sweep(tmp_path / "out", **common)
+    assert report.counts["done"] == 1
+    assert "apgd-ce" not in calls  # the finished attack is read back, not run again
+    assert calls == [c for c in reference_calls if c != "apgd-ce"]
+    assert not state.exists()
+    a = json.loads((tmp_path / "reference" / "cards" / "mnist" / "Linf" / "TinyConv.json").read_text())
+    b = json.loads((tmp_path / "out" / "cards" / "mnist" / "Linf" / "TinyConv.json").read_text())
+    for card in (a, b):  # the pass counts say what this process ran: the resumed one ran less
+        for key in ("forward_passes", "backward_passes", "forward_samples", "backward_samples"):
+            card["evaluation"].pop(key)
+    assert _without_times(a) == _without_times(b)
+
+
 def _place_robustbench(model_dir: Path, name: str) -> None:
     from rb_crossclass.models.sources.robustbench import build_architecture
 

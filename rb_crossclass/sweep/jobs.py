@@ -60,7 +60,11 @@ class SweepSettings:
     protocol) whose own examples are scored too. ``batch_size`` serves every pass (per-point
     results depend on it, as in pyautoattack). ``threads``: torch CPU threads of a job (``None``:
     :func:`~rb_crossclass.core.runtime.cpu_threads`). ``model_dir``: robustbench's checkpoint
-    folder, also where checkpoints given by URL are downloaded.
+    folder, also where checkpoints given by URL are downloaded. ``state_dir``: where each model's
+    AutoAttack progress is saved per attack and batch (``<state_dir>/<Name>/``, an
+    :class:`~rb_crossclass.evaluate.EvalState`), so an interrupted sweep resumes a model mid-attack;
+    the folder is removed when the model's card is written. Not part of :meth:`fingerprint`: the
+    state checks its own settings, model and data.
     """
 
     dataset: str
@@ -76,6 +80,7 @@ class SweepSettings:
     seed: int = 0
     threads: int | None = None
     progress: bool = True
+    state_dir: str | None = None
 
     @property
     def data_spec(self) -> str:

@@ -8,6 +8,8 @@ Outputs of ``run_sweep(out, ...)``:
 - ``out/results/<Name>.json`` — the full result of each scored model (per-point flags, seconds
   per stage, the PGD-20 and AutoAttack cross-class records);
 - ``out/sweep.json`` — per model status, reason, seconds, passes, device (:mod:`.record`);
+- ``out/state/<Name>/`` — with ``autoattack``, the AutoAttack progress of a model not yet
+  finished (per attack and batch): an interrupted sweep resumes the model where it stopped;
 - ``out/leaderboard/`` — rebuilt at the end from the official cards (``official_cards``) plus
   ``out/cards``.
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -210,14 +213,15 @@ def run_sweep(
         folder = str(Path(folder).resolve())
     if data.startswith("npz:"):
         data = "npz:" + str(Path(data[4:]).resolve())
+    out = Path(out)
     settings = SweepSettings(
         dataset=sweep.dataset, threat_model=sweep.threat_model, eps=sweep.eps, n_examples=n_examples,
         data=data, data_dir=folder, model_dir=str(Path(model_dir).resolve()), autoattack=autoattack,
         version=version, batch_size=batch_size, threads=cpus_per_model, progress=progress,
+        state_dir=str((out / "state").resolve()) if autoattack else None,
     )
     split = open_split(settings.data_spec, "test", n_examples, folder,
                        dataset_name=sweep.dataset if data.startswith("npz:") else None)
-    out = Path(out)
     record = SweepRecord(out, sweep.source, settings.fingerprint())
     todo = [j for j in jobs if not record.finished(j.name)]
     resumed = len(jobs) - len(todo)
@@ -232,6 +236,8 @@ def run_sweep(
             card_path = cards_dir / f"{result.name}.json"
             write_card(result.card, card_path)
             atomic_write_json(out / "results" / f"{result.name}.json", result.record)
+            if settings.state_dir:  # the card holds everything the resume state was for
+                shutil.rmtree(Path(settings.state_dir) / result.name, ignore_errors=True)
         record.add(result, card_path)
         bar.update(1)
         bar.write(_result_line(result))
