@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 from rb_crossclass.leaderboard import (
     LeaderboardError,
@@ -413,3 +414,41 @@ def test_cli_leaderboard_figure_format_and_dpi(tmp_path, capsys):
     assert (out / "cas_vs_robust.svg").read_text().lstrip().startswith("<?xml")
     assert not (out / "cas_vs_robust.pdf").exists()
     assert main([*args, "--dpi", "5"]) == 1 and "--dpi" in capsys.readouterr().err
+
+
+PUBLISHED_MNIST = REPO / "leaderboards" / "mnist_Linf"
+MNIST_CARDS = REPO / "leaderboards" / "cards"
+# ../shared/checkpoints/README.md, measured there: clean accuracy on all 10,000 MNIST test images
+# and PGD-40 (eps 0.3, step 0.01, one random start) on the first 1,000.
+MNIST_REFERENCE = {"Ding2019Advertorch_LeNet5_PGD": (98.64, 92.7),
+                   "Ding2019Advertorch_LeNet5_Clean": (98.89, 0.0),
+                   "Wong2020Fast_PGD_MNIST": (98.99, 91.6)}
+
+
+def test_published_mnist_board_is_current_and_sane():
+    """leaderboards/mnist_Linf equals a fresh build from leaderboards/cards (`make leaderboard`);
+    its three published models were measured by us with AutoAttack on >= 500 points, each card
+    names its weights by sha256, AutoAttack (the stronger attack) is at or below the PGD-40 of the
+    checkpoints' README, and clean accuracy on the first N points agrees with the 10k figure."""
+    published = json.loads((PUBLISHED_MNIST / "leaderboard.json").read_text(encoding="utf-8"))
+    rows = build_rows([MNIST_CARDS], "mnist", "Linf")
+
+    def strip(entries):
+        return [{k: v for k, v in e.items() if k != "card_files"} for e in entries]
+
+    assert strip(published["entries"]) == strip(rows)
+    assert {r["model_id"] for r in rows} == set(MNIST_REFERENCE)
+    manifest = yaml.safe_load((REPO / "leaderboards" / "manifests" / "mnist_Linf.yaml").read_text())
+    sha = {m["name"]: m["sha256"] for m in manifest["models"]}
+    for name, (clean_10k, pgd40) in MNIST_REFERENCE.items():
+        card = json.loads((MNIST_CARDS / "mnist" / "Linf" / f"{name}.json").read_text())
+        ev = card["evaluation"]
+        assert ev["n_examples"] >= 500 and ev["autoattack_version"] == "standard" and card["eps"] == "0.3"
+        assert card["x_weights"]["sha256"] == sha[name]
+        assert float(card["autoattack_acc"]) <= pgd40
+        low, high = ev["intervals"]["clean_accuracy"]
+        assert low - 0.01 <= clean_10k / 100 <= high + 0.01, (name, low, high)
+        assert card["cross_class"]["attack"]["name"] == "pgd" and card["cross_class"]["attack"]["steps"] == 20
+        assert len(card["evaluation"]["per_class"]["robust_accuracy"]) == 10
+    for ext in ("README.md", "index.html", "leaderboard.json"):
+        assert (PUBLISHED_MNIST / ext).is_file()
