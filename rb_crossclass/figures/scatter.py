@@ -12,15 +12,38 @@ from .canvas import FigureStyle, new_figure, plain_text, save_figure
 PANELS = (("cas", "CAS"), ("normalized_cas", "normalized CAS"))
 
 
+EXACT_P_UP_TO = 8  # models; up to here the p-value enumerates every pairing (8! = 40,320)
+
+
 def rank_correlation(xs: Sequence[float], ys: Sequence[float]) -> tuple[float | None, float | None]:
-    """Spearman's ρ and its p-value (``None`` with fewer than 3 points or a constant variable)."""
+    """Spearman's ρ and its two-sided p-value (``None`` with fewer than 3 points or a constant
+    variable). With at most :data:`EXACT_P_UP_TO` points the p-value is exact (the share of all
+    pairings of the ranks whose |ρ| is at least as large: 1/3 for three models in perfect order),
+    above it scipy's t approximation (which would claim p = 0 for any perfect order)."""
     if len(xs) < 3 or len(set(xs)) < 2 or len(set(ys)) < 2:
         return None, None
     from scipy.stats import spearmanr
 
     res = spearmanr(xs, ys)
-    rho, p = float(res.statistic), float(res.pvalue)
+    rho = float(res.statistic)
+    p = _exact_p(xs, ys, rho) if len(xs) <= EXACT_P_UP_TO else float(res.pvalue)
     return (rho if math.isfinite(rho) else None), (p if math.isfinite(p) else None)
+
+
+def _exact_p(xs: Sequence[float], ys: Sequence[float], rho: float) -> float:
+    import itertools
+
+    import numpy as np
+    from scipy.stats import rankdata
+
+    def centred(r):
+        r = r - r.mean(axis=-1, keepdims=True)
+        return r / np.linalg.norm(r, axis=-1, keepdims=True)
+
+    rx = centred(rankdata(xs))
+    pairings = centred(np.array(list(itertools.permutations(rankdata(ys)))))
+    rhos = pairings @ rx
+    return float(np.mean(np.abs(rhos) >= abs(rho) - 1e-9))
 
 
 def plot_cas_vs_robust(rows: Sequence[dict], path: str | os.PathLike, *, title: str,
