@@ -30,6 +30,42 @@ def test_parse_eps_refuses_infinite_negative_and_malformed(bad):
         threat.parse_eps(bad)
 
 
+@pytest.mark.parametrize("eps, hint", [(8.0, "8/255"), (1.0, "1/255"), (8255.0, None), (1.5, None)])
+def test_linf_eps_of_one_or_more_is_refused_with_the_likely_meaning(eps, hint):
+    with pytest.raises(threat.ThreatModelError, match="not below 1") as err:
+        threat.check_eps(eps, "Linf")
+    assert (f"did you mean {hint}?" in str(err.value)) if hint else "did you mean" not in str(err.value)
+    assert threat.check_eps(0.3, "Linf") == 0.3 and threat.check_eps(8 / 255, "Linf") == 8 / 255
+    assert threat.check_eps(eps, "L2") == eps  # l2 radii may exceed 1 (e.g. ImageNet's 3.0)
+
+
+def test_linf_eps_rule_holds_at_every_entry_point(tmp_path):
+    """The same slip (8 for 8/255) is refused by the CLI, AutoAttack's settings, the card check,
+    the training config's inner attack and a sweep manifest."""
+    import yaml
+    from test_leaderboard import measured_card
+
+    from rb_crossclass.cards import card_problems
+    from rb_crossclass.evaluate import AutoAttackConfig, EvaluateError
+    from rb_crossclass.recipes.inner import build_inner
+    from rb_crossclass.sweep import ManifestError, load_manifest
+
+    with pytest.raises(EvaluateError, match="not below 1"):
+        AutoAttackConfig(norm="Linf", eps=8.0)
+    AutoAttackConfig(norm="L2", eps=3.0)
+    card = measured_card("M", "40.00", cas=1.0)
+    card["eps"] = "8"
+    card.setdefault("evaluation", {})["threat_model"] = "Linf"
+    assert any(p.startswith("$.eps: ") and "8/255" in p for p in card_problems(card))
+    with pytest.raises(RBCrossclassError, match="not below 1"):
+        build_inner("pgd_at", eps="8", norm="Linf")
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(yaml.safe_dump({"dataset": "mnist", "threat_model": "Linf", "eps": "3",
+                                        "models": [{"name": "A", "source": "timm:resnet18"}]}))
+    with pytest.raises(ManifestError, match=r"field \$\.eps: .*not below 1"):
+        load_manifest(manifest)
+
+
 def test_format_eps_is_robustbench_string_form():
     assert threat.format_eps(8 / 255) == "8/255" and threat.format_eps(0.5) == "0.5"
     assert threat.format_eps(threat.parse_eps("4/255")) == "4/255" and threat.format_eps(0.3) == "0.3"

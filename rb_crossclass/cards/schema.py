@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import RBCrossclassError
+from ..core.threat import ThreatModelError, check_eps, parse_eps
 
 SCHEMA_RESOURCE = "schemas/card.schema.json"
 
@@ -112,8 +113,18 @@ def _errors(card: Any) -> list[tuple[str, str]]:
 
 
 def _semantic_errors(card: dict) -> list[tuple[str, str]]:
-    """Checks JSON Schema cannot express: K x K matrices matching the class names."""
+    """Checks JSON Schema cannot express: an ℓ∞ ε below 1 (:func:`~rb_crossclass.core.threat.check_eps`),
+    K x K matrices matching the class names."""
     out: list[tuple[str, str]] = []
+    evaluation = card.get("evaluation") if isinstance(card.get("evaluation"), dict) else {}
+    cc = card.get("cross_class")
+    attack = cc.get("attack") if isinstance(cc, dict) else None
+    norm = evaluation.get("threat_model") or (attack.get("norm") if isinstance(attack, dict) else None)
+    if norm == "Linf" and isinstance(card.get("eps"), str):
+        try:
+            check_eps(parse_eps(card["eps"]), "Linf")
+        except ThreatModelError as err:
+            out.append(("$.eps", str(err)))
     cc = card.get("cross_class")
     if not isinstance(cc, dict):
         return out

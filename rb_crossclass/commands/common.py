@@ -16,7 +16,7 @@ from ..core.datasets import KNOWN_DATASETS, DatasetInfo
 from ..core.errors import RBCrossclassError
 from ..core.names import check_model_id
 from ..core.runtime import resolve_device
-from ..core.threat import NORMS, default_eps, format_eps, parse_eps
+from ..core.threat import NORMS, ThreatModelError, check_eps, default_eps, format_eps, parse_eps
 from ..data import Split, open_split
 from ..figures import FORMATS, FigureStyle
 from ..models import FeatureClassifier, SourceOptions, create_model_source
@@ -200,7 +200,12 @@ def figure_style(args: argparse.Namespace) -> FigureStyle:
 
 def resolve_eps(args: argparse.Namespace) -> float:
     """``--eps``, else RobustBench's default for ``--threat-model``."""
-    return args.eps if args.eps is not None else default_eps(args.threat_model)
+    if args.eps is None:
+        return default_eps(args.threat_model)
+    try:
+        return check_eps(args.eps, args.threat_model)
+    except ThreatModelError as err:
+        raise ThreatModelError(f"--eps: {err}") from None
 
 
 # --------------------------------------------------------------------------- data and model

@@ -9,6 +9,8 @@
   in RobustBench's string form (:func:`format_eps`: ``8/255`` when ε is a multiple of 1/255 below
   1, else the shortest decimal); :data:`EPS_PATTERN` is the form a card's ``eps`` string must have
   (the card schema repeats it; a test keeps the two equal).
+- **Range** (:func:`check_eps`): images live in [0,1], so an ℓ∞ ε of 1 or more reaches every
+  image: such a value is the "8 instead of 8/255" slip and is refused (ℓ2 radii may exceed 1).
 - **Defaults** (:func:`default_eps`): RobustBench's 8/255 for ℓ∞ and 0.5 for ℓ2.
 - **PGD step rule** of the cross-class protocol (Wei, Guo & Wang, ICML 2025) (:func:`pgd_step_size`):
   ε/4 for ℓ∞ and ε/8 for ℓ2.
@@ -72,6 +74,17 @@ def parse_eps(value: str | float) -> float:
             raise ThreatModelError(f"epsilon must look like 8/255 or 0.0314, got {_short(value)}") from err
     if not math.isfinite(eps) or eps < 0:
         raise ThreatModelError(f"epsilon must be a finite number >= 0, got {_short(value)}")
+    return eps
+
+
+def check_eps(eps: float, norm: str) -> float:
+    """``eps`` when it is a meaningful radius for ``norm`` on [0,1] images: for ``Linf`` it must
+    be below 1 (ε ≥ 1 allows any image; ``8`` is almost always a slip for ``8/255``).
+    Raises :class:`ThreatModelError`."""
+    if norm == "Linf" and eps >= 1:
+        hint = f"; did you mean {format_eps(eps / 255)}?" if eps == int(eps) and 1 <= eps < 255 else ""
+        raise ThreatModelError(f"Linf epsilon {eps:g} is not below 1: images are in [0,1], so it allows "
+                               f"any image{hint}")
     return eps
 
 

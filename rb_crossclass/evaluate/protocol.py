@@ -6,7 +6,7 @@ import math
 from dataclasses import asdict, dataclass
 
 from ..core.errors import RBCrossclassError
-from ..core.threat import check_norm
+from ..core.threat import ThreatModelError, check_eps, check_norm
 
 AA_ATTACKS = ("apgd-ce", "apgd-dlr", "fab", "square", "apgd-t", "fab-t")
 VERSIONS = ("standard", "plus", "rand", "custom")
@@ -52,6 +52,10 @@ class AutoAttackConfig:
             raise EvaluateError(f"--attacks needs --aa-version custom (version {self.version!r} fixes them)")
         if not (isinstance(self.eps, (int, float)) and math.isfinite(self.eps) and self.eps > 0):
             raise EvaluateError(f"eps must be a finite number > 0, got {self.eps!r}")
+        try:
+            check_eps(float(self.eps), self.norm)
+        except ThreatModelError as err:
+            raise EvaluateError(str(err)) from err
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise EvaluateError(f"batch size must be an integer >= 1, got {self.batch_size!r}")
 

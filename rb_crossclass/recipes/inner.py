@@ -26,7 +26,7 @@ from torch import nn
 
 from ..attacks import PGDConfig, pgd
 from ..core.errors import RBCrossclassError
-from ..core.threat import parse_eps
+from ..core.threat import check_eps, parse_eps
 from .base import RecipeError
 
 INNER_PARAMS = frozenset({"inner", "eps", "step_size", "steps", "norm", "bn_mode", "random_start", "beta"})
@@ -150,8 +150,8 @@ def build_inner(kind: str, *, eps: float | str = 8 / 255, step_size: float | str
     if kind not in ("pgd_at", "trades"):
         raise RecipeError(f"inner must be 'none', 'pgd_at' or 'trades', got {kind!r}")
     try:
-        config = PGDConfig(eps=parse_eps(eps), steps=steps, step_size=parse_eps(step_size), norm=norm,
-                           random_start=bool(random_start))
+        config = PGDConfig(eps=check_eps(parse_eps(eps), norm), steps=steps, step_size=parse_eps(step_size),
+                           norm=norm, random_start=bool(random_start))
     except RBCrossclassError as err:
         raise RecipeError(f"inner attack: {err}") from err
     if kind == "trades":

@@ -31,7 +31,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from ..core.names import check_model_id
-from ..core.threat import default_eps, parse_eps
+from ..core.threat import ThreatModelError, check_eps, default_eps, parse_eps
 from .jobs import ModelJob, SweepError
 
 SCHEMA_RESOURCE = "schemas/manifest.schema.json"
@@ -109,7 +109,11 @@ def load_manifest(path: str | os.PathLike) -> Manifest:
     validate_manifest(data, str(path))
     folder = path.resolve().parent
     threat_model = data["threat_model"]
-    eps = parse_eps(data["eps"]) if data.get("eps") is not None else default_eps(threat_model)
+    try:
+        eps = check_eps(parse_eps(data["eps"]), threat_model) if data.get("eps") is not None \
+            else default_eps(threat_model)
+    except ThreatModelError as err:
+        raise ManifestError(f"manifest {path}: field $.eps: {err}") from err
     jobs: list[ModelJob] = []
     seen: dict[str, int] = {}
     for i, entry in enumerate(data["models"]):

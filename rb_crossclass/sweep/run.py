@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.names import check_model_id
-from ..core.threat import NORMS, check_threat_model, default_eps
+from ..core.threat import NORMS, ThreatModelError, check_eps, check_threat_model, default_eps
 from .engines import ENGINES, EngineOptions
 from .jobs import JobResult, ModelJob, SweepError, SweepSettings
 from .manifest import load_manifest
@@ -154,8 +154,15 @@ def _sweep_of(robustbench: str | None, manifest: str | os.PathLike | None,
     if (robustbench is None) == (manifest is None):
         raise SweepError("give exactly one of --robustbench DATASET:THREAT_MODEL and --manifest FILE.yaml")
     if robustbench is not None:
-        return robustbench_sweep(*parse_board(robustbench), official_cards=official_cards, eps=eps)
-    return manifest_sweep(manifest, official_cards=official_cards, eps=eps)
+        sweep = robustbench_sweep(*parse_board(robustbench), official_cards=official_cards, eps=eps)
+    else:
+        sweep = manifest_sweep(manifest, official_cards=official_cards, eps=eps)
+    if eps is not None:
+        try:
+            check_eps(eps, sweep.threat_model)
+        except ThreatModelError as err:
+            raise SweepError(f"--eps: {err}") from err
+    return sweep
 
 
 # --------------------------------------------------------------------------- running

@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from ..core.errors import RBCrossclassError
-from ..core.threat import check_norm, parse_eps
+from ..core.threat import check_eps, check_norm, parse_eps
 
 log = logging.getLogger(__name__)
 
@@ -270,7 +270,7 @@ def _validate(cfg: TrainConfig, source: str) -> None:
         raise ConfigError(f"{source}: eval.steps, checkpoint.every and runtime.log_every must be >= 0")
     try:
         check_norm(cfg.eval.norm)
-        parse_eps(cfg.eval.eps)
+        check_eps(parse_eps(cfg.eval.eps), cfg.eval.norm)
         if cfg.eval.step_size is not None:
             parse_eps(cfg.eval.step_size)
     except RBCrossclassError as err:
