@@ -103,8 +103,8 @@ def _score_cases(f: dict[str, Path], out: str) -> list[tuple[str, list[str], str
         ("unknown dataset", [*SCORE, "--dataset", "svhn", "--out", out], "svhn"),
         ("missing npz", [*SCORE, "--dataset", "npz:/no/such.npz", "--out", out], "/no/such.npz"),
     ]
-    for flag, value in (("--eps", "inf"), ("--eps", "1e999"), ("--eps", "-1"), ("--eps", "8/0"), ("--eps", "8"),
-                        ("--steps", "-3"), ("--device", "banana"), ("--num-classes", "-3"),
+    for flag, value in (("--eps", "inf"), ("--eps", "1e999"), ("--eps", "-1"), ("--eps", "8/0"),
+                        ("--eps", "8"), ("--steps", "-3"), ("--device", "banana"), ("--num-classes", "-3"),
                         ("--num-classes", "0"), ("--batch-size", "0"), ("--n-examples", "-5"),
                         ("--n-examples", "0"), ("--img-size", "0"), ("--threat-model", "L1"),
                         ("--dataset-name", "svhn"), ("--format", "gif"), ("--dpi", "0")):
