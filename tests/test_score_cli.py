@@ -192,3 +192,18 @@ def test_bf16_refused_in_one_line_where_the_cpu_lacks_it(tmp_path, capsys, monke
         "rb-crossclass score: error: --bf16: this CPU has no native bf16 arithmetic (none of the flags "
         "avx512_bf16, amx_bf16, bf16); run in float32 instead (leave bf16 off)"]
     assert not (tmp_path / "o").exists()
+
+
+@needs_shared
+def test_summary_maximum_counts_only_classes_with_samples(tmp_path, capsys):
+    """The first 12 CIFAR-10 test images hold 6 classes: CAS is at most 6*5 = 30 there, and the
+    summary says so (normalized CAS divides by the same)."""
+    code, stdout, _ = run_cli([
+        "--model", f"py:{TESTS / 'conftest.py'}:tiny_convnet", "--dataset", f"npz:{CIFAR_TEST_NPZ}",
+        "--dataset-name", "cifar10", "--n-examples", "12", "--steps", "1", "--device", "cpu",
+        "--out", str(tmp_path / "s")], capsys)
+    assert code == 0
+    rec = json.loads((tmp_path / "s" / "crossclass.json").read_text())
+    assert len(rec["empty_classes"]) == 4
+    assert "max 30 over the 6 classes with samples" in stdout
+    assert rec["normalized_cas"] == pytest.approx(rec["cas"] / 30)

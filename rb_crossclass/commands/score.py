@@ -201,8 +201,10 @@ def _print_summary(args: argparse.Namespace, model, result, what: str, record: d
     print(f"attack           {what}" + (f", seed {args.seed}" if result.attack else ""))
     ci = result.intervals.get("cas")
     ci_text = f", 95% CI {_fmt(ci[0])}-{_fmt(ci[1])}" if ci else ""
+    present = k - len(result.empty_classes)  # CAS and its maximum count only classes with samples
+    among = f" over the {present} classes with samples" if present < k else ""
     print(f"CAS              {_fmt(result.cas)}  (clean {_fmt(result.clean_cas)}, "
-          f"max {k * (k - 1)}{ci_text})")
+          f"max {present * (present - 1)}{among}{ci_text})")
     print(f"normalized CAS   {_fmt(result.normalized_cas)}  (clean {_fmt(result.clean_normalized_cas)})")
     print(f"FSI              {_fmt(result.fsi)}  (clean {_fmt(result.clean_fsi)}, range 1..{k})")
     print(f"accuracy         clean {100 * result.clean_accuracy:.2f}%, robust "

@@ -239,7 +239,7 @@ def summary_table(result: EvalResult) -> str:
     for label, cc in (("CAS (paper's PGD-20 protocol)", result.cross_class_pgd),
                       ("CAS on AutoAttack's examples", result.cross_class)):
         if cc is not None:
-            k = len(cc["class_names"])
+            k = len(cc["class_names"]) - len(cc.get("empty_classes") or [])  # classes with samples
             ci = (cc.get("intervals") or {}).get("cas")
             lines.append(f"{label}: {_num(cc['cas'])} of {k * (k - 1)}"
                          + (f" (95% CI {_num(ci[0])}-{_num(ci[1])})" if ci else "")
