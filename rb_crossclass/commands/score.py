@@ -211,7 +211,8 @@ def _print_summary(args: argparse.Namespace, model, result, what: str, record: d
           f"{100 * result.robust_accuracy:.2f}%")
     block = result.to_dict().get("per_class")
     if block and block["worst_class"] is not None:
-        print(f"worst class      {block['worst_class']!r}: robust "
+        which = "every class (all tie)" if block["spread"] == 0 else repr(block["worst_class"])
+        print(f"worst class      {which}: robust "
               f"{100 * block['worst_class_robust_accuracy']:.2f}% (spread best - worst "
               f"{100 * block['spread']:.2f} points)")
     if result.empty_classes:

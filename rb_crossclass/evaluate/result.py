@@ -233,9 +233,9 @@ def summary_table(result: EvalResult) -> str:
                  f"eps {result.eps_string})")
     if result.per_class and result.per_class["worst_class"] is not None:
         pc = result.per_class
+        which = "every class (all tie)" if pc["spread"] == 0 else f"class {pc['worst_class']!r}"
         lines.append(f"worst class         {100 * pc['worst_class_robust_accuracy']:6.2f}%  AutoAttack "
-                     f"accuracy of class {pc['worst_class']!r} (spread best - worst "
-                     f"{100 * pc['spread']:.2f} points)")
+                     f"accuracy of {which} (spread best - worst {100 * pc['spread']:.2f} points)")
     for label, cc in (("CAS (paper's PGD-20 protocol)", result.cross_class_pgd),
                       ("CAS on AutoAttack's examples", result.cross_class)):
         if cc is not None:

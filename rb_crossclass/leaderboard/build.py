@@ -171,7 +171,7 @@ def build_leaderboard(card_dirs: Sequence[str | os.PathLike], dataset: str, thre
             correlations=correlations))
         _write_model_pages(board, tmp / PAGES, dataset, threat_model)
         atomic_write_text(tmp / "README.md", render_markdown(
-            rows, dataset=dataset, threat_model=threat_model, sort_by=sort_by))
+            rows, dataset=dataset, threat_model=threat_model, sort_by=sort_by, correlations=correlations))
         atomic_write_json(tmp / "leaderboard.json", {
             "dataset": dataset,
             "threat_model": threat_model,

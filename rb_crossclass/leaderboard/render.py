@@ -37,7 +37,8 @@ def _display(row: dict) -> dict:
         "aa_ci": _interval_text(row["board_acc_interval"], 1),
         "best_txt": _fmt(row["best_known_acc"], 2),
         "worst_txt": _fmt(row["worst_class_robust"], 2),
-        "worst_title": f"class {row['worst_class']}" if row["worst_class"] is not None else "",
+        "worst_title": ("all classes tie" if row.get("class_spread") == 0 else f"class {row['worst_class']}")
+        if row["worst_class"] is not None else "",
         "cas_txt": _fmt(row["cas"], 2),
         "cas_ci": _interval_text(row["cas_interval"], 2),
         "ncas_txt": _fmt(row["normalized_cas"], 3),
@@ -184,7 +185,7 @@ def render_html(rows: Sequence[dict], composition: Sequence[dict], *, dataset: s
         rows=[_html_row(r) for r in rows], composition=[_html_row(r) for r in composition],
         n_official=sum(r["official"] for r in rows), n_measured=sum(r["measured"] for r in rows),
         css=css, js=js, csp_style=_csp_hash(css), csp_script=_csp_hash(js), plot_uri=_data_uri(plot_png),
-        correlations=list(correlations), missing=MISSING,
+        correlations=[correlation_text(c) for c in correlations], missing=MISSING,
     )
 
 
@@ -220,7 +221,21 @@ def _md(text: str) -> str:
     return text
 
 
-def render_markdown(rows: Sequence[dict], *, dataset: str, threat_model: str, sort_by: str) -> str:
+def _worst_class_name(row: dict) -> str:
+    """The worst class's name, or "all classes" when every class ties (spread 0: no class is worst)."""
+    return "all classes" if row.get("class_spread") == 0 else _md(str(row["worst_class"]))
+
+
+def correlation_text(c: dict) -> str:
+    """One rank correlation in words (the HTML page and the Markdown table say the same)."""
+    if c["rho"] is None:
+        return f"Spearman rank correlation of {c['x']} with {c['y']}: undefined ({c['n']} models)"
+    p = f" (p = {c['p']:.2g})" if c["p"] is not None else ""
+    return f"Spearman rank correlation of {c['x']} with {c['y']}: ρ = {c['rho']:.2f} over {c['n']} models{p}"
+
+
+def render_markdown(rows: Sequence[dict], *, dataset: str, threat_model: str, sort_by: str,
+                    correlations: Sequence[dict] = ()) -> str:
     title = f"Extended RobustBench leaderboard: {title_of(dataset)}, {threat_model}"
     ranking = ranking_fields(threat_model)
     rule = ("best known robust accuracy (`external`, else `autoattack_acc`)" if len(ranking) > 1
@@ -234,7 +249,11 @@ def render_markdown(rows: Sequence[dict], *, dataset: str, threat_model: str, so
         "CAS: cross-class attribution score (0 to K(K-1)) of the paper's protocol "
         f"({protocol_summary(rows)}), with its 95% bootstrap interval; nCAS: CAS / K(K-1); FSI: "
         f"feature-sharing index; worst class: the lowest per-class {ACCURACY_LABELS[ranking[-1]]} accuracy "
-        "(our evaluation). "
+        "and that class (our evaluation). "
+        + ("Best known: RobustBench's `external`, the lowest robust accuracy any evaluation reported "
+           "(e.g. an adaptive attack), when present, else the AutoAttack accuracy; RobustBench ranks by it. "
+           if len(ranking) > 1 else "")
+        + "*unreliable*: AutoAttack's own checks warned about this evaluation (RobustBench's flag). "
         f"{MISSING}: not measured. Open `index.html` for the sortable page and each model's page.", "",
         f"| # | Model ID | Paper | Clean | {ACCURACY_LABELS[ranking[-1]]} | Best known | Worst class "
         "| CAS | nCAS | FSI | Architecture | Extra data | Venue |",
@@ -246,10 +265,15 @@ def render_markdown(rows: Sequence[dict], *, dataset: str, threat_model: str, so
             paper = f"[{paper}](<{r['link'].replace('>', '%3E').replace(' ', '%20')}>)"
         t = _display(r)
         lines.append(
-            f"| {r['rank']} | {_md(r['model_id'])} | {paper} | {t['clean_txt']} | {t['aa_txt']} | "
-            f"{t['best_txt']} | {t['worst_txt']} | {t['cas_txt']}"
+            f"| {r['rank']} | {_md(r['model_id'])} | {paper} | {t['clean_txt']} | {t['aa_txt']}"
+            + (" *unreliable*" if r["unreliable"] else "") + " | "
+            f"{t['best_txt']} | {t['worst_txt']}"
+            + (f" ({_worst_class_name(r)})" if r["worst_class"] is not None else "")
+            + f" | {t['cas_txt']}"
             + (f" ({r['cas_interval'][0]:.2f}–{r['cas_interval'][1]:.2f})" if r["cas_interval"] else "")
             + f" | {t['ncas_txt']} | {t['fsi_txt']} | "
             f"{_md(r['architecture'])} | {t['extra_txt']} | {_md(r['venue']) or MISSING} |"
         )
+    if correlations:
+        lines += ["", *(f"- {correlation_text(c)}" for c in correlations)]
     return "\n".join(lines) + "\n"
