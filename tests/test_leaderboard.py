@@ -452,3 +452,27 @@ def test_published_mnist_board_is_current_and_sane():
         assert len(card["evaluation"]["per_class"]["robust_accuracy"]) == 10
     for ext in ("README.md", "index.html", "leaderboard.json"):
         assert (PUBLISHED_MNIST / ext).is_file()
+
+
+def test_markdown_board_marks_unreliable_ties_and_correlations(tmp_path):
+    from rb_crossclass.crossclass.per_class import per_class_block
+    from rb_crossclass.leaderboard import build_leaderboard
+
+    cards = tmp_path / "cards"
+    for name, aa, cas, robust, unreliable in (("Warned", "40.00", 9.0, [3, 1], True),
+                                              ("Tied", "30.00", 5.0, [0, 0], False),
+                                              ("Third", "20.00", 1.0, [2, 0], False)):
+        card = measured_card(name, aa, cas=cas)
+        card["evaluation"]["per_class"] = per_class_block([5, 5], [5, 5], robust, ["a", "b"])
+        if unreliable:
+            card["unreliable"] = True
+        write(cards, name, card)
+    build_leaderboard([cards], "cifar10", "Linf", tmp_path / "b")
+    md = (tmp_path / "b" / "README.md").read_text(encoding="utf-8")
+    rows = {line.split(" | ")[1]: line for line in md.splitlines() if line.startswith("| ") and " | " in line}
+    assert "40.00 *unreliable* |" in rows["Warned"] and "*unreliable*" not in rows["Tied"]
+    assert "| 20.00 (b) |" in rows["Warned"]  # worst class named
+    assert "| 0.00 (all classes) |" in rows["Tied"]  # every class at 0: no class is worst
+    assert "Best known: RobustBench's `external`" in md
+    assert ("- Spearman rank correlation of CAS with AutoAttack accuracy: ρ = 1.00 over 3 models "
+            "(p = 0.33)") in md
