@@ -45,6 +45,28 @@ def tiny_preset(tmp_path: Path, epochs: int = 2) -> Path:
 
 
 @needs_shared
+def test_runs_not_trained_get_no_row_and_no_panel(tmp_path, capsys):
+    from rb_crossclass.figures import dynamics as dynamics_figure
+
+    panels = []
+    real_plot = dynamics_figure.plot_dynamics
+
+    def counting(runs, *args, **kwargs):
+        panels.append([r["name"] for r in runs])
+        return real_plot(runs, *args, **kwargs)
+
+    out = tmp_path / "out"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(dynamics_figure, "plot_dynamics", counting)
+        assert main(["reproduce", "dynamics", "--preset", str(tiny_preset(tmp_path, epochs=1)), "--runs",
+                     "pgd_at_eps0.1", "--out", str(out)]) == 0
+    assert panels == [["pgd_at_eps0.1"]]
+    table = (out / "table.md").read_text()
+    assert "| pgd_at_eps0.1 | pgd_at | 0.1 |" in table and "| pgd_at_eps0.2 |" not in table
+    assert "Not trained yet (no evaluated epoch): pgd_at_eps0.2, kd_eps0.2." in table
+
+
+@needs_shared
 def test_reproduce_writes_json_png_table_and_diff(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["reproduce", "dynamics", "--preset", str(tiny_preset(tmp_path)), "--out", str(out)]) == 0

@@ -212,7 +212,9 @@ def write_outputs(preset: DynamicsPreset, out: Path, runs: list[dict]) -> None:
 
     atomic_write_json(out / "dynamics.json", {"preset": preset.name, "description": preset.description,
                                               "runs": runs})
-    plot_dynamics(runs, out / "dynamics.png", title=f"Training dynamics ({preset.name} preset)")
+    trained = [r for r in runs if r["epochs"]]  # runs not started yet get no empty panel
+    if trained:
+        plot_dynamics(trained, out / "dynamics.png", title=f"Training dynamics ({preset.name} preset)")
     atomic_write_text(out / "table.md", dynamics_table(runs, preset.name))
     for name in preset.compare:
         _compare_best_and_last(out, name)

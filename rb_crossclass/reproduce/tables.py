@@ -41,10 +41,10 @@ def dynamics_table(runs: Sequence[dict], preset: str) -> str:
              "best − last robust |",
              "|---|---|---|---|---|---|---|---|---|"]
     gaps = {}
+    not_started = [run["name"] for run in runs if milestones(run) is None]
     for run in runs:
         m = milestones(run)
         if m is None:
-            lines.append(f"| {run['name']} | {run['recipe']} | {run['eps']} | not evaluated yet | | | | | |")
             continue
         cells = [f"{e['epoch']}: {_num(e['cas'])}, {_num(e['robust_acc'], 1)}" for e in
                  (m["early"], m["mid"], m["best"], m["last"])]
@@ -56,6 +56,8 @@ def dynamics_table(runs: Sequence[dict], preset: str) -> str:
         status = "" if run["finished"] else " (unfinished)"
         lines.append(f"| {run['name']}{status} | {run['recipe']} | {run['eps']} | " + " | ".join(cells)
                      + f" | {_num(cas_gap)} | {_num(rob_gap, 1)} |")
+    if not_started:
+        lines += ["", f"Not trained yet (no evaluated epoch): {', '.join(not_started)}."]
     if gaps:
         lines += ["", "Best − last gap against ε (PGD-AT):", "",
                   "| ε | best − last CAS | best − last robust (%) |", "|---|---|---|"]

@@ -90,7 +90,7 @@ class Trainer:
         self.opt = build_optimizer(cfg, self.model)
         start = self._restore() if self.resume and self.folder.has_checkpoint() else 0
         if self.resume and not start:
-            log.info("--resume: no checkpoint in %s, starting from scratch", self.folder.ckpt_dir)
+            log.info("no checkpoint to resume from in %s: starting from scratch", self.folder.ckpt_dir)
         self.start_epoch = start
         self.sched = build_scheduler(cfg, self.opt, start)
         if self.ranks.main:
