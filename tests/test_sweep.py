@@ -128,6 +128,7 @@ def test_pgd_only_card_keeps_pgd_out_of_autoattack_acc(tmp_path):
     m = report.rows["TinyConv"]["metrics"]
     assert "autoattack_acc" not in card and "evaluation" not in card and "no AutoAttack" in card["footnote"]
     assert report.leaderboard is None and "--autoattack" in report.leaderboard_note  # nothing to rank by
+    assert "--official-cards" not in report.leaderboard_note  # a manifest's models have no official cards
     assert card["cross_class"]["robust_accuracy"] == m["pgd_robust_acc"]
     assert card["cross_class"]["attack"]["name"] == "pgd" and card["cross_class"]["cas"] == m["cas_pgd"]
     # passes: one clean forward, 20 PGD steps (forward + backward) and the final forward per point

@@ -273,8 +273,9 @@ def _rebuild_leaderboard(out: Path, sweep: Sweep, cards_dir: Path) -> tuple[Path
     if not cards:
         return None, "no model was scored"
     if sweep.official_cards is None and not any("autoattack_acc" in load_card(p) for p in cards):
-        return None, ("no leaderboard: the cards hold PGD-20 cross-class scores only; rerun with "
-                      "--autoattack, or give --official-cards to rank them by the official accuracies")
+        advice = ("rerun with --autoattack" if "manifest" in sweep.source else
+                  "rerun with --autoattack, or give --official-cards to rank them by the official accuracies")
+        return None, f"no leaderboard: the cards hold PGD-20 cross-class scores only; {advice}"
     dirs = ([sweep.official_cards] if sweep.official_cards is not None else []) + [out / "cards"]
     build_leaderboard(dirs, sweep.dataset, sweep.threat_model, out / "leaderboard")
     return out / "leaderboard", ""
