@@ -225,3 +225,17 @@ def test_cli_validate_and_show(tmp_path, capsys):
     assert "field $.eps" in capsys.readouterr().err
     assert main(["card", "show", "--json", str(good)]) == 0
     assert json.loads(capsys.readouterr().out) == load_card(good)
+
+
+ROOT_ZOO_CARD = (Path(__file__).resolve().parent.parent / "model_zoo" / "cifar10" / "Linf"
+                 / "RBCrossclass2025CPU_PGD-AT.json")
+
+
+def test_show_gives_the_cas_interval_and_the_aa_examples_cas(capsys):
+    card = load_card(ROOT_ZOO_CARD)
+    assert main(["card", "show", str(ROOT_ZOO_CARD)]) == 0
+    shown = capsys.readouterr().out
+    low, high = card["cross_class"]["intervals"]["cas"]
+    assert f"(95% CI {low:.4g}-{high:.4g})" in shown
+    assert f"cas (AA examples)    {card['cross_class']['autoattack']['cas']:.4g}" in shown
+    assert "passes per input 1" in shown

@@ -101,7 +101,7 @@ def render_card(card: dict) -> str:
         ("dataset", card["dataset"]), ("eps", card["eps"]), ("architecture", card["architecture"]),
         ("clean acc", f"{card['clean_acc']} %"), (label, f"{robust} %"),
         ("reported", card.get("reported") or "-"), ("additional data", card["additional_data"]),
-        ("forward passes", card["number_forward_passes"]), ("venue", card["venue"]),
+        ("passes per input", card["number_forward_passes"]), ("venue", card["venue"]),
         ("link", card["link"] or "-"), ("authors", card["authors"] or "-"),
     ]
     for key in ("external", "unreliable", "footnote"):
@@ -111,8 +111,14 @@ def render_card(card: dict) -> str:
     cc = card.get("cross_class")
     if cc:
         lines += ["", f"cross-class features (examples: {cc['attack'].get('name')}, n={cc['n_examples']})"]
-        lines += [f"  {k:<20} {_fmt(cc.get(k))}" for k in
-                  ("cas", "normalized_cas", "fsi", "clean_cas", "clean_normalized_cas", "clean_fsi")]
+        intervals = cc.get("intervals") or {}
+        lines += [f"  {k:<20} {_fmt(cc.get(k))}"
+                  + (f"  (95% CI {_fmt(intervals[k][0])}-{_fmt(intervals[k][1])})"
+                     if intervals.get(k) else "")
+                  for k in ("cas", "normalized_cas", "fsi", "clean_cas", "clean_normalized_cas", "clean_fsi")]
+        aa = cc.get("autoattack")
+        if isinstance(aa, dict):
+            lines.append(f"  {'cas (AA examples)':<20} {_fmt(aa.get('cas'))}")
         lines += _matrix_lines(cc["matrix"], cc["class_names"])
         if cc.get("pgd"):
             p = cc["pgd"]
