@@ -133,7 +133,9 @@ def run(args: argparse.Namespace) -> int:
         info.update(_card_numbers(entry))
         width = max(map(len, info))
         for k, v in info.items():
-            print(f"{k.ljust(width)}  {json.dumps(v) if isinstance(v, (dict, list)) else v}")
+            text = (json.dumps(v) if isinstance(v, (dict, list))
+                    else f"{v:.4g}" if isinstance(v, float) else v)
+            print(f"{k.ljust(width)}  {text}")
         return 0
     card = zoo.read_entry_card(entry)
     if args.out:
