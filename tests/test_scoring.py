@@ -272,3 +272,36 @@ def test_compiled_attack_scores_like_eager_and_pads_the_last_batch(tiny_model, s
     assert compiled.cas == pytest.approx(eager.cas, abs=0.05)
     assert compiled.clean_matrix == eager.clean_matrix  # clean forwards stay eager
     assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == 1
+
+
+def test_progress_moves_during_the_attack_of_a_single_batch(tiny_model, small_batch, monkeypatch):
+    """Below one batch the bar used to jump from 0 to 100 %: it now advances with the PGD steps
+    (whole images, in order) and ends exactly at N; several batches end at N too."""
+    import tqdm.auto
+
+    updates: list[int] = []
+
+    class Recorder:
+        def __init__(self, *args, total=None, **kwargs):
+            self.total = total
+
+        def update(self, n):
+            updates.append(n)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", Recorder)
+    x, y = small_batch
+    n = len(y)
+    score_model(tiny_model, x, y, attack=PGDConfig(eps=EPS, steps=4), batch_size=n, progress=True)
+    assert len(updates) >= 4 and sum(updates) == n and all(k > 0 for k in updates)
+    updates.clear()
+    score_model(tiny_model, x, y, attack=PGDConfig(eps=EPS, steps=3), batch_size=16, progress=True)
+    assert sum(updates) == n
+    updates.clear()
+    score_examples(tiny_model, x, x, y, batch_size=16, progress=True)  # no attack: per batch
+    assert sum(updates) == n

@@ -123,6 +123,7 @@ def pgd(
     generator: torch.Generator | None = None,
     autocast: bool | None = None,
     return_features: bool = True,
+    on_step: Callable[[], None] | None = None,
 ) -> AttackResult:
     """Run PGD on ``x: [B,C,H,W]`` in [0,1] with labels ``y: [B]``.
 
@@ -130,7 +131,8 @@ def pgd(
     ``loss_fn(logits, target)``. With several restarts each sample keeps the first restart
     that fools the model (else the one with the highest loss). ``autocast=True`` runs forward
     passes in bf16, ``None`` keeps the caller's autocast state (a training step under
-    ``torch.autocast``); the perturbation stays fp32.
+    ``torch.autocast``); the perturbation stays fp32. ``on_step`` is called after every step of
+    every restart (progress bars).
     """
     if config.targeted and target is None:
         raise AttackConfigError("a targeted attack needs `target` labels")
@@ -160,6 +162,8 @@ def pgd(
                     delta = delta + sign * step * grad / _per_sample_norm(grad)
                 delta = _project(delta, eps, norm)
                 delta = (x + delta).clamp(0, 1) - x
+            if on_step is not None:
+                on_step()
         with torch.no_grad(), torch.autocast(device_type, dtype=torch.bfloat16, enabled=autocast):
             logits, feats = _forward(model, x + delta, return_features)
         logits = logits.float()

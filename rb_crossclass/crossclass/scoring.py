@@ -238,9 +238,11 @@ def merge_results(results: Sequence[ScoreResult]) -> ScoreResult:
 
 
 # --------------------------------------------------------------------------- the pass
-AdvFn = Callable[[PassModels, torch.Tensor, torch.Tensor, int, int],
+AdvFn = Callable[[PassModels, torch.Tensor, torch.Tensor, int, int, Callable[[float], None]],
                  tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
-"""``adv_fn(models, x_batch, y_batch, start, end) -> (x_adv, logits [B,K], features [B,D])``."""
+"""``adv_fn(models, x_batch, y_batch, start, end, advance) -> (x_adv, logits [B,K], features [B,D])``;
+``advance(k)`` moves the progress bar by ``k`` images' worth of work (fractions allowed) while the
+batch is attacked, so a pass of one batch does not sit at 0 % until it ends."""
 SkipFn = Callable[[torch.Tensor], None]
 """``skip_fn(x_batch)``: what a rank does for a batch it does not own (keep RNG streams aligned)."""
 
@@ -304,17 +306,18 @@ def _run_pass(model: nn.Module, x: torch.Tensor, y: torch.Tensor, adv_fn: AdvFn 
             logits_c, feats_c = forward_features(models.eager, xb, compute.autocast)
             clean.update(feats_c, weight, yb)
             correct[0] += torch.bincount(yb[logits_c.argmax(1) == yb], minlength=k)
+            advance = _BatchProgress(bar, end - start)
             if adv_fn is None:
                 x_adv, logits_a, feats_a = xb, logits_c, feats_c
             else:
-                x_adv, logits_a, feats_a = adv_fn(models, xb, yb, start, end)
+                x_adv, logits_a, feats_a = adv_fn(models, xb, yb, start, end, advance)
             adv.update(feats_a, weight, yb)
             correct[1] += torch.bincount(yb[logits_a.argmax(1) == yb], minlength=k)
             if intervals:
                 points.append((feats_c.detach().float().cpu(), feats_a.detach().float().cpu(), yb.cpu()))
             if keep_adversarial:
                 kept.append(x_adv.detach().to("cpu", memory_format=torch.contiguous_format))
-            bar.update(end - start)
+            advance.finish()
     if ranks.world_size > 1:
         for acc in (clean, adv):
             ranks.sum_(acc.sums)
@@ -331,6 +334,26 @@ def _run_pass(model: nn.Module, x: torch.Tensor, y: torch.Tensor, adv_fn: AdvFn 
     if keep_adversarial:
         result.x_adv = torch.cat(kept)
     return result
+
+
+class _BatchProgress:
+    """Moves a bar over one batch of ``size`` images in whole steps, from fractional advances
+    (the attack's steps); :meth:`finish` completes the batch, so the bar ends exactly at N."""
+
+    def __init__(self, bar, size: int) -> None:
+        self.bar, self.size, self.done, self.shown = bar, size, 0.0, 0
+
+    def __call__(self, k: float) -> None:
+        self.done = min(self.size, self.done + k)
+        whole = int(self.done) - self.shown
+        if whole > 0:
+            self.bar.update(whole)
+            self.shown += whole
+
+    def finish(self) -> None:
+        if self.size > self.shown:
+            self.bar.update(self.size - self.shown)
+            self.shown = self.size
 
 
 def _cas_intervals(points: list, weight: torch.Tensor, ranks: Ranks, seed: int) -> dict:
@@ -402,13 +425,14 @@ def score_model(
 
         shape_batch = min(compute.batch_size, len(y))  # the one batch shape a compiled step sees
 
-        def adv_fn(models, xb, yb, start, end):
+        def adv_fn(models, xb, yb, start, end, advance):
             n = len(yb)
+            share = n / max(1, attack.steps * attack.restarts)  # the batch's work per PGD step
             if compute.compile and n < shape_batch:  # pad, so the last batch does not recompile
                 xb, yb = pad_batch(xb, shape_batch), pad_batch(yb, shape_batch)
             with compile_errors(compute.compile):
                 res = pgd(models.attack, xb, yb, attack, generator=generator, autocast=compute.autocast,
-                          return_features=True)
+                          return_features=True, on_step=lambda: advance(share))
             return res.x_adv[:n], res.logits[:n], res.features[:n]
 
         def skip_fn(xb):
@@ -449,7 +473,7 @@ def score_examples(
     _check_model(model)
     compute = resolve_settings(model, device, batch_size, channels_last, autocast, fold_bn=fold_bn)
 
-    def adv_fn(models, xb, yb, start, end):
+    def adv_fn(models, xb, yb, start, end, advance):
         xa = to_device(x_adv[start:end], compute.device, compute.channels_last)
         logits, feats = forward_features(models.eager, xa, compute.autocast)
         return xa, logits, feats
