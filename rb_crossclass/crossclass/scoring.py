@@ -385,6 +385,7 @@ def score_model(
     intervals: bool = False,
     compile: bool = False,
     fold_bn: bool = True,
+    desc: str = "score",
 ) -> ScoreResult:
     """Clean and adversarial cross-class scores of ``model`` on ``x: [N,C,H,W]`` in [0,1], ``y: [N]``.
 
@@ -407,7 +408,8 @@ def score_model(
     project's 2-core CPU, so it pays from a few thousand images on; float rounding differs from
     eager). ``keep_adversarial``
     stores the adversarial examples (CPU) on ``result.x_adv``. ``ranks`` shards the batches over
-    ``torchrun`` ranks (every rank returns the one-process result). Accuracies always carry
+    ``torchrun`` ranks (every rank returns the one-process result); ``desc`` labels the
+    progress bar. Accuracies always carry
     Wilson 95 % intervals; ``intervals`` adds bootstrap intervals of CAS (it keeps every point's
     features, ``[N,D]`` floats, until the end of the pass).
     """
@@ -440,7 +442,7 @@ def score_model(
 
     return _run_pass(model, x, y, adv_fn, compute=compute, class_names=class_names,
                      attack=attack_info, progress=progress, keep_adversarial=keep_adversarial,
-                     desc="score", ranks=ranks, skip_fn=skip_fn, intervals=intervals, seed=seed)
+                     desc=desc, ranks=ranks, skip_fn=skip_fn, intervals=intervals, seed=seed)
 
 
 def score_examples(

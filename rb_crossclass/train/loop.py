@@ -197,7 +197,8 @@ class Trainer:
                             batch_size=self.cfg.eval.batch_size, device=self.device, seed=self.cfg.seed,
                             autocast=self.autocast, channels_last=self.channels_last,
                             class_names=list(self.data.info.class_names),
-                            progress=self.ranks.main and self.cfg.runtime.progress, ranks=self.ranks)
+                            progress=self.ranks.main and self.cfg.runtime.progress, ranks=self.ranks,
+                            desc=f"held-out PGD-{self.attack.steps} + CAS")
         row = {"clean_acc": score.clean_accuracy, "robust_acc": score.robust_accuracy,
                "n_eval": len(self.data.y_eval), "attack": f"PGD-{self.attack.steps}"}
         if self.cfg.eval.cas:
