@@ -66,7 +66,7 @@ def register(subparsers, summary: str) -> None:
                    "into the convolutions before them (same function, float rounding differs)")
     p.add_argument("--compile", action="store_true",
                    help="torch.compile the attack's forward and input-backward: a one-off compilation "
-                   "(~40 s for a ResNet-18 on CPU), then faster steps; pays from a few thousand images; "
+                   "(~40 s for a ResNet-18 on CPU); no faster than the default on the CPU measured; "
                    "float rounding differs from the default path")
     g = p.add_argument_group("output")
     g.add_argument("--out", type=output_dir_arg, required=True, metavar="DIR", help="output folder")

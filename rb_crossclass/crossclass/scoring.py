@@ -405,8 +405,8 @@ def score_model(
     native bf16).
     ``compile``: ``torch.compile`` the attack's forward and input-backward (one compilation for
     the batch shape, the last batch padded to it; 40–65 s measured for a ResNet-18 on this
-    project's 2-core CPU, so it pays from a few thousand images on; float rounding differs from
-    eager). ``keep_adversarial``
+    project's 2-core CPU, and its steps were no faster than eager's there (README "Benchmarks");
+    float rounding differs from eager). ``keep_adversarial``
     stores the adversarial examples (CPU) on ``result.x_adv``. ``ranks`` shards the batches over
     ``torchrun`` ranks (every rank returns the one-process result); ``desc`` labels the
     progress bar. Accuracies always carry
