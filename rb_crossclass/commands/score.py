@@ -196,6 +196,8 @@ def _write_outputs(args: argparse.Namespace, model, info, result, eps: float, de
 
 
 def _print_summary(args: argparse.Namespace, model, result, what: str, record: dict) -> None:
+    from ..crossclass.per_class import worst_class_words  # torch is imported lazily by the CLI
+
     k = model.num_classes
     print(f"model            {args.model}  on {args.dataset} (n={result.n_examples}, {k} classes)")
     print(f"attack           {what}" + (f", seed {args.seed}" if result.attack else ""))
@@ -211,8 +213,7 @@ def _print_summary(args: argparse.Namespace, model, result, what: str, record: d
           f"{100 * result.robust_accuracy:.2f}%")
     block = result.to_dict().get("per_class")
     if block and block["worst_class"] is not None:
-        which = "every class (all tie)" if block["spread"] == 0 else repr(block["worst_class"])
-        print(f"worst class      {which}: robust "
+        print(f"worst class      {worst_class_words(block)}: robust "
               f"{100 * block['worst_class_robust_accuracy']:.2f}% (spread best - worst "
               f"{100 * block['spread']:.2f} points)")
     if result.empty_classes:

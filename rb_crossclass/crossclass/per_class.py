@@ -42,6 +42,13 @@ def per_class_block(counts: Sequence[int], clean_correct: Sequence[int], robust_
     }
 
 
+def worst_class_words(block: dict) -> str:
+    """How a summary names the worst class of a :func:`per_class_block` block: ``"'cat'"``, or
+    ``"every class (all tie)"`` when the spread is 0 (the block still names the first class, but no
+    class is worse than another)."""
+    return "every class (all tie)" if block["spread"] == 0 else repr(block["worst_class"])
+
+
 def per_class_from_flags(labels: torch.Tensor, clean_flags: torch.Tensor, robust_flags: torch.Tensor,
                          class_names: Sequence[str]) -> dict:
     """:func:`per_class_block` from per-point results: ``labels [N]`` in [0,K), ``clean_flags`` and

@@ -19,6 +19,7 @@ from ..core.provenance import now_iso, package_versions
 from ..core.runtime import Ranks
 from ..core.threat import format_eps
 from ..crossclass import accuracy_interval, per_class_from_flags, score_examples, score_model
+from ..crossclass.per_class import worst_class_words
 from .autoattack import run_autoattack
 from .protocol import AutoAttackConfig, EvaluateError
 from .state import EvalState, model_digest, tensor_digest
@@ -233,9 +234,9 @@ def summary_table(result: EvalResult) -> str:
                  f"eps {result.eps_string})")
     if result.per_class and result.per_class["worst_class"] is not None:
         pc = result.per_class
-        which = "every class (all tie)" if pc["spread"] == 0 else f"class {pc['worst_class']!r}"
         lines.append(f"worst class         {100 * pc['worst_class_robust_accuracy']:6.2f}%  AutoAttack "
-                     f"accuracy of {which} (spread best - worst {100 * pc['spread']:.2f} points)")
+                     f"accuracy of {worst_class_words(pc)} "
+                     f"(spread best - worst {100 * pc['spread']:.2f} points)")
     for label, cc in (("CAS (paper's PGD-20 protocol)", result.cross_class_pgd),
                       ("CAS on AutoAttack's examples", result.cross_class)):
         if cc is not None:
