@@ -8,6 +8,7 @@ machine (a Ray task) and back.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..core.errors import RBCrossclassError
@@ -81,6 +82,10 @@ class SweepSettings:
     threads: int | None = None
     progress: bool = True
     state_dir: str | None = None
+
+    def model_state_dir(self, name: str) -> Path | None:
+        """The AutoAttack resume folder of model ``name`` (``None`` without ``state_dir``)."""
+        return Path(self.state_dir) / name if self.state_dir else None
 
     @property
     def data_spec(self) -> str:

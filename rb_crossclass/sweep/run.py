@@ -243,8 +243,9 @@ def run_sweep(
             card_path = cards_dir / f"{result.name}.json"
             write_card(result.card, card_path)
             atomic_write_json(out / "results" / f"{result.name}.json", result.record)
-            if settings.state_dir:  # the card holds everything the resume state was for
-                shutil.rmtree(Path(settings.state_dir) / result.name, ignore_errors=True)
+            state = settings.model_state_dir(result.name)
+            if state is not None:  # the card holds everything the resume state was for
+                shutil.rmtree(state, ignore_errors=True)
         record.add(result, card_path)
         bar.update(1)
         bar.write(_result_line(result))

@@ -140,10 +140,9 @@ def _score(job: ModelJob, settings: SweepSettings, model, split, device: torch.d
     if settings.autoattack:
         config = AutoAttackConfig(norm=settings.threat_model, eps=settings.eps, version=settings.version,
                                   batch_size=settings.batch_size, seed=settings.seed)
-        state_dir = str(Path(settings.state_dir) / job.name) if settings.state_dir else None
         res = evaluate_model(model, split.x, split.y, config, device=device, class_names=names, cas=True,
                              pgd=True, model_name=job.source, dataset=settings.dataset,
-                             progress=settings.progress, state_dir=state_dir)
+                             progress=settings.progress, state_dir=settings.model_state_dir(job.name))
         card = result_card(res, name=title, dataset=settings.dataset, architecture=architecture, base=base)
         pgd_scores, aa_scores, record = res.cross_class_pgd, res.cross_class, res.to_dict()
         metrics.update(clean_acc=res.clean_accuracy, autoattack_acc=res.robust_accuracy,
