@@ -41,10 +41,11 @@ def dynamics_table(runs: Sequence[dict], preset: str) -> str:
              "best − last robust |",
              "|---|---|---|---|---|---|---|---|---|"]
     gaps = {}
-    not_started = [run["name"] for run in runs if milestones(run) is None]
+    not_started = []
     for run in runs:
         m = milestones(run)
         if m is None:
+            not_started.append(run["name"])
             continue
         cells = [f"{e['epoch']}: {_num(e['cas'])}, {_num(e['robust_acc'], 1)}" for e in
                  (m["early"], m["mid"], m["best"], m["last"])]
