@@ -176,26 +176,26 @@ class Entry:
                 return self.number(key)
         return None
 
+    def _scores_on(self, attack: str) -> dict | None:
+        """The ``cross_class`` block measured on ``attack``'s examples: the block itself when its
+        ``attack.name`` is ``attack``, else its sub-block of that name (``pgd``, ``autoattack``)."""
+        block = self.measured.get("cross_class")
+        if not isinstance(block, dict):
+            return None
+        if (block.get("attack") or {}).get("name") == attack:
+            return block
+        return block.get(attack) if isinstance(block.get(attack), dict) else None
+
     @property
     def protocol_scores(self) -> dict | None:
         """The cross-class scores of the paper's PGD protocol: the card's ``cross_class`` block, or
         its legacy ``pgd`` sub-block (cards whose top level held AutoAttack's examples)."""
-        block = self.measured.get("cross_class")
-        if not isinstance(block, dict):
-            return None
-        if (block.get("attack") or {}).get("name") == "pgd":
-            return block
-        return block.get("pgd") if isinstance(block.get("pgd"), dict) else None
+        return self._scores_on("pgd")
 
     @property
     def autoattack_scores(self) -> dict | None:
         """The cross-class scores of AutoAttack's own examples, when measured."""
-        block = self.measured.get("cross_class")
-        if not isinstance(block, dict):
-            return None
-        if (block.get("attack") or {}).get("name") == "autoattack":
-            return block
-        return block.get("autoattack") if isinstance(block.get("autoattack"), dict) else None
+        return self._scores_on("autoattack")
 
     def cross(self, key: str) -> float | None:
         """A number of the PGD-protocol scores (``cas``, ``normalized_cas``, ``fsi``)."""
