@@ -81,16 +81,17 @@ def _looks_like_html(path: Path) -> bool:
 def normalize_state_dict(obj: object, source: str = "checkpoint") -> dict[str, torch.Tensor]:
     """The plain ``{name: tensor}`` inside ``obj`` with wrapper prefixes stripped.
 
-    Unwraps the nesting keys of :data:`NESTED_KEYS` (repeatedly), strips every leading
+    Unwraps the nesting keys of :data:`NESTED_KEYS` (repeatedly; a nested value that is a
+    one-element list is its element), strips every leading
     :data:`WRAPPER_PREFIXES` from each key, and refuses non-string keys, non-tensor values and
     two keys that become one.
     """
     while isinstance(obj, Mapping) and not _is_state_dict(obj):
-        nested = [k for k in NESTED_KEYS if isinstance(obj.get(k), Mapping)]
+        nested = [k for k in NESTED_KEYS if isinstance(_single(obj.get(k)), Mapping)]
         if not nested:
             keys = sorted(map(repr, obj))[:8]
             raise CheckpointError(f"{source}: holds a dict with keys {keys}, not a state dict")
-        obj = obj[nested[0]]
+        obj = _single(obj[nested[0]])
     if not isinstance(obj, Mapping) or not obj:
         raise CheckpointError(f"{source}: holds a {type(obj).__name__}, not a state dict of tensors")
     out: dict[str, torch.Tensor] = {}
@@ -103,6 +104,14 @@ def normalize_state_dict(obj: object, source: str = "checkpoint") -> dict[str, t
                                   "wrapper prefixes are removed")
         out[name] = value
     return out
+
+
+def _single(value: object) -> object:
+    """A one-element list or tuple stands for its element (the OVAL networks save ``state_dict`` as
+    ``[state dict]``); anything else is returned as it is."""
+    if isinstance(value, (list, tuple)) and len(value) == 1:
+        return value[0]
+    return value
 
 
 def strip_wrapper_prefixes(key: str) -> str:
