@@ -51,7 +51,7 @@ def cross_class_block(score: Any, attack: str | dict) -> dict:
         "n_examples": int(d["n_examples"]),
     }
     for key in ("per_class_counts", "per_class_scores", "top_pairs", "robust_accuracy", "clean_accuracy",
-                "per_class", "intervals"):
+                "per_class", "intervals", "adversarial_confusion", "confusion_correlation"):
         if d.get(key) is not None:
             block[key] = d[key]
     return jsonable(block)

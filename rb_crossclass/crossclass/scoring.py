@@ -54,6 +54,7 @@ from .compute import (
     scoring_mode,
     to_device,
 )
+from .confusion import attribution_confusion_correlation, confusion_update
 from .errors import ScoringError
 from .metric import (
     AttributionAccumulator,
@@ -111,6 +112,7 @@ class ScoreResult:
     per_class_robust_correct: list[int] = field(default_factory=list)
     intervals: dict = field(default_factory=dict)  # 95 % intervals: accuracies (Wilson), CAS (bootstrap)
     compute: dict | None = None
+    adversarial_confusion: list[list[int]] = field(default_factory=list)  # [K,K]: true class → predicted
     clean_acc_state: AttributionAccumulator | None = field(default=None, repr=False, compare=False)
     adv_acc_state: AttributionAccumulator | None = field(default=None, repr=False, compare=False)
     x_adv: torch.Tensor | None = field(default=None, repr=False, compare=False)
@@ -143,6 +145,10 @@ class ScoreResult:
                                                self.per_class_robust_correct, self.class_names)
         if self.intervals:
             out["intervals"] = dict(self.intervals)
+        if self.adversarial_confusion and self.attack is not None:
+            out["adversarial_confusion"] = [list(r) for r in self.adversarial_confusion]
+            out["confusion_correlation"] = attribution_confusion_correlation(self.matrix,
+                                                                              self.adversarial_confusion)
         return jsonable(out)
 
 
@@ -162,10 +168,12 @@ def result_from_accumulators(
     top_k: int = 5,
     per_class_correct: torch.Tensor | None = None,
     compute: dict | None = None,
+    confusion: torch.Tensor | None = None,
 ) -> ScoreResult:
     """Turn (merged) accumulators and correct counts into a :class:`ScoreResult`
     (``per_class_correct [2,K]``: clean / robust correct points per class, when known). The
-    accuracies get Wilson 95 % intervals."""
+    accuracies get Wilson 95 % intervals. ``confusion [K,K]``: adversarial predictions per true
+    class (:mod:`.confusion`), when counted."""
     if not torch.equal(clean.counts.cpu(), adv.counts.cpu()):
         raise ScoringError("clean and adversarial accumulators hold different samples")
     k = clean.num_classes
@@ -207,6 +215,7 @@ def result_from_accumulators(
         n_clean_correct=int(n_clean_correct),
         n_robust_correct=int(n_robust_correct),
         compute=dict(compute) if compute is not None else None,
+        adversarial_confusion=[] if confusion is None else confusion.cpu().tolist(),
         clean_acc_state=clean,
         adv_acc_state=adv,
     )
@@ -229,11 +238,15 @@ def merge_results(results: Sequence[ScoreResult]) -> ScoreResult:
     if all(r.per_class_robust_correct for r in results):
         per_class = sum(torch.tensor([r.per_class_clean_correct, r.per_class_robust_correct])
                         for r in results)
+    confusion = None
+    if all(r.adversarial_confusion for r in results):
+        confusion = sum(torch.tensor(r.adversarial_confusion, dtype=torch.int64) for r in results)
     return result_from_accumulators(
         clean, adv,
         sum(r.n_clean_correct for r in results), sum(r.n_robust_correct for r in results),
         class_names=first.class_names, attack=first.attack,
         seconds=sum(r.seconds for r in results), per_class_correct=per_class, compute=first.compute,
+        confusion=confusion,
     )
 
 
@@ -289,6 +302,7 @@ def _run_pass(model: nn.Module, x: torch.Tensor, y: torch.Tensor, adv_fn: AdvFn 
     clean = AttributionAccumulator(k, d, device=device)
     adv = AttributionAccumulator(k, d, device=device)
     correct = torch.zeros(2, k, dtype=torch.int64, device=device)  # per class: clean, adversarial
+    confusion = torch.zeros(k, k, dtype=torch.int64, device=device)  # true class → adversarial prediction
     kept: list[torch.Tensor] = []
     points: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # features for the bootstrap
     n = len(y)
@@ -313,6 +327,7 @@ def _run_pass(model: nn.Module, x: torch.Tensor, y: torch.Tensor, adv_fn: AdvFn 
                 x_adv, logits_a, feats_a = adv_fn(models, xb, yb, start, end, advance)
             adv.update(feats_a, weight, yb)
             correct[1] += torch.bincount(yb[logits_a.argmax(1) == yb], minlength=k)
+            confusion_update(confusion, yb, logits_a.argmax(1))
             if intervals:
                 points.append((feats_c.detach().float().cpu(), feats_a.detach().float().cpu(), yb.cpu()))
             if keep_adversarial:
@@ -323,11 +338,12 @@ def _run_pass(model: nn.Module, x: torch.Tensor, y: torch.Tensor, adv_fn: AdvFn 
             ranks.sum_(acc.sums)
             ranks.sum_(acc.counts)
         ranks.sum_(correct)
+        ranks.sum_(confusion)
     totals = correct.sum(1)
     result = result_from_accumulators(
         clean, adv, int(totals[0]), int(totals[1]), class_names=class_names, attack=attack,
         seconds=time.perf_counter() - start_time, per_class_correct=correct.cpu(),
-        compute=compute.as_dict(folded),
+        compute=compute.as_dict(folded), confusion=confusion.cpu(),
     )
     if intervals:
         result.intervals.update(_cas_intervals(points, weight, ranks, seed))
