@@ -15,6 +15,7 @@ from torch import nn
 
 from ..attacks import PGDConfig
 from ..cards import card_from_results, protocol_block
+from ..cards.flags import pack_flags
 from ..core.provenance import now_iso, package_versions
 from ..core.runtime import Ranks
 from ..core.threat import format_eps
@@ -83,6 +84,7 @@ class EvalResult:
             "randomized": self.randomized, "diagnostics": list(self.diagnostics),
             "adjustments": dict(self.adjustments),
             **({"per_class": self.per_class} if self.per_class is not None else {}),
+            "point_flags": {"clean": pack_flags(self.clean_flags), "robust": pack_flags(self.robust_flags)},
             "intervals": {
                 "clean_accuracy": list(accuracy_interval(self.clean_correct, self.n_examples)),
                 "autoattack_accuracy": list(accuracy_interval(self.robust_correct, self.n_examples)),
