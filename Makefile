@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DEMO_OUT ?= demo_out
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test lint leaderboard mnist-sweep chromium clean
+.PHONY: venv demo test lint leaderboard mnist-sweep cifar10-2-255-sweep chromium clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,13 +29,16 @@ chromium:
 	    || echo "chromium not installed: the browser tests will be skipped"; }
 
 # The published extended leaderboards: official CIFAR-10 Linf cards + our zoo; the MNIST Linf
-# board of published models from the committed cards of `make mnist-sweep`.
+# board and the CIFAR-10 Linf 2/255 board of published models from the committed cards of
+# `make mnist-sweep` and `make cifar10-2-255-sweep`.
 OFFICIAL_CARDS ?= ../shared/robustbench/model_info
 leaderboard: venv
 	$(VENV)/bin/rb-crossclass leaderboard --cards $(OFFICIAL_CARDS) --cards model_zoo \
 	    --dataset cifar10 --threat-model Linf --out leaderboards/cifar10_Linf
 	$(VENV)/bin/rb-crossclass leaderboard --cards leaderboards/cards \
 	    --dataset mnist --threat-model Linf --out leaderboards/mnist_Linf
+	$(VENV)/bin/rb-crossclass leaderboard --cards leaderboards/cards \
+	    --dataset cifar10 --threat-model Linf --eps 2/255 --out leaderboards/cifar10_Linf_2-255
 
 # Re-measure the MNIST board's cards (AutoAttack standard, eps 0.3, first 500 test points; about
 # an hour on 2 CPU cores, resumable), copy them to leaderboards/cards and rebuild the boards.
@@ -46,6 +49,20 @@ mnist-sweep: venv
 	    --data-dir $(SHARED_DATA) --autoattack --n-examples 500 --out $(MNIST_SWEEP)
 	mkdir -p leaderboards/cards/mnist/Linf
 	cp $(MNIST_SWEEP)/cards/mnist/Linf/*.json leaderboards/cards/mnist/Linf/
+	$(MAKE) leaderboard
+
+# Re-measure the CIFAR-10 Linf 2/255 board's cards: four published models (../shared/checkpoints,
+# or downloaded from their original URLs), AutoAttack standard at 2/255 on all 1,017 real test
+# points of ../shared/data, PGD-20 at 2/255 and 8/255; resumable. Copies the cards and the sweep
+# record into leaderboards/ and rebuilds the boards.
+CIFAR_SWEEP ?= runs/cifar10_2-255_sweep
+cifar10-2-255-sweep: venv
+	$(VENV)/bin/rb-crossclass sweep --manifest leaderboards/manifests/cifar10_Linf_2-255.yaml \
+	    --data-dir npz:$(SHARED_DATA)/cifar10_partial/cifar10_test_first1017.npz --autoattack \
+	    --out $(CIFAR_SWEEP)
+	mkdir -p leaderboards/cards/cifar10/Linf leaderboards/sweeps/cifar10_Linf_2-255
+	cp $(CIFAR_SWEEP)/cards/cifar10/Linf/*.json leaderboards/cards/cifar10/Linf/
+	cp $(CIFAR_SWEEP)/sweep.json leaderboards/sweeps/cifar10_Linf_2-255/
 	$(MAKE) leaderboard
 
 lint: venv

@@ -31,6 +31,8 @@ class ModelJob:
     (``robustbench:<Name>``, ``py:/abs/file.py:build``, ``timm:<name>``, ``zoo:<Name>``) with file
     paths already absolute; ``checkpoint`` an absolute path or an http(s) URL, checked against
     ``sha256`` when given; ``head`` the name of the head ``nn.Linear`` when it is not the last one;
+    ``url`` the checkpoint's original download address, used when ``checkpoint`` is absent or
+    not on disk (then checked against ``sha256``);
     ``kwargs`` extra keyword arguments of the source's builder; ``card`` the card fields the
     model's card starts from (the official RobustBench card, or the manifest's ``card:``).
     """
@@ -39,6 +41,7 @@ class ModelJob:
     source: str
     checkpoint: str | None = None
     sha256: str | None = None
+    url: str | None = None
     head: str | None = None
     kwargs: dict = field(default_factory=dict)
     card: dict = field(default_factory=dict)
@@ -64,8 +67,9 @@ class SweepSettings:
     folder, also where checkpoints given by URL are downloaded. ``state_dir``: where each model's
     AutoAttack progress is saved per attack and batch (``<state_dir>/<Name>/``, an
     :class:`~rb_crossclass.evaluate.EvalState`), so an interrupted sweep resumes a model mid-attack;
-    the folder is removed when the model's card is written. Not part of :meth:`fingerprint`: the
-    state checks its own settings, model and data.
+    the folder is removed when the model's card is written. ``extra_eps``: further radii at which
+    every model also gets the PGD-20 protocol (the card's ``cross_class.other_eps``). ``state_dir``
+    is not part of :meth:`fingerprint`: the state checks its own settings, model and data.
     """
 
     dataset: str
@@ -82,6 +86,7 @@ class SweepSettings:
     threads: int | None = None
     progress: bool = True
     state_dir: str | None = None
+    extra_eps: tuple[float, ...] = ()
 
     def model_state_dir(self, name: str) -> Path | None:
         """The AutoAttack resume folder of model ``name`` (``None`` without ``state_dir``)."""
@@ -96,7 +101,8 @@ class SweepSettings:
         return {"dataset": self.dataset, "threat_model": self.threat_model, "eps": self.eps,
                 "eps_string": format_eps(self.eps), "n_examples": self.n_examples, "data": self.data_spec,
                 "autoattack": self.autoattack, "version": self.version if self.autoattack else None,
-                "batch_size": self.batch_size, "seed": self.seed, "pgd_steps": 20}
+                "batch_size": self.batch_size, "seed": self.seed, "pgd_steps": 20,
+                **({"extra_eps": [format_eps(e) for e in self.extra_eps]} if self.extra_eps else {})}
 
 
 @dataclass

@@ -16,8 +16,10 @@ models:
 The shipped JSON Schema (``rb_crossclass/schemas/manifest.schema.json``) is checked first; an
 error names the file and the field as a JSON path. Relative paths (``checkpoint``, and the file
 of a ``py:<file.py>:<callable>`` source) are relative to the manifest's folder and become
-absolute. Optional per model: ``head`` (the head ``nn.Linear`` by name) and ``kwargs`` (extra
-arguments of the builder).
+absolute. ``url`` (with ``sha256``) is the checkpoint's original download address, used when
+``checkpoint`` is absent or not on disk. ``extra_eps`` (top level) lists further radii for the
+PGD-20 protocol (e.g. ``['8/255']`` beside a 2/255 board). Optional per model: ``head`` (the head
+``nn.Linear`` by name) and ``kwargs`` (extra arguments of the builder).
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ class Manifest:
     threat_model: str
     eps: float
     jobs: tuple[ModelJob, ...]
+    extra_eps: tuple[float, ...] = ()
 
 
 @lru_cache(maxsize=1)
@@ -129,10 +132,17 @@ def load_manifest(path: str | os.PathLike) -> Manifest:
         jobs.append(ModelJob(
             name=name, source=_resolve_source(entry["source"], folder),
             checkpoint=_resolve_checkpoint(entry.get("checkpoint"), folder),
-            sha256=entry["sha256"].lower() if entry.get("sha256") else None,
+            sha256=entry["sha256"].lower() if entry.get("sha256") else None, url=entry.get("url"),
             head=entry.get("head"), kwargs=dict(entry.get("kwargs") or {}), card=card,
         ))
-    return Manifest(path=path, dataset=data["dataset"], threat_model=threat_model, eps=eps, jobs=tuple(jobs))
+    extra = []
+    for i, value in enumerate(data.get("extra_eps") or []):
+        try:
+            extra.append(check_eps(parse_eps(value), threat_model))
+        except ThreatModelError as err:
+            raise ManifestError(f"manifest {path}: field $.extra_eps[{i}]: {err}") from err
+    return Manifest(path=path, dataset=data["dataset"], threat_model=threat_model, eps=eps, jobs=tuple(jobs),
+                    extra_eps=tuple(extra))
 
 
 def _resolve_source(source: str, folder: Path) -> str:

@@ -49,6 +49,7 @@ class Sweep:
     eps: float | None  # None on a corruptions board (nothing to attack)
     jobs: list[ModelJob]
     official_cards: Path | None = None
+    extra_eps: tuple[float, ...] = ()
 
 
 @dataclass
@@ -131,7 +132,8 @@ def manifest_sweep(path: str | os.PathLike, official_cards: str | os.PathLike | 
     m = load_manifest(path)
     folder = official_cards_dir(official_cards) if official_cards is not None else None
     source = {"manifest": str(Path(path).resolve()), "manifest_sha256": sha256_file(path)}
-    return Sweep(source, m.dataset, m.threat_model, m.eps if eps is None else eps, list(m.jobs), folder)
+    return Sweep(source, m.dataset, m.threat_model, m.eps if eps is None else eps, list(m.jobs), folder,
+                 m.extra_eps)
 
 
 def select(jobs: Sequence[ModelJob], names: Sequence[str] | None) -> list[ModelJob]:
@@ -225,7 +227,7 @@ def run_sweep(
         dataset=sweep.dataset, threat_model=sweep.threat_model, eps=sweep.eps, n_examples=n_examples,
         data=data, data_dir=folder, model_dir=str(Path(model_dir).resolve()), autoattack=autoattack,
         version=version, batch_size=batch_size, threads=cpus_per_model, progress=progress,
-        state_dir=str((out / "state").resolve()) if autoattack else None,
+        state_dir=str((out / "state").resolve()) if autoattack else None, extra_eps=sweep.extra_eps,
     )
     split = open_split(settings.data_spec, "test", n_examples, folder,
                        dataset_name=sweep.dataset if data.startswith("npz:") else None)

@@ -165,11 +165,35 @@ def _score(job: ModelJob, settings: SweepSettings, model, split, device: torch.d
         metrics.update(clean_acc=score.clean_accuracy)
     metrics.update(pgd_robust_acc=pgd_scores["robust_accuracy"], cas_pgd=pgd_scores["cas"],
                    normalized_cas_pgd=pgd_scores["normalized_cas"])
+    if settings.extra_eps:
+        other = [_other_eps(model, split, settings, device, names, eps) for eps in settings.extra_eps]
+        card["cross_class"]["other_eps"] = other
+        record["cross_class_other_eps"] = other
+        for o in other:
+            metrics[f"pgd_robust_acc@{o['eps_string']}"] = o["robust_accuracy"]
+            metrics[f"cas_pgd@{o['eps_string']}"] = o["cas"]
     for key in ("clean_acc", "autoattack_acc"):  # the numbers the card started from, kept beside ours
         if base.get(key) not in (None, ""):
             card[f"x_reported_{key}"] = base[key]
     card.update({k: v for k, v in base.items() if k.startswith("x_")})  # extension fields (provenance)
     return JobResult(job.name, "done", metrics=metrics, card=card, record=record)
+
+
+def _other_eps(model, split, settings: SweepSettings, device: torch.device, names: list[str],
+               eps: float) -> dict:
+    """The paper's PGD-20 protocol at a further radius ``eps``: robust accuracy, CAS (with its
+    bootstrap interval) and the attribution-vs-confusion check, as a card's ``other_eps`` entry."""
+    from ..attacks import PGDConfig
+    from ..core.threat import format_eps
+    from ..crossclass import score_model
+
+    d = score_model(model, split.x, split.y, attack=PGDConfig(eps=eps, steps=20, norm=settings.threat_model),
+                    batch_size=settings.batch_size, device=device, seed=settings.seed, class_names=names,
+                    progress=settings.progress, intervals=True, desc=f"PGD-20 at {format_eps(eps)}").to_dict()
+    keep = ("robust_accuracy", "clean_accuracy", "cas", "normalized_cas", "fsi", "n_examples", "attack",
+            "intervals", "confusion_correlation")
+    kept = {k: d[k] for k in keep if d.get(k) is not None}
+    return {"eps": float(eps), "eps_string": format_eps(eps), **kept}
 
 
 def _plain(meta: dict) -> dict:
@@ -200,9 +224,12 @@ def _local_checkpoint(job: ModelJob, model_dir: str) -> str | None:
     """The checkpoint as a local file (downloaded when it is a URL), its sha256 checked."""
     from ..models.checkpoint import sha256_file
 
-    if job.checkpoint is None:
+    if job.checkpoint is None and job.url is None:
         return None
     path = job.checkpoint
+    if path is None or (urlparse(path).scheme not in ("http", "https") and not os.path.isfile(path)
+                        and job.url is not None):
+        path = job.url  # the local copy is absent: the original address
     if urlparse(path).scheme in ("http", "https"):
         target = Path(model_dir) / "downloads" / job.name / (Path(urlparse(path).path).name or "checkpoint")
         if not target.is_file() or (job.sha256 and sha256_file(target) != job.sha256.lower()):
@@ -210,8 +237,10 @@ def _local_checkpoint(job: ModelJob, model_dir: str) -> str | None:
             try:
                 torch.hub.download_url_to_file(path, str(target), progress=False)
             except Exception as err:  # noqa: BLE001 - urllib / http errors of many kinds
+                where = f" or place the file at {job.checkpoint}" if job.checkpoint else ""
                 raise RBCrossclassError(f"checkpoint {path} could not be downloaded to {target} "
-                                        f"({one_line(err)})") from err
+                                        f"({one_line(err, 120)}); offline? download it elsewhere and "
+                                        f"put it at {target}{where}") from err
         path = str(target)
     if not os.path.isfile(path):
         raise RBCrossclassError(f"checkpoint {path} not found")
