@@ -199,7 +199,7 @@ def test_build_writes_all_outputs(tmp_path):
     assert "https://" not in page.split("<body>")[0].replace("https://arxiv", "")  # no CDN in head
     assert 'id="composition"' in page and "25.00" in page
     md = (out / "README.md").read_text()
-    assert "| 2 | Ours |" in md and "GitHub, Oct 2019" in md and "—" in md
+    assert "| 2 | B1 | Ours |" in md and "GitHub, Oct 2019" in md and "—" in md  # B: our 500-point group
     assert (out / "cas_vs_robust.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -469,7 +469,7 @@ def test_markdown_board_marks_unreliable_ties_and_correlations(tmp_path):
         write(cards, name, card)
     build_leaderboard([cards], "cifar10", "Linf", tmp_path / "b")
     md = (tmp_path / "b" / "README.md").read_text(encoding="utf-8")
-    rows = {line.split(" | ")[1]: line for line in md.splitlines() if line.startswith("| ") and " | " in line}
+    rows = {line.split(" | ")[2]: line for line in md.splitlines() if line.startswith("| ") and " | " in line}
     assert "40.00 *unreliable* |" in rows["Warned"] and "*unreliable*" not in rows["Tied"]
     assert "| 20.00 (b) |" in rows["Warned"]  # worst class named
     assert "| 0.00 (all classes) |" in rows["Tied"]  # every class at 0: no class is worst

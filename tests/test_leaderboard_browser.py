@@ -226,7 +226,8 @@ def test_model_pages_are_inert_and_show_per_class_bars(chromium, evil_board, tmp
     meters = [a for t, a in s.tags if t == "meter"]
     assert [m["value"] for m in meters] == ["100.0", "0.0", "50.0", "25.0"]  # clean/robust per class
     imgs = [a for t, a in s.tags if t == "img"]
-    assert len(imgs) == 1 and imgs[0]["src"].startswith("data:image/png;base64,")  # the heatmap
+    assert len(imgs) == 2 and all(i["src"].startswith("data:image/png;base64,") for i in imgs)
+    assert {i.get("id") for i in imgs} == {"per-class-figure", None}  # the per-class bars and the heatmap
 
 
 def test_worst_class_column_sorts(chromium, evil_board, tmp_path):
@@ -236,3 +237,37 @@ def test_worst_class_column_sorts(chromium, evil_board, tmp_path):
     measured = [m for m in s.rows["leaderboard"] if by[m]["worst_class_robust"] is not None]
     assert measured == sorted(measured, key=lambda m: by[m]["worst_class_robust"])
     assert s.rows["leaderboard"][: len(measured)] == measured  # entries without the value go last
+
+
+def test_mixed_n_board_shows_n_eps_tiers_and_groups(chromium, evil_board, tmp_path):
+    """RobustBench's 10,000-point rows and our 500-point rows: every row shows N, ε and a tier
+    whose letter names its comparability group, and the page lists the groups and how they differ."""
+    dom = dump_dom(chromium, tmp_path, (evil_board / "index.html").as_uri())
+    s = scan(dom)
+    assert s.tags[0] and "Tier" in dom and ">N<" in dom and ">ε<" in dom
+    board = json.loads((evil_board / "leaderboard.json").read_text())
+    groups = {g["group"]: g for g in board["comparability_groups"]}
+    assert set(groups) == {"A", "B"} and "N = 10,000" in groups["A"]["protocol"]
+    assert "N = 500" in groups["B"]["protocol"]
+    assert 'id="groups"' in dom and "only entries of the same group may be compared" in dom
+    for e in board["entries"]:
+        assert e["tier"][0] == e["group"] and f">{e['tier']}<" in dom
+
+
+PUBLISHED_2_255 = Path(__file__).resolve().parent.parent / "leaderboards" / "cifar10_Linf_2-255"
+
+
+@pytest.mark.skipif(not (PUBLISHED_2_255 / "index.html").is_file(), reason="the 2/255 board is not built")
+def test_published_2_255_board_pages_in_the_browser(chromium, tmp_path):
+    """The published board of the four published CIFAR-10 models: the page renders with its tiers
+    and the 8/255 columns, and each model page shows ε as 2/255, the confusion check and both figures."""
+    dom = dump_dom(chromium, tmp_path, (PUBLISHED_2_255 / "index.html").as_uri())
+    assert "ε = 2/255" in dom and "PGD-20 @8/255" in dom and "CAS @8/255" in dom
+    s = scan(dom)
+    assert len(s.rows["leaderboard"]) == 4
+    board = json.loads((PUBLISHED_2_255 / "leaderboard.json").read_text())
+    for e in board["entries"]:
+        page = dump_dom(chromium, tmp_path, (PUBLISHED_2_255 / e["page"]).as_uri())
+        assert "ε = 2/255" in page and "0.00784" not in page
+        assert 'id="confusion-check"' in page and "Spearman ρ" in page
+        assert page.count("data:image/png;base64,") == 2

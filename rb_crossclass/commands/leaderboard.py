@@ -6,7 +6,7 @@ import argparse
 
 from ..core.threat import THREAT_MODELS
 from ..leaderboard import SORT_CHOICES, build_leaderboard
-from .common import add_figure_args, figure_style
+from .common import add_figure_args, eps_arg, figure_style
 
 DESCRIPTION = """Build an extended leaderboard (index.html, README.md, leaderboard.json,
 cas_vs_robust.png) from RobustBench cards and ours. Each --cards folder is read as
@@ -15,7 +15,12 @@ and model_zoo/), else as <DIR>/*.json filtered by dataset and threat model. Card
 model ID (file name) are merged: our measured blocks are attached to the official entry. The
 default order is RobustBench's (best known robust accuracy, descending; ties in file order:
 folders as given, sorted file names). The output folder is replaced atomically; a bad card
-aborts with an error naming it and leaves the previous output intact."""
+aborts with an error naming it and leaves the previous output intact. A board holds one eps per
+threat model: cards at several radii are refused unless --eps picks one (the others are left out
+with a warning). Every row shows its N and eps; rows measured on different N or with a different
+attack form separate comparability groups, and the Tier column groups the entries of a group that
+cannot be told apart at 95 % (McNemar's exact test on per-point results, else a two-proportion
+z-test; Holm's correction)."""
 
 
 def register(subparsers, summary: str) -> None:
@@ -23,7 +28,9 @@ def register(subparsers, summary: str) -> None:
     p.add_argument("--cards", action="append", required=True, metavar="DIR",
                    help="a folder of cards (repeatable; official cards first, e.g. "
                    "../shared/robustbench/model_info, then model_zoo)")
-    p.add_argument("--dataset", default="cifar10", help="cifar10 | cifar100 | imagenet")
+    p.add_argument("--dataset", default="cifar10", help="cifar10 | cifar100 | imagenet | mnist")
+    p.add_argument("--eps", type=eps_arg, default=None, metavar="EPS",
+                   help="the board's radius, e.g. 2/255 (default: the one radius all cards share)")
     p.add_argument("--threat-model", default="Linf", choices=THREAT_MODELS,
                    help="the board: Linf, L2, corruptions or corruptions_3d")
     p.add_argument("--sort-by", default="robust", choices=SORT_CHOICES,
@@ -35,7 +42,7 @@ def register(subparsers, summary: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     result = build_leaderboard(args.cards, args.dataset, args.threat_model, args.out, sort_by=args.sort_by,
-                               style=figure_style(args))
+                               style=figure_style(args), eps=args.eps)
     print(
         f"leaderboard {result.dataset}/{result.threat_model}: {result.n_entries} entries "
         f"({result.n_official} official, {result.n_measured} with cross-class scores, "

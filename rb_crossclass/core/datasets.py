@@ -88,6 +88,17 @@ class DatasetInfo:
         return self.name
 
 
+# How many test points RobustBench's official evaluations use (its leaderboards' N): the full
+# CIFAR-10/100 test sets and its 5,000-image ImageNet subset; MNIST's full test set for completeness.
+ROBUSTBENCH_N_EXAMPLES: dict[str, int] = {"cifar10": 10_000, "cifar100": 10_000, "imagenet": 5_000,
+                                          "mnist": 10_000}
+
+
+def robustbench_n_examples(dataset: str) -> int | None:
+    """N of RobustBench's official evaluations on ``dataset`` (``None`` for other datasets)."""
+    return ROBUSTBENCH_N_EXAMPLES.get(dataset)
+
+
 def known_dataset(name: str) -> DatasetInfo | None:
     """Facts of a named dataset (:data:`KNOWN_DATASETS`), ``None`` for any other name."""
     if name not in KNOWN_DATASETS:

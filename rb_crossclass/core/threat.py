@@ -105,6 +105,17 @@ def format_eps(eps: float | str) -> str:
     return text
 
 
+SAME_RADIUS_TOLERANCE = 0.02  # relative: RobustBench writes 8/255 (0.03137) as "0.031" on six cards
+
+
+def same_radius(a: float | str, b: float | str) -> bool:
+    """Whether two radii are the same threat model's ε: equal within
+    :data:`SAME_RADIUS_TOLERANCE` relative (``0.031`` and ``8/255`` are; ``2/255`` and ``8/255``
+    are not)."""
+    x, y = parse_eps(a), parse_eps(b)
+    return abs(x - y) <= SAME_RADIUS_TOLERANCE * max(x, y)
+
+
 def default_eps(norm: str) -> float:
     """RobustBench's ε for a norm: 8/255 (ℓ∞) or 0.5 (ℓ2)."""
     return _DEFAULT_EPS[check_norm(norm)]

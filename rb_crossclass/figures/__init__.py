@@ -1,10 +1,12 @@
 """Every figure the package draws, in one style (:mod:`.canvas`): attribution-matrix heatmaps
-(:mod:`.heatmap`), training curves (:mod:`.curves`), leaderboard scatter plots (:mod:`.scatter`)
+(:mod:`.heatmap`), per-class bars (:mod:`.per_class`),
+training curves (:mod:`.curves`), leaderboard scatter plots (:mod:`.scatter`)
 and the theory's figures (:mod:`.synthetic`)."""
 
 from .canvas import FORMATS, FigureError, FigureStyle, new_figure, plain_text, save_figure
 from .curves import plot_curves
 from .heatmap import heatmap_size_px, plot_attribution_matrix, plot_matrix_difference
+from .per_class import plot_per_class
 from .scatter import plot_cas_vs_robust, rank_correlation
 
 __all__ = [
@@ -18,6 +20,7 @@ __all__ = [
     "plot_cas_vs_robust",
     "plot_curves",
     "plot_matrix_difference",
+    "plot_per_class",
     "rank_correlation",
     "save_figure",
 ]

@@ -12,6 +12,9 @@ from .canvas import FigureStyle, new_figure, plain_text, save_figure
 PANELS = (("cas", "CAS"), ("normalized_cas", "normalized CAS"))
 
 
+LABEL_IDS_UP_TO = 12  # models per panel labelled by ID (more: by board rank)
+INTERVAL_KEYS = {"board_acc": "board_acc_interval", "cas": "cas_interval"}
+
 EXACT_P_UP_TO = 8  # models; up to here the p-value enumerates every pairing (8! = 40,320)
 
 
@@ -67,9 +70,11 @@ def plot_cas_vs_robust(rows: Sequence[dict], path: str | os.PathLike, *, title: 
             correlations.append({"x": cas_label, "y": acc_label.replace(" (%)", ""), "rho": rho, "p": p,
                                  "n": len(points)})
             _panel(ax, points, acc_key, cas_key, acc_label, cas_label, rho)
-    fig.suptitle(f"{plain_text(title)}: cross-class features vs robustness ({len(plotted)} models)",
-                 fontsize=11)
+    fig.suptitle(f"{plain_text(title)}: cross-class features vs robustness ({len(plotted)} models; "
+                 "bars: 95 % intervals)", fontsize=11)
     fig.tight_layout()
+    for ax in (a for row in axes for a in row):
+        _place_labels(ax)
     save_figure(fig, path, style, default_dpi=110)
     return len(plotted), correlations
 
@@ -86,11 +91,15 @@ def _panel(ax, points: Sequence[dict], acc_key: str, cas_key: str, acc_label: st
                                    (True, "tab:orange", "official entry, measured by us")):
         group = [r for r in points if r["official"] == official]
         if group:
-            ax.scatter([r[acc_key] for r in group], [r[cas_key] for r in group], c=color, s=34,
-                       edgecolors="black", linewidths=0.5, zorder=3, label=label)
-    for r in points:  # the board rank, not the ID: IDs overlap as soon as models are close
-        ax.annotate(str(r["rank"]), (r[acc_key], r[cas_key]), textcoords="offset points", xytext=(4, 4),
-                    fontsize=7)
+            xs, ys = [r[acc_key] for r in group], [r[cas_key] for r in group]
+            ax.errorbar(xs, ys, xerr=_errors(group, acc_key, xs), yerr=_errors(group, cas_key, ys),
+                        fmt="none", ecolor=color, elinewidth=0.8, capsize=2, alpha=0.7, zorder=2)
+            ax.scatter(xs, ys, c=color, s=34, edgecolors="black", linewidths=0.5, zorder=3, label=label)
+    by_id = len(points) <= LABEL_IDS_UP_TO  # few models: their IDs; many: the board rank
+    for r in points:
+        text = plain_text(_short(r["model_id"])) if by_id else str(r["rank"])
+        ax.annotate(text, (r[acc_key], r[cas_key]), textcoords="offset points", xytext=(4, 4), fontsize=7,
+                    gid="point-label")
     ax.set_xlabel(acc_label, fontsize=9)
     ax.set_ylabel(f"{cas_label} (PGD protocol)", fontsize=9)
     ax.set_title("Spearman ρ = " + (f"{rho:.2f}" if rho is not None else "n/a") + f" (n = {len(points)})",
@@ -98,3 +107,49 @@ def _panel(ax, points: Sequence[dict], acc_key: str, cas_key: str, acc_label: st
     ax.grid(True, alpha=0.3)
     ax.margins(0.15)
     ax.legend(loc="best", fontsize=7)
+
+
+def _errors(rows: Sequence[dict], key: str, centres: Sequence[float]):
+    """Asymmetric error bars ``[[below], [above]]`` from each row's 95 % interval of ``key`` (0 where
+    a row has none), or ``None`` when no row has one."""
+    interval_key = INTERVAL_KEYS.get(key)
+    if interval_key is None or not any(r.get(interval_key) for r in rows):
+        return None
+    below, above = [], []
+    for r, c in zip(rows, centres, strict=True):
+        lo_hi = r.get(interval_key)
+        if not lo_hi or None in lo_hi:
+            below.append(0.0)
+            above.append(0.0)
+        else:
+            below.append(max(0.0, c - lo_hi[0]))
+            above.append(max(0.0, lo_hi[1] - c))
+    return [below, above]
+
+
+OFFSETS = [(4, 4), (4, -10), (-6, 6), (-6, -10), (8, 12), (8, -16), (-12, 14), (-12, -18), (14, 0), (-18, 0),
+           (0, 16), (0, -20), (20, 20), (20, -24), (-24, 22), (-24, -26)]
+
+
+def _place_labels(ax) -> None:
+    """Move the point labels of ``ax`` so that no two overlap: each label, in drawing order, takes the
+    first offset of :data:`OFFSETS` whose box (in display pixels) meets no label placed before it
+    (the last offset when every one collides)."""
+    labels = [t for t in ax.texts if t.get_gid() == "point-label"]
+    if len(labels) < 2:
+        return
+    renderer = ax.figure.canvas.get_renderer()
+    placed = []
+    for text in labels:
+        for dx, dy in OFFSETS:
+            text.set_position((dx, dy))
+            box = text.get_window_extent(renderer).expanded(1.05, 1.1)
+            if not any(box.overlaps(other) for other in placed):
+                break
+        placed.append(text.get_window_extent(renderer))
+
+
+def _short(model_id: str, limit: int = 28) -> str:
+    """A model ID cut to ``limit`` characters from the front, where IDs of one paper share a
+    prefix and differ at the end (``…OVAL_CIFAR_Base_KW``)."""
+    return model_id if len(model_id) <= limit else "…" + model_id[-(limit - 1):]

@@ -19,8 +19,10 @@ from ..core.io import atomic_write_json, atomic_write_text, new_sibling_dir, rep
 from ..core.threat import accuracy_field, check_threat_model, ranking_fields
 from ..figures import FigureStyle, plot_cas_vs_robust
 from .collect import Entry, LeaderboardError, collect_cards, merge_cards, order_entries
+from .comparability import assign_groups_and_tiers, board_eps, group_descriptions
 from .render import (
     ACCURACY_LABELS,
+    TIER_TEXT,
     entry_row,
     protocol_summary,
     render_html,
@@ -56,24 +58,39 @@ class LeaderboardResult:
 
 
 def build_rows(card_dirs: Sequence[str | os.PathLike], dataset: str, threat_model: str,
-               sort_by: str = "robust", warnings: list[str] | None = None) -> list[dict]:
+               sort_by: str = "robust", warnings: list[str] | None = None,
+               eps: str | None = None) -> list[dict]:
     """Read, merge and order the cards; the rows of the board (no files written). Upstream slips
-    are appended to ``warnings`` when a list is given."""
-    return [row for row, _ in _board(card_dirs, dataset, threat_model, sort_by, warnings)]
+    are appended to ``warnings`` when a list is given. ``eps``: the board's radius (entries at
+    another one are left out); ``None``: the one radius of all cards (several are an error)."""
+    return [row for row, _ in _board(card_dirs, dataset, threat_model, sort_by, warnings, eps).pairs]
+
+
+@dataclass
+class _Board:
+    pairs: list[tuple[dict, Entry]]
+    eps: str | None
+    comparisons: list[dict]
 
 
 def _board(card_dirs: Sequence[str | os.PathLike], dataset: str, threat_model: str, sort_by: str,
-           warnings: list[str] | None) -> list[tuple[dict, Entry]]:
+           warnings: list[str] | None, eps: str | None = None) -> _Board:
     files = collect_cards(card_dirs, dataset, threat_model)
     entries = merge_cards(files, threat_model)
+    entries, board_radius, skipped = board_eps(entries, threat_model, eps)
     if warnings is not None:
         warnings.extend(w for f in files for w in f.warnings)
+        warnings.extend(skipped)
     if not entries:
         raise LeaderboardError(
-            f"no {dataset}/{threat_model} cards in {', '.join(str(d) for d in card_dirs)}"
+            f"no {dataset}/{threat_model} cards{f' at eps {board_radius}' if board_radius else ''} in "
+            f"{', '.join(str(d) for d in card_dirs)}"
         )
     field_name = accuracy_field(threat_model)
-    return [(entry_row(e, i + 1, field_name), e) for i, e in enumerate(order_entries(entries, sort_by))]
+    ordered = order_entries(entries, sort_by)
+    rows = [entry_row(e, i + 1, field_name) for i, e in enumerate(ordered)]
+    _, comparisons = assign_groups_and_tiers(rows, ordered, dataset, threat_model, board_radius)
+    return _Board(list(zip(rows, ordered, strict=True)), board_radius, comparisons)
 
 
 def composition_rows(rows: Sequence[dict]) -> list[dict]:
@@ -130,8 +147,35 @@ def _write_model_pages(board: list[tuple[dict, Entry]], folder: Path, dataset: s
                                               title=f"{row['model_id'][:60]}: {row['cas_protocol'] or 'CAS'}")
             png = heatmap.read_bytes()
             heatmap.unlink()
-        page = render_model_page(row, entry, dataset=dataset, threat_model=threat_model, heatmap_png=png)
+        bars_png = _per_class_png(row, entry, folder)
+        page = render_model_page(row, entry, dataset=dataset, threat_model=threat_model, heatmap_png=png,
+                                 per_class_png=bars_png)
         atomic_write_text(folder / row["page"].split("/", 1)[1], page)
+
+
+def _per_class_png(row: dict, entry: Entry, folder: Path) -> bytes | None:
+    """The model's per-class bars (clean and robust accuracy with 95 % intervals) as PNG bytes."""
+    from ..figures import plot_per_class
+
+    evaluation = entry.measured.get("evaluation") or {}
+    protocol = entry.protocol_scores or {}
+    per_class = evaluation.get("per_class") or protocol.get("per_class") or {}
+    names = per_class.get("class_names") or []
+    if not names:
+        return None
+
+    def pct(values):
+        return [None if v is None else 100.0 * v for v in values]
+
+    intervals = [None if not iv or None in iv else [100.0 * iv[0], 100.0 * iv[1]]
+                 for iv in per_class.get("robust_interval") or []]
+    label = "AutoAttack" if evaluation.get("per_class") else "PGD-20"
+    path = plot_per_class(names, pct(per_class["clean_accuracy"]), pct(per_class["robust_accuracy"]),
+                          folder / "per_class.png", robust_interval=intervals or None, robust_label=label,
+                          title=f"{row['model_id'][:60]}: per-class accuracy")
+    png = path.read_bytes()
+    path.unlink()
+    return png
 
 
 def _owned(folder: Path) -> bool:
@@ -140,7 +184,7 @@ def _owned(folder: Path) -> bool:
 
 def build_leaderboard(card_dirs: Sequence[str | os.PathLike], dataset: str, threat_model: str,
                       out_dir: str | os.PathLike, sort_by: str = "robust",
-                      style: FigureStyle | None = None) -> LeaderboardResult:
+                      style: FigureStyle | None = None, eps: str | None = None) -> LeaderboardResult:
     """Write ``index.html``, ``README.md``, ``leaderboard.json`` and ``cas_vs_robust.png``.
 
     ``style`` sets the plot's resolution and format: the page embeds the PNG (at ``style.dpi``);
@@ -153,8 +197,10 @@ def build_leaderboard(card_dirs: Sequence[str | os.PathLike], dataset: str, thre
     style = style or FigureStyle()
     out = check_output_folder(out_dir, card_dirs)
     warnings: list[str] = []
-    board = _board(card_dirs, dataset, threat_model, sort_by, warnings)
+    built = _board(card_dirs, dataset, threat_model, sort_by, warnings, eps)
+    board = built.pairs
     rows = [row for row, _ in board]
+    groups = group_descriptions(rows)
     composition = composition_rows(rows)
     title = f"{title_of(dataset)} {threat_model}"
     field_name = accuracy_field(threat_model)
@@ -168,13 +214,15 @@ def build_leaderboard(card_dirs: Sequence[str | os.PathLike], dataset: str, thre
         png = (tmp / "cas_vs_robust.png").read_bytes()
         atomic_write_text(tmp / "index.html", render_html(
             rows, composition, dataset=dataset, threat_model=threat_model, sort_by=sort_by, plot_png=png,
-            correlations=correlations))
+            correlations=correlations, groups=groups, eps=built.eps))
         _write_model_pages(board, tmp / PAGES, dataset, threat_model)
         atomic_write_text(tmp / "README.md", render_markdown(
-            rows, dataset=dataset, threat_model=threat_model, sort_by=sort_by, correlations=correlations))
+            rows, dataset=dataset, threat_model=threat_model, sort_by=sort_by, correlations=correlations,
+            groups=groups, eps=built.eps))
         atomic_write_json(tmp / "leaderboard.json", {
             "dataset": dataset,
             "threat_model": threat_model,
+            "eps": built.eps,
             "accuracy_field": field_name,
             "sort_by": sort_by,
             "order_rule": (
@@ -185,6 +233,9 @@ def build_leaderboard(card_dirs: Sequence[str | os.PathLike], dataset: str, thre
             "warnings": warnings,
             "cas_protocol": protocol_summary(rows),
             "correlations": correlations,
+            "comparability_groups": groups,
+            "tier_rule": TIER_TEXT,
+            "comparisons": built.comparisons,
             "entries": rows,
             "composition": [{"rank": r["rank"], "model_id": r["model_id"], "cas": r["cas"],
                              "normalized_cas": r["normalized_cas"], "fsi": r["fsi"],

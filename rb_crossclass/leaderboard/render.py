@@ -44,6 +44,12 @@ def _display(row: dict) -> dict:
         "ncas_txt": _fmt(row["normalized_cas"], 3),
         "fsi_txt": _fmt(row["fsi"], 3),
         "extra_txt": MISSING if extra is None else ("yes" if extra else "no"),
+        "n_txt": MISSING if row.get("n_examples") is None else f"{row['n_examples']:,}",
+        "eps_txt": row.get("eps_txt") or MISSING,
+        "tier_txt": row.get("tier") or MISSING,
+        "other_eps_txt": {e: {"robust": _fmt(v["robust"], 1), "cas": _fmt(v["cas"], 2),
+                              "cas_ci": _interval_text(v["cas_interval"], 2)}
+                          for e, v in (row.get("other_eps") or {}).items()},
     }
 
 
@@ -92,7 +98,31 @@ def entry_row(entry: Entry, rank: int, accuracy_field: str = "autoattack_acc") -
         "measured": entry.ours,
         "page": f"models/{page_name(entry.model_id)}" if entry.ours else None,
         "card_files": entry.files,
+        "other_eps": _other_eps(protocol),
+        "confusion_rho": (protocol.get("confusion_correlation") or {}).get("spearman_rho"),
+        "confusion_p": (protocol.get("confusion_correlation") or {}).get("p_value"),
     }
+
+
+def _other_eps(protocol: dict) -> dict:
+    """The PGD-20 protocol at further radii (``cross_class.other_eps``): ε string → robust accuracy
+    (%), CAS and its interval."""
+    out = {}
+    for o in protocol.get("other_eps") or []:
+        if isinstance(o, dict) and o.get("eps_string"):
+            out[o["eps_string"]] = {"robust": _percent(o.get("robust_accuracy")), "cas": o.get("cas"),
+                                    "cas_interval": (o.get("intervals") or {}).get("cas")}
+    return out
+
+
+def other_eps_columns(rows: Sequence[dict]) -> list[str]:
+    """The further radii any row has PGD-20 numbers at, in first-seen order."""
+    seen: list[str] = []
+    for r in rows:
+        for e in r.get("other_eps") or {}:
+            if e not in seen:
+                seen.append(e)
+    return seen
 
 
 def page_name(model_id: str) -> str:
@@ -128,15 +158,22 @@ def _protocol(attack: dict | None) -> str | None:
 
 
 def protocol_summary(rows: Sequence[dict]) -> str:
-    """How the board's CAS column was measured: one protocol shared by every measured entry, or
-    ``"varies by entry"``."""
-    protocols = {(r["cas_protocol"], r["cross_class_n_examples"]) for r in rows if r["cas"] is not None}
-    if not protocols:
+    """How the board's CAS column was measured, exactly: the one protocol shared by every measured
+    entry, or each distinct (attack, N) with how many entries used it."""
+    counts: dict[tuple, int] = {}
+    for r in rows:
+        if r["cas"] is not None:
+            key = (r["cas_protocol"], r["cross_class_n_examples"])
+            counts[key] = counts.get(key, 0) + 1
+    if not counts:
         return "no entry has cross-class scores yet"
-    if len(protocols) == 1:
-        protocol, n = protocols.pop()
+    if len(counts) == 1:
+        (protocol, n), = counts
         return f"{protocol}, on the first {n} test points"
-    return "the protocol varies by entry (see each model's page)"
+    parts = [f"{protocol} on the first {n} test points ({c} {'entry' if c == 1 else 'entries'})"
+             for (protocol, n), c in counts.items()]
+    return ("; ".join(parts) + ". CAS measured on different N or at different radii are not comparable "
+            "to each other: read the N column")
 
 
 def _asset(name: str) -> str:
@@ -173,13 +210,16 @@ def _data_uri(png: bytes | None) -> str | None:
 
 
 def render_html(rows: Sequence[dict], composition: Sequence[dict], *, dataset: str, threat_model: str,
-                sort_by: str, plot_png: bytes | None, correlations: Sequence[dict] = ()) -> str:
+                sort_by: str, plot_png: bytes | None, correlations: Sequence[dict] = (),
+                groups: Sequence[dict] = (), eps: str | None = None) -> str:
     """The self-contained page: inline CSS/JS (allowed by hash in the CSP), the plot as data URI;
-    ``correlations``: Spearman rank correlations of CAS with robustness (shown under the plot)."""
+    ``correlations``: Spearman rank correlations of CAS with robustness (shown under the plot);
+    ``groups``: the comparability groups (:func:`.comparability.group_descriptions`)."""
     css, js = _asset("leaderboard.css"), _asset("leaderboard.js")
     ranking = ranking_fields(threat_model)
     return _environment().get_template("leaderboard.html.j2").render(
-        title=f"Extended RobustBench leaderboard: {title_of(dataset)}, {threat_model}",
+        title=board_title(dataset, threat_model, eps), tier_text=TIER_TEXT, group_lines=group_lines(groups),
+        groups_note=groups_note(groups), extra_eps=other_eps_columns(rows),
         dataset=dataset, threat_model=threat_model, sort_by=sort_by,
         acc_label=ACCURACY_LABELS[ranking[-1]], ranking=ranking, protocol=protocol_summary(rows),
         rows=[_html_row(r) for r in rows], composition=[_html_row(r) for r in composition],
@@ -190,7 +230,7 @@ def render_html(rows: Sequence[dict], composition: Sequence[dict], *, dataset: s
 
 
 def render_model_page(row: dict, entry: Entry, *, dataset: str, threat_model: str,
-                      heatmap_png: bytes | None) -> str:
+                      heatmap_png: bytes | None, per_class_png: bytes | None = None) -> str:
     """One measured model's self-contained page: accuracies with intervals, per-class clean and
     robust accuracy as bars, the attribution-matrix heatmap, the top shared class pairs and how
     it was evaluated. Card text is escaped (venue and footnote sanitized) as on the board."""
@@ -207,6 +247,7 @@ def render_model_page(row: dict, entry: Entry, *, dataset: str, threat_model: st
         acc_label=ACCURACY_LABELS[ranking_fields(threat_model)[-1]],
         robust_label="AutoAttack" if evaluation.get("per_class") else protocol_summary([row]),
         bars=bars, per_class=per_class, heatmap_uri=_data_uri(heatmap_png),
+        per_class_uri=_data_uri(per_class_png),
         top_pairs=protocol.get("top_pairs") or [], evaluation=evaluation,
         diagnostics=evaluation.get("diagnostics") or [], css=css, csp_style=_csp_hash(css),
         missing=MISSING, fmt=_fmt,
@@ -226,6 +267,34 @@ def _worst_class_name(row: dict) -> str:
     return "all classes" if row.get("class_spread") == 0 else _md(str(row["worst_class"]))
 
 
+TIER_TEXT = (
+    "Tier: entries that cannot be told apart at 95 % share a tier. Within each comparability group "
+    "(the letter), every pair of entries is tested (McNemar's exact test on per-point robust results "
+    "where both entries have them, else a two-proportion z-test on the aggregate accuracies), the "
+    "p-values are corrected with Holm's method over all pairs of the group, and a new tier starts at "
+    "the first entry that differs significantly from its tier's best entry.")
+
+
+def group_lines(groups: Sequence[dict]) -> list[str]:
+    """One sentence per comparability group (the page and the Markdown say the same)."""
+    return [f"{g['group']}: {g['protocol']} ({g['entries']} {'entry' if g['entries'] == 1 else 'entries'}, "
+            f"{g['tiers']} {'tier' if g['tiers'] == 1 else 'tiers'})" for g in groups]
+
+
+def groups_note(groups: Sequence[dict]) -> str:
+    """How the groups differ, or that every row is comparable."""
+    if len(groups) <= 1:
+        return "Every ranked entry was measured the same way (one comparability group)."
+    return ("These groups were measured on different test points or with different attacks: the list "
+            "ranks them together by RobustBench's rule, but only entries of the same group may be "
+            "compared, and tiers are computed within a group.")
+
+
+def board_title(dataset: str, threat_model: str, eps: str | None) -> str:
+    return (f"Extended RobustBench leaderboard: {title_of(dataset)}, {threat_model}"
+            + (f", ε = {eps}" if eps else ""))
+
+
 def correlation_text(c: dict) -> str:
     """One rank correlation in words (the HTML page and the Markdown table say the same)."""
     if c["rho"] is None:
@@ -235,8 +304,10 @@ def correlation_text(c: dict) -> str:
 
 
 def render_markdown(rows: Sequence[dict], *, dataset: str, threat_model: str, sort_by: str,
-                    correlations: Sequence[dict] = ()) -> str:
-    title = f"Extended RobustBench leaderboard: {title_of(dataset)}, {threat_model}"
+                    correlations: Sequence[dict] = (), groups: Sequence[dict] = (),
+                    eps: str | None = None) -> str:
+    title = board_title(dataset, threat_model, eps)
+    extra_eps = other_eps_columns(rows)
     ranking = ranking_fields(threat_model)
     rule = ("best known robust accuracy (`external`, else `autoattack_acc`)" if len(ranking) > 1
             else f"`{ranking[0]}`")
@@ -254,24 +325,41 @@ def render_markdown(rows: Sequence[dict], *, dataset: str, threat_model: str, so
            "(e.g. an adaptive attack), when present, else the AutoAttack accuracy; RobustBench ranks by it. "
            if len(ranking) > 1 else "")
         + "*unreliable*: AutoAttack's own checks warned about this evaluation (RobustBench's flag). "
-        f"{MISSING}: not measured. Open `index.html` for the sortable page and each model's page.", "",
-        f"| # | Model ID | Paper | Clean | {ACCURACY_LABELS[ranking[-1]]} | Best known | Worst class "
-        "| CAS | nCAS | FSI | Architecture | Extra data | Venue |",
-        "|:-:|---|---|:-:|:-:|:-:|:-:|:-:|:-:|:-:|:-:|:-:|:-:|",
+        f"{MISSING}: not measured. N: test points the robust accuracy was measured on; ε: the radius. "
+        + "".join(f"PGD-20 @{e} / CAS @{e}: the paper's PGD-20 protocol at radius {e} "
+                  "(robust accuracy %, CAS), "
+                  "beside the board's own radius. " for e in extra_eps)
+        + "Open `index.html` for the sortable page and each model's page.", "",
+        TIER_TEXT, "",
+        "Comparability groups:", "",
+        *(f"- {line}" for line in group_lines(groups)), "",
+        groups_note(groups), "",
+        f"| # | Tier | Model ID | Paper | N | ε | Clean | {ACCURACY_LABELS[ranking[-1]]} | Best known "
+        "| Worst class "
+        "| CAS | nCAS | FSI | " + "".join(f"PGD-20 @{e} | CAS @{e} | " for e in extra_eps)
+        + "Architecture | Extra data | Venue |",
+        "|:-:|:-:|---|---|:-:|:-:|:-:|:-:|:-:|:-:|:-:|:-:|:-:|" + ":-:|:-:|" * len(extra_eps)
+        + ":-:|:-:|:-:|",
     ]
     for r in rows:
         paper = _md(r["name"]) or _md(r["model_id"])
         if r["link"]:
             paper = f"[{paper}](<{r['link'].replace('>', '%3E').replace(' ', '%20')}>)"
         t = _display(r)
+        other = t["other_eps_txt"]
+        extra_cells = "".join(
+            f"{other[e]['robust']} | {other[e]['cas']} | " if e in other else f"{MISSING} | {MISSING} | "
+            for e in extra_eps)
         lines.append(
-            f"| {r['rank']} | {_md(r['model_id'])} | {paper} | {t['clean_txt']} | {t['aa_txt']}"
+            f"| {r['rank']} | {t['tier_txt']} | {_md(r['model_id'])} | {paper} | {t['n_txt']} "
+            f"| {t['eps_txt']} "
+            f"| {t['clean_txt']} | {t['aa_txt']}"
             + (" *unreliable*" if r["unreliable"] else "") + " | "
             f"{t['best_txt']} | {t['worst_txt']}"
             + (f" ({_worst_class_name(r)})" if r["worst_class"] is not None else "")
             + f" | {t['cas_txt']}"
             + (f" ({r['cas_interval'][0]:.2f}–{r['cas_interval'][1]:.2f})" if r["cas_interval"] else "")
-            + f" | {t['ncas_txt']} | {t['fsi_txt']} | "
+            + f" | {t['ncas_txt']} | {t['fsi_txt']} | {extra_cells}"
             f"{_md(r['architecture'])} | {t['extra_txt']} | {_md(r['venue']) or MISSING} |"
         )
     if correlations:
