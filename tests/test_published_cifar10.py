@@ -201,3 +201,18 @@ def test_published_2_255_board_is_current_and_sane():
         assert len(ev["point_flags"]["robust"]) == (1017 + 3) // 4
     assert all(c["test"] == "mcnemar_exact" for c in published["comparisons"])
     assert len(published["comparisons"]) == 6
+
+
+def test_checkpoint_reader_unwraps_a_one_element_list(tmp_path):
+    """The OVAL files save ``{"state_dict": [state dict], ...}``: the one element is the state dict;
+    a list of two is refused with the file named (never guessed)."""
+    from rb_crossclass.models.checkpoint import CheckpointError, read_state_dict
+
+    sd = {"w": torch.ones(2), "b": torch.zeros(1)}
+    torch.save({"state_dict": [sd], "err": 0.5, "epoch": 3}, tmp_path / "one.pth")
+    assert set(read_state_dict(tmp_path / "one.pth")) == {"w", "b"}
+    torch.save({"state_dict": (sd,)}, tmp_path / "tuple.pth")
+    assert set(read_state_dict(tmp_path / "tuple.pth")) == {"w", "b"}
+    torch.save({"state_dict": [sd, sd]}, tmp_path / "two.pth")
+    with pytest.raises(CheckpointError, match="two.pth"):
+        read_state_dict(tmp_path / "two.pth")
