@@ -146,7 +146,7 @@ def test_no_injected_script_runs(chromium, evil_board, tmp_path):
     page = evil_board / "index.html"
     dom = dump_dom(chromium, tmp_path, page.as_uri())
     s = scan(dom)
-    assert s.title == "Extended RobustBench leaderboard: CIFAR-10, Linf"
+    assert s.title == "Extended RobustBench leaderboard: CIFAR-10, Linf, ε = 8/255"
     sentinel = [a for t, a in s.tags if a.get("id") == "sentinel"]
     assert sentinel and sentinel[0]["data-state"] == "intact"
     # no payload became markup: one script (ours), one image (the plot), no svg/iframe,
