@@ -99,7 +99,8 @@ def test_flags_pack_round_trip():
 # --------------------------------------------------------------------------- boards
 def _with_flags(card: dict, robust: list[bool]) -> dict:
     card["evaluation"]["n_examples"] = len(robust)
-    card["evaluation"]["point_flags"] = {"clean": pack_flags([True] * len(robust)), "robust": pack_flags(robust)}
+    card["evaluation"]["point_flags"] = {"clean": pack_flags([True] * len(robust)),
+                                         "robust": pack_flags(robust)}
     card["autoattack_acc"] = f"{100 * sum(robust) / len(robust):.2f}"
     return card
 
