@@ -182,8 +182,11 @@ def partial_run_folder(folder: Path, seed: int, finished: set[str]) -> Path:
                  "cas": e["cas"]} for e in epochs]
         (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
         for e in epochs[:3]:
+            intervals = {"robust_accuracy": [0.20, 0.26]}
+            if name == "pgd_at_eps8-255":  # trained with eval.intervals: a CAS bootstrap too
+                intervals["cas"] = [e["cas"] - 0.8, e["cas"] + 0.8]
             (run_dir / "scores" / f"epoch_{e['epoch']:03d}.json").write_text(json.dumps(
-                {"cas": e["cas"], "intervals": {"robust_accuracy": [0.20, 0.26]}}))
+                {"cas": e["cas"], "intervals": intervals}))
         if name in finished:
             (run_dir / "summary.json").write_text("{}")
     return folder
@@ -206,6 +209,8 @@ def test_summary_command_on_partial_folders(tmp_path, capsys):
     # measurement noise from the score files, unfinished runs included: Wilson half-width 3 points
     assert runs["kd_eps8-255"]["noise"]["robust_half_width"] == pytest.approx(3.0)
     assert runs["kd_eps8-255"]["noise"]["cas_half_width"] is None
+    assert runs["pgd_at_eps8-255"]["noise"]["cas_half_width"] == pytest.approx(0.8)
+    assert runs["pgd_at_eps8-255"]["noise"]["seeds_with_score_files"] == [1]
     table = (out / "table.md").read_text()
     assert "## The claims" in table and "| d | soft labels keep more CAS" in table and "not recorded" in table
     assert (out / "dynamics.png").read_bytes()[:4] == b"\x89PNG"

@@ -90,7 +90,9 @@ def _noise(runs: list[dict]) -> list[str]:
     lines = ["## Measurement noise against training noise", "",
              "Measurement: the mean half-width of the per-epoch 95 % intervals the held-out evaluation "
              "wrote (`runs/<name>/scores/epoch_XXX.json`: Wilson for robust accuracy; a bootstrap for CAS "
-             "only where the evaluation computed one). Training: the standard deviation across seeds.", "",
+             "only where the runs were trained with `eval.intervals: true`, e.g. "
+             "`--set eval.intervals=true`; 'not recorded' otherwise). Training: the standard deviation "
+             "across seeds.", "",
              "| run | seeds with score files | robust acc ± (points, per epoch) | CAS ± (per epoch) | "
              "sd of CAS at best across seeds | sd of CAS at last across seeds |", "|---|---|---|---|---|---|"]
     for r in runs:
