@@ -70,7 +70,7 @@ def _eps_value(eps: str) -> float:
 
 
 def plot_seed_dynamics(runs: Sequence[dict], path: str | os.PathLike, *, title: str = "",
-                       style: FigureStyle | None = None) -> Path:
+                       footer: Sequence[str] = (), style: FigureStyle | None = None) -> Path:
     """Several seeds of a reproduction, recipes overlaid on shared axes.
 
     ``runs``: the aggregate's runs (``{"name", "recipe", "eps", "curves": {"epochs", "cas"|"robust_acc":
@@ -79,11 +79,13 @@ def plot_seed_dynamics(runs: Sequence[dict], path: str | os.PathLike, *, title: 
     Left and middle: CAS and held-out robust accuracy per epoch, the mean over seeds as a thick line,
     the min–max band over seeds shaded, every seed's raw curve thin, every seed's best epoch a star.
     Right: the best − last CAS gap per run, mean with its 95 % t-interval (≥ 3 seeds) or, with fewer
-    seeds, the min–max range (the label says which), and every seed's value as a dot.
+    seeds, the min–max range (the label says which), and every seed's value as a dot. ``footer``:
+    lines printed under the panels (the claims' verdicts).
     """
     from matplotlib.ticker import MaxNLocator
 
-    fig = new_figure((15.5, 4.6), dpi=110)
+    extra = 0.17 * len(footer) + (0.1 if footer else 0)  # inches of text under the panels
+    fig = new_figure((15.5, 4.6 + extra), dpi=110)
     ax_cas, ax_rob, ax_gap = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1.25, 1.25, 1]})
     drawn = [r for r in runs if r["curves"]["epochs"]]
     for run in drawn:
@@ -119,7 +121,9 @@ def plot_seed_dynamics(runs: Sequence[dict], path: str | os.PathLike, *, title: 
     _gap_panel(ax_gap, drawn)
     if title:
         fig.suptitle(plain_text(title), fontsize=11)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, extra / (4.6 + extra), 1, 1))
+    if footer:
+        fig.text(0.01, 0.01, plain_text("\n".join(footer)), fontsize=7.5, va="bottom", ha="left")
     return save_figure(fig, path, style, default_dpi=110)
 
 

@@ -176,7 +176,10 @@ def write_aggregate(record: dict, out: str | Path) -> dict[str, Path]:
     atomic_write_json(paths["json"], record)
     atomic_write_text(paths["table"], seeds_table(record))
     if any(r["curves"]["epochs"] for r in record["runs"]):
+        footer = [f"({c['key']}) {c['claim']}: {c['verdict']} (n = {c['n']}, {c['n_seeds']} seeds"
+                  + (f", one-sided p = {c['p_paper']:.3g})" if c["p_paper"] is not None else ")")
+                  for c in record["claims"] if "." not in c["key"]]
         paths["figure"] = plot_seed_dynamics(record["runs"], out / "dynamics.png",
                                              title=f"Training dynamics over seeds {record['seeds']} "
-                                                   f"({record['preset']} preset)")
+                                                   f"({record['preset']} preset)", footer=footer)
     return paths
