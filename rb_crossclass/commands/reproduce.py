@@ -104,7 +104,7 @@ def resume_command(args: argparse.Namespace) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from ..reproduce import ReproduceError, load_preset, run_dynamics
-    from ..reproduce.seeds import check_seeds, pending_runs, preset_for_seed, seed_folder
+    from ..reproduce.seeds import check_seeds, pending_runs, preset_for_seed, run_seeds, seed_folder
     from ..train.config import parse_override
 
     overrides = dict(parse_override(o) for o in args.overrides)
@@ -126,17 +126,18 @@ def run(args: argparse.Namespace) -> int:
         print(f"reproduce dynamics ({preset.name}): {progress.total} run(s) to train"
               + (f" over seeds {args.seeds}" if args.seeds is not None else "")
               + "; Ctrl-C stops, rerunning the same command resumes", flush=True)
-    trained = skipped = 0
     try:
-        for seed, folder, seed_preset in plan:
-            result = run_dynamics(seed_preset, folder, only=args.runs,
-                                  on_run=lambda spec, phase, s=seed: progress.on_run(s, spec, phase))
-            trained, skipped = trained + len(result.trained), skipped + len(result.skipped)
+        if args.seeds is not None:
+            results = run_seeds(preset, args.out, args.seeds, only=args.runs, on_run=progress.on_run)
+        else:
+            results = [run_dynamics(preset, args.out, only=args.runs,
+                                    on_run=lambda spec, phase: progress.on_run(None, spec, phase))]
     except KeyboardInterrupt:
         print(f"\ninterrupted during run {progress.index} of {progress.total}: finished runs are kept, the "
               "interrupted one continues from its last finished epoch. Resume with:\n  "
               f"{resume_command(args)}", file=sys.stderr, flush=True)
         raise
+    trained, skipped = sum(len(r.trained) for r in results), sum(len(r.skipped) for r in results)
     print(f"reproduce dynamics ({preset.name}): {trained} run(s) trained, "
           f"{skipped} already finished, {time.perf_counter() - start:.0f} s")
     if args.seeds is None:
