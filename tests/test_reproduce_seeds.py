@@ -136,6 +136,28 @@ def test_one_seed_is_inconclusive_everywhere(tmp_path):
     assert "[" not in row and "(1 seed)" in row  # no interval from one seed
 
 
+def test_runs_of_one_seed_do_not_outvote_the_replicated_ones():
+    """Seed 0 complete with a clear best > last gap in six runs, seed 1 with one run whose gap is
+    negative: the pooled test uses the replicated run only (two pairs), so it is inconclusive instead
+    of 'reproduced' on the strength of seed 0's runs."""
+    from rb_crossclass.reproduce.claims import run_claims
+
+    info = {n: {"recipe": r, "eps": e} for n, r, e in RUNS}
+
+    def m(gap):
+        return {"cas_gap": gap, "robust_gap": 5.0, "rise": {"rise": 7.0}}
+
+    per_seed = {n: {0: m(2.0 + i / 2)} for i, (n, _, _) in enumerate(RUNS)}
+    per_seed["pgd_at_eps8-255"][1] = m(-1.5)
+    claims = {c.key: c for c in run_claims(per_seed, info)}
+    b = claims["b"]
+    assert [(d["seed"], d["run"]) for d in b.diffs] == [(0, "pgd_at_eps8-255"), (1, "pgd_at_eps8-255")]
+    assert b.decision.verdict == INCONCLUSIVE
+    assert claims["d"].diffs == [] and "2 seeds" in claims["d"].decision.reason
+    # with seed 0's runs pooled in, the same data would have looked significant
+    assert decide([2.0, 2.5, 3.0, 3.5, 4.0, 4.5, -1.5], n_seeds=2).verdict == REPRODUCED
+
+
 # ---------------------------------------------------------------------------- seeds and aggregation
 def test_seed_override_reaches_the_training_config(tmp_path):
     from rb_crossclass.reproduce.dynamics import run_config
@@ -215,6 +237,9 @@ def test_summary_command_on_partial_folders(tmp_path, capsys):
     assert "## The claims" in table and "| d | soft labels keep more CAS" in table and "not recorded" in table
     assert (out / "dynamics.png").read_bytes()[:4] == b"\x89PNG"
     assert "aggregated seeds [0, 1]" in capsys.readouterr().out
+    claims = {c["key"]: c for c in record["claims"]}
+    assert claims["b"]["n"] == 2 and record["replicated_runs"] == ["pgd_at_eps8-255"]
+    assert "finished in one seed only, so left out: pgd_at_eps2-255" in table
     assert main(["reproduce", "dynamics-summary", "--seed-dirs", str(seed0), "--out", str(out)]) == 1
     assert "write it as SEED=" in capsys.readouterr().err
     assert main(["reproduce", "dynamics-summary", "--seed-dirs", f"2={seed1}", "--out", str(out)]) == 1

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..core.io import atomic_write_json, atomic_write_text
-from .claims import run_claims
+from .claims import replicated, run_claims
 from .dynamics import ReproduceError
 from .seeds import SeedFolder
 from .stats import summarize
@@ -128,7 +128,8 @@ def aggregate(folders: Sequence[SeedFolder], preset_name: str) -> dict:
     contributing = sorted({s for used in per_seed.values() for s in used})
     return {"kind": "seeds", "preset": preset_name, "seeds": seeds, "seeds_with_finished_runs": contributing,
             "folders": {str(f.seed): {"folder": f.folder, "sources": f.sources} for f in folders},
-            "runs": runs, "claims": [c.to_dict() for c in claims], "notes": notes}
+            "replicated_runs": replicated(per_seed, names), "runs": runs,
+            "claims": [c.to_dict() for c in claims], "notes": notes}
 
 
 def _noise_summary(used: dict[int, dict], noise: dict[int, dict]) -> dict:

@@ -16,9 +16,14 @@ rule is in :mod:`.stats`). Only finished runs enter; every value is a single epo
   the soft-label runs (kd, ema_self_distill, label_smoothing) at the same ε; plus one sub-test per
   soft-label recipe (``d.<recipe>``).
 
-(seed, run) pairs of one seed share the data order and, within a recipe family, the initial
-weights, so they are not fully independent; the verdict therefore also needs at least 2 *seeds*
-(the ``n_seeds`` the rule counts is the number of distinct seeds among the differences).
+Only *replicated* runs enter the pooled tests: those finished in at least 2 seeds (for (d), soft-label
+runs replicated together with their PGD-AT reference). A run seen in one seed only cannot separate its
+effect from that seed's training noise, and letting it in would let one seed's many runs outvote the
+others (with seed 0 complete and seed 1 holding one run, 6 of 7 pairs would come from seed 0). The
+(seed, run) pairs of one seed still share the data order and, within a recipe family, the initial
+weights, so they are not fully independent; the verdict therefore also needs at least 2 *seeds* (the
+``n_seeds`` the rule counts is the number of distinct seeds among the differences). Every seed's raw
+values, replicated or not, are in the table.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..core.threat import parse_eps
-from .stats import Decision, Summary, decide, summarize
+from .stats import MIN_SEEDS_FOR_VERDICT, Decision, Summary, decide, summarize
 
 SOFT_RECIPES = ("kd", "ema_self_distill", "label_smoothing")
 REFERENCE_RECIPE = "pgd_at"
@@ -56,10 +61,23 @@ class ClaimTest:
                 "p_sign": self.decision.p_sign, "reason": self.decision.reason}
 
 
-def _test(key: str, claim: str, statistic: str, diffs: list[dict]) -> ClaimTest:
+NO_REPLICATE = (f"no run is finished in ≥ {MIN_SEEDS_FOR_VERDICT} seeds yet: one seed cannot tell the effect "
+                "from training noise")
+
+
+def _test(key: str, claim: str, statistic: str, diffs: list[dict], empty_reason: str = NO_REPLICATE
+          ) -> ClaimTest:
     values = [d["value"] for d in diffs]
     n_seeds = len({d["seed"] for d in diffs})
-    return ClaimTest(key, claim, statistic, diffs, summarize(values, n_seeds), decide(values, n_seeds))
+    decision = decide(values, n_seeds)
+    if not diffs:
+        decision = Decision(decision.verdict, None, None, None, empty_reason)
+    return ClaimTest(key, claim, statistic, diffs, summarize(values, n_seeds), decision)
+
+
+def replicated(per_seed: dict[str, dict[int, dict]], names: list[str]) -> list[str]:
+    """The runs finished in at least ``MIN_SEEDS_FOR_VERDICT`` seeds."""
+    return [n for n in names if len(per_seed.get(n, {})) >= MIN_SEEDS_FOR_VERDICT]
 
 
 def _pairs(per_seed: dict[str, dict[int, dict]], key, runs: list[str]) -> list[dict]:
@@ -76,7 +94,7 @@ def _pairs(per_seed: dict[str, dict[int, dict]], key, runs: list[str]) -> list[d
 def run_claims(per_seed: dict[str, dict[int, dict]], info: dict[str, dict]) -> list[ClaimTest]:
     """Every claim test. ``per_seed[run][seed]``: the milestones of
     :func:`.aggregate.seed_milestones`; ``info[run]``: ``{"recipe", "eps"}``."""
-    names = list(info)
+    names = replicated(per_seed, list(info))
     tests = [
         _test("0", "robust overfitting: robust accuracy at the best epoch > at the last",
               "d = robust acc(best) − robust acc(last), % points, per (seed, run)",
@@ -103,13 +121,9 @@ def gap_vs_eps(per_seed: dict[str, dict[int, dict]], info: dict[str, dict]) -> C
         if len({x for x, _ in points}) >= 2:
             diffs.append({"seed": seed, "run": None, "value": _slope(points),
                           "points": [{"eps_255": x, "cas_gap": y} for x, y in sorted(points)]})
-    test = _test("c", "the best − last CAS gap grows with ε (PGD-AT)",
-                 "d = least-squares slope of CAS(best) − CAS(last) against ε·255, per seed", diffs)
-    if not diffs:
-        return ClaimTest(test.key, test.claim, test.statistic, diffs, test.summary,
-                         Decision(test.decision.verdict, None, None, None,
-                                  "no seed has finished PGD-AT runs at 2 or more ε"))
-    return test
+    return _test("c", "the best − last CAS gap grows with ε (PGD-AT)",
+                 "d = least-squares slope of CAS(best) − CAS(last) against ε·255, per seed", diffs,
+                 "no seed has finished PGD-AT runs at 2 or more ε")
 
 
 def _slope(points: list[tuple[float, float]]) -> float:
@@ -120,7 +134,8 @@ def _slope(points: list[tuple[float, float]]) -> float:
 
 
 def soft_label_tests(per_seed: dict[str, dict[int, dict]], info: dict[str, dict]) -> list[ClaimTest]:
-    """(d) pooled over the soft-label recipes, then one sub-test per soft-label run."""
+    """(d) pooled over the soft-label recipes, then one sub-test per soft-label run; the pooled test
+    uses the soft-label runs finished, together with their reference, in at least 2 seeds."""
     soft = [n for n in info if info[n]["recipe"] in SOFT_RECIPES]
     ref = {n: next((r for r in info if info[r]["recipe"] == REFERENCE_RECIPE
                     and parse_eps(info[r]["eps"]) == parse_eps(info[n]["eps"])), None) for n in soft}
@@ -130,9 +145,11 @@ def soft_label_tests(per_seed: dict[str, dict[int, dict]], info: dict[str, dict]
         return None if m is None else m["cas_gap"]
 
     seeds = sorted({s for n in soft for s in per_seed.get(n, {})})
+    both = {n: [s for s in seeds if gap(ref[n], s) is not None and gap(n, s) is not None] for n in soft}
+    pooled_runs = [n for n in soft if len(both[n]) >= MIN_SEEDS_FOR_VERDICT]
     pooled = []
     for seed in seeds:
-        pairs = [(n, gap(ref[n], seed), gap(n, seed)) for n in soft]
+        pairs = [(n, gap(ref[n], seed), gap(n, seed)) for n in pooled_runs]
         pairs = [(n, g_ref, g) for n, g_ref, g in pairs if g_ref is not None and g is not None]
         if pairs:
             pooled.append({"seed": seed, "run": None, "runs": [n for n, _, _ in pairs],
@@ -140,8 +157,7 @@ def soft_label_tests(per_seed: dict[str, dict[int, dict]], info: dict[str, dict]
     tests = [_test("d", "soft labels keep more CAS: a smaller best − last CAS gap than PGD-AT at the same ε",
                    "d = gap(PGD-AT) − mean gap(soft-label runs), per seed", pooled)]
     for n in soft:
-        diffs = [{"seed": s, "run": n, "value": gap(ref[n], s) - gap(n, s)} for s in seeds
-                 if gap(ref[n], s) is not None and gap(n, s) is not None]
+        diffs = [{"seed": s, "run": n, "value": gap(ref[n], s) - gap(n, s)} for s in both[n]]
         tests.append(_test(f"d.{n}", f"{n} keeps more CAS than {ref[n]}",
                            f"d = gap({ref[n]}) − gap({n}), per seed", diffs))
     return tests

@@ -51,15 +51,20 @@ def seeds_table(record: dict) -> str:
                   "without a 95 % "
                   f"interval (a t-interval needs ≥ {MIN_SEEDS_FOR_INTERVAL} seeds to say more than the "
                   "values themselves).", ""]
-    lines += _claims(record["claims"]) + [""] + _runs(record["runs"]) + [""] + _noise(record["runs"])
+    lines += _claims(record["claims"], record) + [""] + _runs(record["runs"]) + [""] + _noise(record["runs"])
     lines += [""] + _raw(record["runs"], seeds)
     if record["notes"]:
         lines += ["", "Notes:", ""] + [f"- {n}" for n in record["notes"]]
     return "\n".join(lines) + "\n"
 
 
-def _claims(claims: list[dict]) -> list[str]:
+def _claims(claims: list[dict], record: dict) -> list[str]:
+    done = [r["name"] for r in record["runs"] if r["seeds"]]
+    single = [n for n in done if n not in record["replicated_runs"]]
     lines = ["## The claims", "",
+             "Runs in the pooled tests (0, a, b; for d the soft-label runs among them): those finished in "
+             f"≥ {MIN_SEEDS_FOR_VERDICT} seeds: {', '.join(record['replicated_runs']) or 'none yet'}"
+             + (f"; finished in one seed only, so left out: {', '.join(single)}" if single else "") + ".", "",
              "| | claim | statistic d | n (seeds) | mean d [95 % CI] | p (t, paper's direction) | "
              "p (t, opposite) | p (sign) | verdict |",
              "|---|---|---|---|---|---|---|---|---|"]
