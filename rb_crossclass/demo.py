@@ -297,26 +297,7 @@ def _summary(cfg: DemoConfig, theory: dict | None, train: dict | None, res: Demo
     else:
         lines += ["1. Theory stage missing.", "2. Theory stage missing."]
     if train is not None:
-        runs = train["experiment"]["runs"]
-
-        def last(recipe, eps, key):
-            for r in runs:
-                if r["recipe"] == recipe and r["eps"] == eps:
-                    return r["history"][-1][key]
-            return float("nan")
-
-        lo, hi = min(cfg.eps), max(cfg.eps)
-        base, soft = cfg.recipes[0], cfg.recipes[-1]
-        c_lo, c_hi = last(base, lo, "clean_cas"), last(base, hi, "clean_cas")
-        lines.append(f"3. {base} on synthetic data: clean-input CAS {c_lo:.2f} at eps {lo:g} vs "
-                     f"{c_hi:.2f} at eps {hi:g} ({'fewer' if c_hi < c_lo else 'not fewer'} cross-class "
-                     f"features at large eps); w2/w1 {last(base, lo, 'weight_ratio'):.3f} vs "
-                     f"{last(base, hi, 'weight_ratio'):.3f}.")
-        s_hi = last(soft, hi, "clean_cas")
-        lines.append(f"4. {soft} vs {base} at eps {hi:g}: clean-input CAS {s_hi:.2f} vs {c_hi:.2f}, w2/w1 "
-                     f"{last(soft, hi, 'weight_ratio'):.3f} vs {last(base, hi, 'weight_ratio'):.3f} "
-                     f"({'soft labels keep more' if s_hi > c_hi else 'soft labels do not keep more'} "
-                     "cross-class features).")
+        lines += _train_summary(cfg, train["experiment"]["runs"])
     else:
         lines += ["3. Train stage missing.", "4. Train stage missing."]
     if res.models:
@@ -327,3 +308,42 @@ def _summary(cfg: DemoConfig, theory: dict | None, train: dict | None, res: Demo
     else:
         lines.append("5. No cards were written.")
     return lines
+
+
+def _train_summary(cfg: DemoConfig, runs: list[dict]) -> list[str]:
+    """Lines 3 and 4: every conclusion from CAS on PGD examples (the paper's protocol: the
+    attribution of adversarial examples), with what clean-input CAS shows beside it, named as such."""
+
+    def last(recipe: str, eps: float, key: str) -> float:
+        for r in runs:
+            if r["recipe"] == recipe and r["eps"] == eps:
+                return r["history"][-1][key]
+        return float("nan")
+
+    lo, hi = min(cfg.eps), max(cfg.eps)
+    base, soft = cfg.recipes[0], cfg.recipes[-1]
+    a_lo, a_hi = last(base, lo, "cas"), last(base, hi, "cas")
+    c_lo, c_hi = last(base, lo, "clean_cas"), last(base, hi, "clean_cas")
+    adv_fewer, clean_fewer = a_hi < a_lo, c_hi < c_lo
+    line3 = (f"3. {base} on synthetic data, CAS of PGD examples (the paper's protocol): {a_lo:.2f} at "
+             f"eps {lo:g} vs {a_hi:.2f} at eps {hi:g} ({'fewer' if adv_fewer else 'not fewer'} cross-class "
+             f"features at large eps); clean-input CAS {c_lo:.2f} vs {c_hi:.2f} "
+             f"({'the same order' if adv_fewer == clean_fewer else 'the opposite order'}); "
+             f"w2/w1 {last(base, lo, 'weight_ratio'):.3f} vs {last(base, hi, 'weight_ratio'):.3f}.")
+    adv, clean = [], []
+    for eps in sorted(cfg.eps):
+        s_adv, b_adv = last(soft, eps, "cas"), last(base, eps, "cas")
+        s_cl, b_cl = last(soft, eps, "clean_cas"), last(base, eps, "clean_cas")
+        adv.append((eps, s_adv > b_adv, f"eps {eps:g}: {s_adv:.2f} vs {b_adv:.2f}"))
+        clean.append((eps, s_cl > b_cl, f"eps {eps:g}: {s_cl:.2f} vs {b_cl:.2f}"))
+    keeps = [eps for eps, more, _ in adv if more]
+    verdict = ("soft labels keep more cross-class features at every eps" if len(keeps) == len(adv) else
+               "soft labels keep more cross-class features at no eps" if not keeps else
+               "soft labels keep more cross-class features only at eps " + ", ".join(f"{e:g}" for e in keeps))
+    disagree = [f"{eps:g}" for (eps, a, _), (_, c, _) in zip(adv, clean, strict=True) if a != c]
+    other = ("clean-input CAS gives the same order" if not disagree else
+             "clean-input CAS gives the opposite order at eps " + ", ".join(disagree))
+    line4 = (f"4. {soft} vs {base}, CAS of PGD examples (the paper's protocol): "
+             + "; ".join(t for _, _, t in adv) + f": {verdict}. Clean-input CAS: "
+             + "; ".join(t for _, _, t in clean) + f" ({other}).")
+    return [line3, line4]

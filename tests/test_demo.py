@@ -75,3 +75,24 @@ def test_demo_command(tmp_path, capsys):
         stages_done, summary = res["stages_done"], res["summary"]
 
     _check_outputs(out, R, n_models=4, n_real=100)
+
+
+def test_train_summary_concludes_from_adversarial_cas_and_names_the_other_protocol():
+    """The paper's protocol (CAS of PGD examples) decides; clean-input CAS is shown beside it, and
+    where it orders the recipes the other way the line says so."""
+    from rb_crossclass.demo import _train_summary
+
+    def run(recipe, eps, cas, clean_cas):
+        return {"recipe": recipe, "eps": eps,
+                "history": [{"cas": cas, "clean_cas": clean_cas, "weight_ratio": 0.1}]}
+
+    runs = [run("pgd_at", 0.1, 5.0, 6.0), run("ema_self_distill", 0.1, 4.0, 7.0),  # orders disagree
+            run("pgd_at", 0.4, 1.0, 1.7), run("ema_self_distill", 0.4, 2.0, 3.0)]
+    line3, line4 = _train_summary(DemoConfig(), runs)
+    assert "CAS of PGD examples (the paper's protocol): 5.00 at eps 0.1 vs 1.00 at eps 0.4 (fewer" in line3
+    assert "clean-input CAS 6.00 vs 1.70 (the same order)" in line3
+    assert "eps 0.1: 4.00 vs 5.00; eps 0.4: 2.00 vs 1.00" in line4
+    assert "soft labels keep more cross-class features only at eps 0.4" in line4
+    assert "clean-input CAS gives the opposite order at eps 0.1" in line4
+    runs[1]["history"][0]["cas"] = 6.0
+    assert "keep more cross-class features at every eps" in _train_summary(DemoConfig(), runs)[1]

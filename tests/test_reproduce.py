@@ -86,6 +86,8 @@ def test_reproduce_writes_json_png_table_and_diff(tmp_path, capsys):
     assert "| pgd_at_eps0.1 | pgd_at | 0.1 |" in table and "Best − last gap against ε" in table
     printed = capsys.readouterr().out
     assert "3 run(s) trained" in printed
+    assert "run 1 of 3: pgd_at_eps0.1 (pgd_at, eps 0.1); ETA after the first run" in printed
+    assert "run 3 of 3: kd_eps0.2" in printed and "for this and the remaining runs" in printed
     # the per-epoch scores are crossclass.json-compatible: `score --compare` reads them
     epoch1 = out / "runs" / "pgd_at_eps0.2" / "scores" / "epoch_001.json"
     assert len(json.loads(epoch1.read_text())["matrix"]) == 10

@@ -231,6 +231,28 @@ def test_existing_run_needs_resume_and_same_config(models_file, tmp_path):
 
 
 @needs_shared
+def test_eval_intervals_write_a_cas_bootstrap_per_epoch_and_change_no_weight(models_file, tmp_path):
+    """``eval.intervals``: each epoch's score file gains the bootstrap interval of CAS (the multi-seed
+    reproduction reads it as measurement noise); the bootstrap draws from its own generator, so the
+    trained weights are those of a run without it, and the key may change on resume."""
+    over = {"optim.epochs": 1, "data.n_train": 64, "eval.cas": True}
+    plain = train(config_from_dict(mnist_config(models_file, **over)), tmp_path / "plain")
+    cfg = config_from_dict(mnist_config(models_file, **over, **{"eval.intervals": True}))
+    with_ci = train(cfg, tmp_path / "ci")
+    score = json.loads((tmp_path / "ci" / "scores" / "epoch_001.json").read_text())
+    lo, hi = score["intervals"]["cas"]
+    assert 0 <= lo < hi and score["intervals"]["bootstrap_resamples"] > 0
+    plain_score = json.loads((tmp_path / "plain" / "scores" / "epoch_001.json").read_text())
+    assert "cas" not in plain_score["intervals"]
+    assert with_ci.history[0]["cas"] == plain.history[0]["cas"]
+    a = read_state_dict(tmp_path / "plain" / "checkpoints" / "last" / "model.safetensors")
+    b = read_state_dict(tmp_path / "ci" / "checkpoints" / "last" / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    longer = config_from_dict(mnist_config(models_file, **{**over, "optim.epochs": 2}))  # intervals off
+    train(longer, tmp_path / "ci", resume=True)  # eval.intervals is a resumable change
+
+
+@needs_shared
 def test_bf16_refused_without_native_hardware_accepted_with_it(models_file, tmp_path, monkeypatch):
     from rb_crossclass.core import runtime
 

@@ -1,11 +1,17 @@
-"""``rb-crossclass reproduce dynamics``: the paper's training dynamics with our own tool."""
+"""``rb-crossclass reproduce dynamics`` (one seed or several) and ``reproduce dynamics-summary``
+(the aggregate of seed folders that exist, without training): the paper's training dynamics with
+our own tool."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import shlex
+import sys
+import time
+from pathlib import Path
 
-from .common import output_dir_arg
+from .common import non_negative_int, output_dir_arg
 
 log = logging.getLogger(__name__)
 
@@ -15,7 +21,17 @@ self-distillation, label smoothing), recording per epoch the held-out clean accu
 accuracy and CAS; write DIR/dynamics.json, DIR/dynamics.png, DIR/table.md (CAS and robust accuracy
 at an early epoch, mid-training, the best and the last epoch; best-last gaps; gap against eps) and
 the best-minus-last attribution-matrix heatmaps. Each run is an ordinary `train` run under
-DIR/runs/<name>: rerunning the command skips finished runs and resumes an interrupted one."""
+DIR/runs/<name>: rerunning the command skips finished runs and resumes an interrupted one.
+With --seeds S1 S2 ..., each seed is such a reproduction in DIR/seed_<s>/ (the base config's
+training seed set to s: weight init, data order and attack noise), and DIR/dynamics.json,
+DIR/table.md and DIR/dynamics.png aggregate them: means with 95 % t-intervals across seeds (from 3
+seeds) and the paper's claims tested with a verdict (reproduced / not reproduced / inconclusive).
+'dynamics-summary': that aggregate from seed folders that already exist, without training."""
+
+SUMMARY_DESCRIPTION = """Aggregate existing seed folders of `reproduce dynamics` without training:
+each --seed-dirs entry is DIR or SEED=DIR (a folder with runs/<name>/metrics.jsonl, or only a
+dynamics.json). Unfinished runs are left out with a note. Writes OUT/dynamics.json, OUT/table.md
+and OUT/dynamics.png (the claims' tests and verdicts, per-run means with 95 % intervals across seeds)."""
 
 
 def register(subparsers, summary: str) -> None:
@@ -30,27 +46,123 @@ def register(subparsers, summary: str) -> None:
     d.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a key of the preset's base training config, e.g. optim.epochs=3")
     d.add_argument("--runs", nargs="+", default=None, metavar="NAME", help="train only these runs")
-    p.set_defaults(func=run)
+    d.add_argument("--seeds", nargs="+", type=non_negative_int, default=None, metavar="S",
+                   help="train every seed as its own reproduction in DIR/seed_<s>/ and aggregate them")
+    d.add_argument("--aggregate-only", action="store_true",
+                   help="with --seeds: train nothing, aggregate the DIR/seed_<s>/ folders as they are")
+    d.set_defaults(func=run)
+    s = sub.add_parser("dynamics-summary", help="aggregate existing seed folders of `reproduce dynamics`",
+                       description=SUMMARY_DESCRIPTION)
+    s.add_argument("--seed-dirs", nargs="+", required=True, metavar="[SEED=]DIR",
+                   help="one folder per seed; SEED= when the folder does not record its seed")
+    s.add_argument("--out", type=output_dir_arg, required=True, metavar="DIR", help="output folder")
+    s.add_argument("--preset", default="cpu", help="the preset the seeds ran (names and order of its runs)")
+    s.set_defaults(func=run_summary)
+
+
+class Progress:
+    """'run i of n', the elapsed time and an ETA (the mean time of the runs trained so far)."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.index, self.durations, self.started = total, 0, [], None
+
+    def on_run(self, seed: int | None, spec, phase: str) -> None:
+        where = f"seed {seed}: " if seed is not None else ""
+        if phase == "start":
+            self.index += 1
+            self.started = time.perf_counter()
+            if self.durations:
+                mean = sum(self.durations) / len(self.durations)
+                eta = f"ETA {_duration(mean * (self.total - self.index + 1))} for this and the remaining runs"
+            else:
+                eta = "ETA after the first run"
+            print(f"run {self.index} of {self.total}: {where}{spec.name} ({spec.recipe}, eps {spec.eps}); "
+                  f"{eta}", flush=True)
+        elif phase == "done" and self.started is not None:
+            self.durations.append(time.perf_counter() - self.started)
+            print(f"run {self.index} of {self.total} done: {where}{spec.name} in "
+                  f"{_duration(self.durations[-1])}", flush=True)
+
+
+def _duration(seconds: float) -> str:
+    minutes, sec = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {sec:02d} s"
+
+
+def resume_command(args: argparse.Namespace) -> str:
+    """The command line that continues this reproduction."""
+    words = ["rb-crossclass", "reproduce", "dynamics", "--preset", args.preset, "--out", args.out]
+    for o in args.overrides:
+        words += ["--set", o]
+    if args.runs:
+        words += ["--runs", *args.runs]
+    if args.seeds:
+        words += ["--seeds", *map(str, args.seeds)]
+    return shlex.join(words)
 
 
 def run(args: argparse.Namespace) -> int:
-    import time
-
-    from ..reproduce import load_preset, run_dynamics
+    from ..reproduce import ReproduceError, load_preset, run_dynamics
+    from ..reproduce.seeds import check_seeds, pending_runs, preset_for_seed, run_seeds, seed_folder
     from ..train.config import parse_override
 
     overrides = dict(parse_override(o) for o in args.overrides)
+    if args.seeds is not None and "seed" in overrides:
+        raise ReproduceError("give the seeds with --seeds, not with --set seed=")
+    if args.aggregate_only and args.seeds is None:
+        raise ReproduceError("--aggregate-only needs --seeds (a single seed writes its own summary)")
     preset = load_preset(args.preset, overrides)
+    if args.seeds is not None:
+        check_seeds(args.seeds)
     start = time.perf_counter()
     logging.getLogger("rb_crossclass").setLevel(logging.INFO)
+    if args.aggregate_only:
+        return _aggregate([(s, seed_folder(args.out, s)) for s in args.seeds], preset, args.out)
+    plan = ([(s, seed_folder(args.out, s), preset_for_seed(preset, s)) for s in args.seeds]
+            if args.seeds is not None else [(None, Path(args.out), preset)])
+    progress = Progress(sum(len(pending_runs(p, folder, args.runs)) for _, folder, p in plan))
+    if progress.total:
+        print(f"reproduce dynamics ({preset.name}): {progress.total} run(s) to train"
+              + (f" over seeds {args.seeds}" if args.seeds is not None else "")
+              + "; Ctrl-C stops, rerunning the same command resumes", flush=True)
+    try:
+        if args.seeds is not None:
+            results = run_seeds(preset, args.out, args.seeds, only=args.runs, on_run=progress.on_run)
+        else:
+            results = [run_dynamics(preset, args.out, only=args.runs,
+                                    on_run=lambda spec, phase: progress.on_run(None, spec, phase))]
+    except KeyboardInterrupt:
+        print(f"\ninterrupted during run {progress.index} of {progress.total}: finished runs are kept, the "
+              "interrupted one continues from its last finished epoch. Resume with:\n  "
+              f"{resume_command(args)}", file=sys.stderr, flush=True)
+        raise
+    trained, skipped = sum(len(r.trained) for r in results), sum(len(r.skipped) for r in results)
+    print(f"reproduce dynamics ({preset.name}): {trained} run(s) trained, "
+          f"{skipped} already finished, {time.perf_counter() - start:.0f} s")
+    if args.seeds is None:
+        print(f"wrote {args.out}/dynamics.json, dynamics.png, table.md")
+        print(open(f"{args.out}/table.md", encoding="utf-8").read())
+        return 0
+    return _aggregate([(s, folder) for s, folder, _ in plan], preset, args.out)
 
-    def on_run(spec, phase: str) -> None:
-        if phase == "start":
-            print(f"training {spec.name} ({spec.recipe}, eps {spec.eps})", flush=True)
 
-    result = run_dynamics(preset, args.out, only=args.runs, on_run=on_run)
-    print(f"reproduce dynamics ({preset.name}): {len(result.trained)} run(s) trained, "
-          f"{len(result.skipped)} already finished, {time.perf_counter() - start:.0f} s")
-    print(f"wrote {args.out}/dynamics.json, dynamics.png, table.md")
-    print(open(f"{args.out}/table.md", encoding="utf-8").read())
+def run_summary(args: argparse.Namespace) -> int:
+    from ..reproduce import load_preset
+    from ..reproduce.seeds import parse_seed_dir
+
+    return _aggregate([parse_seed_dir(d) for d in args.seed_dirs], load_preset(args.preset), args.out)
+
+
+def _aggregate(dirs: list[tuple[int | None, Path]], preset, out: str) -> int:
+    """Read the seed folders, write the aggregate into ``out`` and print its table."""
+    from ..reproduce.aggregate import aggregate, write_aggregate
+    from ..reproduce.seeds import read_seed_folder
+
+    folders = [read_seed_folder(path, preset, seed) for seed, path in dirs]
+    record = aggregate(folders, preset.name)
+    paths = write_aggregate(record, out)
+    print(f"aggregated seeds {record['seeds']} (with finished runs: {record['seeds_with_finished_runs']}); "
+          f"wrote {', '.join(str(p) for p in paths.values())}")
+    print(paths["table"].read_text(encoding="utf-8"))
     return 0

@@ -193,17 +193,19 @@ def run_dynamics(preset: DynamicsPreset, out: str | os.PathLike, *,
 
 def collect_runs(preset: DynamicsPreset, out: Path) -> list[dict]:
     """Every finished or partial run's per-epoch series (accuracies in percent)."""
-    runs = []
-    for spec in preset.runs:
-        rows = [r for r in read_jsonl(out / "runs" / spec.name / "metrics.jsonl") if "robust_acc" in r]
-        epochs = [{"epoch": r["epoch"], "lr": r.get("lr"), "train_loss": r.get("train_loss"),
-                   "clean_acc": 100 * r["clean_acc"], "robust_acc": 100 * r["robust_acc"],
-                   "cas": r.get("cas"), "clean_cas": r.get("clean_cas"),
-                   "normalized_cas": r.get("normalized_cas")} for r in rows]
-        finished = (out / "runs" / spec.name / "summary.json").is_file()
-        runs.append({"name": spec.name, "recipe": spec.recipe, "eps": spec.eps, "teacher": spec.teacher,
-                     "finished": finished, "epochs": epochs})
-    return runs
+    return [collect_run(out / "runs" / spec.name, spec) for spec in preset.runs]
+
+
+def collect_run(run_dir: Path, spec: RunSpec) -> dict:
+    """One run's per-epoch series from its ``metrics.jsonl`` (accuracies in percent); ``finished``
+    when its ``summary.json`` exists (the run's last act)."""
+    rows = [r for r in read_jsonl(run_dir / "metrics.jsonl") if "robust_acc" in r]
+    epochs = [{"epoch": r["epoch"], "lr": r.get("lr"), "train_loss": r.get("train_loss"),
+               "clean_acc": 100 * r["clean_acc"], "robust_acc": 100 * r["robust_acc"],
+               "cas": r.get("cas"), "clean_cas": r.get("clean_cas"),
+               "normalized_cas": r.get("normalized_cas")} for r in rows]
+    return {"name": spec.name, "recipe": spec.recipe, "eps": spec.eps, "teacher": spec.teacher,
+            "finished": (run_dir / "summary.json").is_file(), "epochs": epochs}
 
 
 def write_outputs(preset: DynamicsPreset, out: Path, runs: list[dict]) -> None:
@@ -211,7 +213,7 @@ def write_outputs(preset: DynamicsPreset, out: Path, runs: list[dict]) -> None:
     from .tables import dynamics_table
 
     atomic_write_json(out / "dynamics.json", {"preset": preset.name, "description": preset.description,
-                                              "runs": runs})
+                                              "seed": preset.base.get("seed"), "runs": runs})
     trained = [r for r in runs if r["epochs"]]  # runs not started yet get no empty panel
     if trained:
         plot_dynamics(trained, out / "dynamics.png", title=f"Training dynamics ({preset.name} preset)")

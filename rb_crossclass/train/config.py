@@ -81,6 +81,7 @@ class HeldOutConfig:
     norm: str = "Linf"
     batch_size: int = 256
     cas: bool = True  # cross-class scores via rb_crossclass.scoring
+    intervals: bool = False  # also a bootstrap 95 % interval of CAS per epoch (scores/epoch_XXX.json)
 
 
 @dataclass

@@ -190,7 +190,8 @@ class Trainer:
         """Held-out clean accuracy, PGD accuracy and cross-class scores (sharded over the ranks).
 
         The attack draws its random start from its own generator seeded with ``cfg.seed``, so
-        evaluation never touches the global RNG and every epoch sees the same starts.
+        evaluation never touches the global RNG and every epoch sees the same starts; so does the
+        bootstrap of CAS (``eval.intervals``), which therefore changes no trained weight.
         """
         t0 = time.perf_counter()
         score = score_model(self.model, self.data.x_eval, self.data.y_eval, attack=self.attack,
@@ -198,7 +199,8 @@ class Trainer:
                             autocast=self.autocast, channels_last=self.channels_last,
                             class_names=list(self.data.info.class_names),
                             progress=self.ranks.main and self.cfg.runtime.progress, ranks=self.ranks,
-                            desc=f"held-out PGD-{self.attack.steps} + CAS")
+                            desc=f"held-out PGD-{self.attack.steps} + CAS",
+                            intervals=self.cfg.eval.cas and self.cfg.eval.intervals)
         row = {"clean_acc": score.clean_accuracy, "robust_acc": score.robust_accuracy,
                "n_eval": len(self.data.y_eval), "attack": f"PGD-{self.attack.steps}"}
         if self.cfg.eval.cas:

@@ -28,7 +28,7 @@ from .config import TrainConfig, config_to_yaml, load_config
 log = logging.getLogger(__name__)
 
 # Config keys that may change when a run is resumed (everything else must match the saved run).
-RESUMABLE_CHANGES = ("runtime.", "optim.epochs", "checkpoint.every", "eval.every")
+RESUMABLE_CHANGES = ("runtime.", "optim.epochs", "checkpoint.every", "eval.every", "eval.intervals")
 
 
 @dataclass
