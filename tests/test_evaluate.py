@@ -164,6 +164,16 @@ def test_evaluate_model_result_and_cas_on_autoattack_examples(trained, points, d
     assert lo <= card["cross_class"]["cas"] <= hi
     table = summary_table(res)
     assert "apgd-dlr" in table and "AutoAttack accuracy" in table
+    # what it cost, on the card (schema-checked by result_card) and per point
+    cost = card["evaluation"]["cost"]
+    assert cost["forward_samples"] == res.passes["forward_samples"] > 0 and cost["backward_samples"] > 0
+    assert cost["device"] == "cpu" and cost["threads"] == torch.get_num_threads()
+    assert cost["autoattack_dtype"] == cost["scoring_dtype"] == "float32"
+    assert 0 < cost["autoattack_seconds"] and 0 < cost["scoring_seconds"]
+    assert cost["autoattack_seconds"] + cost["scoring_seconds"] <= res.seconds + 1e-6
+    from rb_crossclass.cards.flags import unpack_flags
+
+    assert unpack_flags(card["evaluation"]["point_flags"]["robust"], N) == flags.tolist()
 
 
 def test_cli_killed_mid_run_resumes_to_the_same_result(trained, direct_b, tmp_path):

@@ -191,3 +191,27 @@ def test_every_pair_in_a_group_is_compared(tmp_path):
     board = json.loads((tmp_path / "b" / "leaderboard.json").read_text())
     pairs = {(c["first"], c["second"]) for c in board["comparisons"]}
     assert pairs == set(itertools.combinations(names, 2))
+
+
+def test_aa_cost_column_and_schema(tmp_path):
+    """Our rows say what their evaluation cost; official rows have no cost ('—'); the card's cost
+    block is schema-checked."""
+    from rb_crossclass.cards import CardError, validate_card
+
+    cards = tmp_path / "cards"
+    ours = measured_card("Ours", "40.00", cas=5.0)
+    ours["evaluation"].update(forward_samples=123_000, backward_samples=34_000, seconds=12.4, device="cpu")
+    ours["evaluation"]["cost"] = {"autoattack_seconds": 10.0, "scoring_seconds": 2.0,
+                                  "forward_samples": 123_000, "backward_samples": 34_000, "device": "cpu", "threads": 2, "world_size": 1,
+                                  "autoattack_dtype": "float32", "scoring_dtype": "float32"}
+    write(cards, "Ours", ours)
+    write(cards, "Off", official_card("Off", "50.00"))
+    build_leaderboard([cards], "cifar10", "Linf", tmp_path / "b")
+    md = (tmp_path / "b" / "README.md").read_text()
+    rows = {line.split(" | ")[2]: line for line in md.splitlines() if line.startswith("| ") and " | " in line}
+    assert "| 0.12 M fwd + 0.03 M bwd · 12 s · cpu×2 |" in rows["Ours"]
+    assert "AA cost" in md and "M fwd" not in rows["Off"]
+    assert "0.12 M fwd + 0.03 M bwd" in (tmp_path / "b" / "index.html").read_text()
+    ours["evaluation"]["cost"]["threads"] = 0
+    with pytest.raises(CardError, match="threads"):
+        validate_card(ours)

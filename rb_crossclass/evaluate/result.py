@@ -63,9 +63,15 @@ class EvalResult:
     randomized: bool = False  # two forwards of one input differ
     diagnostics: list[str] = field(default_factory=list)  # pyautoattack's warnings
     adjustments: dict[str, str] = field(default_factory=dict)  # attack settings fitted to K
+    threads: int | None = None  # torch CPU threads of the process (None on an accelerator)
+    score_dtype: str = "float32"  # the scoring passes' precision (AutoAttack always runs in float32)
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def cost(self) -> dict:
+        """The card's ``evaluation.cost`` block (see :func:`_cost_of`)."""
+        return _cost_of(self)
 
     def robust_flag_tensor(self) -> torch.Tensor:
         return torch.tensor([c == "1" for c in self.robust_flags], dtype=torch.bool)
@@ -83,6 +89,7 @@ class EvalResult:
             "device": self.device, "world_size": self.world_size,
             "randomized": self.randomized, "diagnostics": list(self.diagnostics),
             "adjustments": dict(self.adjustments),
+            "cost": self.cost(),
             **({"per_class": self.per_class} if self.per_class is not None else {}),
             "point_flags": {"clean": pack_flags(self.clean_flags), "robust": pack_flags(self.robust_flags)},
             "intervals": {
@@ -90,6 +97,22 @@ class EvalResult:
                 "autoattack_accuracy": list(accuracy_interval(self.robust_correct, self.n_examples)),
             },
         }
+
+
+def _cost_of(result: EvalResult) -> dict:
+    """What the evaluation cost: AutoAttack's and the scoring passes' wall seconds (this process;
+    a resumed run counts only what it ran), the passes through the model (calls and samples), and
+    where it ran: device, CPU threads, dtype."""
+    stages = result.seconds_by_stage
+    scoring = sum(stages.get(k, 0.0) for k in ("cas", "cas_pgd"))
+    return {
+        "autoattack_seconds": round(sum(v for k, v in stages.items() if k not in ("cas", "cas_pgd")), 3),
+        "scoring_seconds": round(scoring, 3),
+        "forward_samples": int(result.passes.get("forward_samples", 0)),
+        "backward_samples": int(result.passes.get("backward_samples", 0)),
+        "device": result.device, "threads": result.threads, "world_size": result.world_size,
+        "autoattack_dtype": "float32", "scoring_dtype": result.score_dtype,
+    }
 
 
 def _flags(t: torch.Tensor) -> str:
@@ -166,6 +189,8 @@ def evaluate_model(
         model_info={k: v for k, v in meta.items() if isinstance(v, (str, int, float, bool))},
         randomized=bool(meta.get("randomized", False)), diagnostics=outcome.diagnostics,
         adjustments=outcome.adjustments,
+        threads=torch.get_num_threads() if device.type == "cpu" else None,
+        score_dtype="bfloat16" if score_bf16 else "float32",
     )
 
 

@@ -47,6 +47,7 @@ def _display(row: dict) -> dict:
         "n_txt": MISSING if row.get("n_examples") is None else f"{row['n_examples']:,}",
         "eps_txt": row.get("eps_txt") or MISSING,
         "tier_txt": row.get("tier") or MISSING,
+        "cost_txt": cost_text(row.get("aa_cost")),
         "other_eps_txt": {e: {"robust": _fmt(v["robust"], 1), "cas": _fmt(v["cas"], 2),
                               "cas_ci": _interval_text(v["cas_interval"], 2)}
                           for e, v in (row.get("other_eps") or {}).items()},
@@ -99,6 +100,7 @@ def entry_row(entry: Entry, rank: int, accuracy_field: str = "autoattack_acc") -
         "page": f"models/{page_name(entry.model_id)}" if entry.ours else None,
         "card_files": entry.files,
         "other_eps": _other_eps(protocol),
+        "aa_cost": _aa_cost(evaluation) if not entry.official else None,
         "confusion_rho": (protocol.get("confusion_correlation") or {}).get("spearman_rho"),
         "confusion_p": (protocol.get("confusion_correlation") or {}).get("p_value"),
     }
@@ -113,6 +115,32 @@ def _other_eps(protocol: dict) -> dict:
             out[o["eps_string"]] = {"robust": _percent(o.get("robust_accuracy")), "cas": o.get("cas"),
                                     "cas_interval": (o.get("intervals") or {}).get("cas")}
     return out
+
+
+def _aa_cost(evaluation: dict) -> dict | None:
+    """What our evaluation of the row cost: passes through the model (forward/backward samples),
+    wall seconds and where it ran (``evaluation.cost`` when the card has it, else the evaluation's
+    own counters)."""
+    if not isinstance(evaluation, dict) or evaluation.get("forward_samples") is None:
+        return None
+    cost = evaluation.get("cost") or {}
+    return {"forward_samples": evaluation.get("forward_samples"),
+            "backward_samples": evaluation.get("backward_samples"), "seconds": evaluation.get("seconds"),
+            "device": cost.get("device") or evaluation.get("device"), "threads": cost.get("threads")}
+
+
+def cost_text(cost: dict | None) -> str:
+    """``3.39 M fwd + 0.83 M bwd · 167 s · cpu×1`` (samples through the model, wall seconds of the
+    whole evaluation, device × CPU threads when recorded)."""
+    if not cost:
+        return MISSING
+    fwd, bwd = (cost["forward_samples"] or 0) / 1e6, (cost["backward_samples"] or 0) / 1e6
+    parts = [f"{fwd:.2f} M fwd + {bwd:.2f} M bwd"]
+    if cost.get("seconds") is not None:
+        parts.append(f"{cost['seconds']:.0f} s")
+    if cost.get("device"):
+        parts.append(f"{cost['device']}" + (f"×{cost['threads']}" if cost.get("threads") else ""))
+    return " · ".join(parts)
 
 
 def other_eps_columns(rows: Sequence[dict]) -> list[str]:
@@ -329,7 +357,9 @@ def render_markdown(rows: Sequence[dict], *, dataset: str, threat_model: str, so
         + "".join(f"PGD-20 @{e} / CAS @{e}: the paper's PGD-20 protocol at radius {e} "
                   "(robust accuracy %, CAS), "
                   "beside the board's own radius. " for e in extra_eps)
-        + "Open `index.html` for the sortable page and each model's page.", "",
+        + "AA cost: what our evaluation cost (samples through the model forward and backward, wall "
+        "seconds of AutoAttack and the scoring passes, device × CPU threads; RobustBench publishes no "
+        "cost for its rows). Open `index.html` for the sortable page and each model's page.", "",
         TIER_TEXT, "",
         "Comparability groups:", "",
         *(f"- {line}" for line in group_lines(groups)), "",
@@ -337,9 +367,9 @@ def render_markdown(rows: Sequence[dict], *, dataset: str, threat_model: str, so
         f"| # | Tier | Model ID | Paper | N | ε | Clean | {ACCURACY_LABELS[ranking[-1]]} | Best known "
         "| Worst class "
         "| CAS | nCAS | FSI | " + "".join(f"PGD-20 @{e} | CAS @{e} | " for e in extra_eps)
-        + "Architecture | Extra data | Venue |",
+        + "AA cost | Architecture | Extra data | Venue |",
         "|:-:|:-:|---|---|:-:|:-:|:-:|:-:|:-:|:-:|:-:|:-:|:-:|" + ":-:|:-:|" * len(extra_eps)
-        + ":-:|:-:|:-:|",
+        + ":-:|:-:|:-:|:-:|",
     ]
     for r in rows:
         paper = _md(r["name"]) or _md(r["model_id"])
@@ -359,7 +389,7 @@ def render_markdown(rows: Sequence[dict], *, dataset: str, threat_model: str, so
             + (f" ({_worst_class_name(r)})" if r["worst_class"] is not None else "")
             + f" | {t['cas_txt']}"
             + (f" ({r['cas_interval'][0]:.2f}–{r['cas_interval'][1]:.2f})" if r["cas_interval"] else "")
-            + f" | {t['ncas_txt']} | {t['fsi_txt']} | {extra_cells}"
+            + f" | {t['ncas_txt']} | {t['fsi_txt']} | {extra_cells}{t['cost_txt']} | "
             f"{_md(r['architecture'])} | {t['extra_txt']} | {_md(r['venue']) or MISSING} |"
         )
     if correlations:
