@@ -230,6 +230,7 @@ def build_model(args: argparse.Namespace, info: DatasetInfo,
         model_dir=args.model_dir,
         checkpoint=args.checkpoint,
         head_name=args.head,
+        seed=int(getattr(args, "seed", 0) or 0),
     )
     return create_model_source(args.model, opts)
 
