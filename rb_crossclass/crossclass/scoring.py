@@ -65,7 +65,7 @@ from .metric import (
     top_shared_pairs,
 )
 from .per_class import per_class_block
-from .uncertainty import DEFAULT_RESAMPLES, accuracy_interval, bootstrap_cas
+from .uncertainty import DEFAULT_RESAMPLES, accuracy_interval, bootstrap_cas, interval_withheld
 
 log = logging.getLogger(__name__)
 
@@ -357,11 +357,16 @@ class _BatchProgress:
 
 
 def _cas_intervals(points: list, weight: torch.Tensor, ranks: Ranks, seed: int) -> dict:
-    """Bootstrap 95 % intervals of CAS and clean CAS from every rank's per-point features."""
+    """Bootstrap 95 % intervals of CAS and clean CAS from every rank's per-point features, or
+    ``cas_withheld`` (the reason) when a class has too few points for one
+    (:func:`~rb_crossclass.crossclass.uncertainty.interval_withheld`)."""
     parts = [p for part in ranks.gather(points) for p in part]
     clean = torch.cat([p[0] for p in parts])
     adv = torch.cat([p[1] for p in parts])
     labels = torch.cat([p[2] for p in parts])
+    withheld = interval_withheld(torch.bincount(labels.long().cpu(), minlength=weight.shape[0]).tolist())
+    if withheld:
+        return {"cas_withheld": withheld}
     return {"cas": list(bootstrap_cas(adv, labels, weight, seed=seed)),
             "clean_cas": list(bootstrap_cas(clean, labels, weight, seed=seed)),
             "bootstrap_resamples": DEFAULT_RESAMPLES}
