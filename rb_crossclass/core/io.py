@@ -108,3 +108,33 @@ def replace_dir(new: str | os.PathLike, target: str | os.PathLike,
         raise
     if old.exists():
         shutil.rmtree(old)
+
+
+class OutputLocationError(RBCrossclassError, OSError):
+    """An output folder cannot be written; raised before any work, naming the flag and the cause."""
+
+
+def ensure_writable_dir(path: str | os.PathLike, flag: str = "--out") -> Path:
+    """Make sure results can be written under ``path`` *before* any computation: every command
+    calls this for each of its output folders before a model is built or data is read.
+
+    Creates the folder (and its parents) when missing and writes and removes a probe file in it,
+    so every way it can fail (a component that is a file, a read-only folder, ``/proc``, a full or
+    read-only file system) fails here, as one line naming ``flag``. Returns the path.
+    """
+    target = Path(path)
+    try:
+        for parent in [*reversed(target.parents), target]:
+            if parent.exists() and not parent.is_dir():
+                raise OutputLocationError(f"cannot write to {flag} {str(path)[:200]}: {str(parent)[:200]} "
+                                          "is a file, not a folder")
+        target.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=target, prefix=".rb-crossclass-write-check.")
+        os.close(fd)
+        os.unlink(probe)
+    except OutputLocationError:
+        raise
+    except OSError as err:
+        raise OutputLocationError(f"cannot write to {flag} {str(path)[:200]}: "
+                                  f"{err.strerror or type(err).__name__} (checked before any work)") from err
+    return target

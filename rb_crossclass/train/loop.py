@@ -259,7 +259,8 @@ class Trainer:
             best_cas=best.get("cas") if best else None,
             final=self.history[-1] if self.history else {}, checkpoint_sha256=sha, seconds=seconds,
             train_images_per_second=sum(rates) / len(rates) if rates else 0.0,
-            world_size=self.ranks.world_size, seed=self.cfg.seed, history=list(self.history))
+            world_size=self.ranks.world_size, seed=self.cfg.seed, history=list(self.history),
+            parameters=sum(p.numel() for p in self.model.parameters()))
 
 
 def format_row(row: dict) -> str:
