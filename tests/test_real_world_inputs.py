@@ -571,3 +571,110 @@ def test_model_construction_is_seeded_and_leaves_the_global_rng_alone(kind, tmp_
     assert torch.equal(torch.rand(3), after)  # building a model consumed nothing from the global RNG
     assert all(torch.equal(u, v) for u, v in zip(a, b, strict=True))
     assert not all(torch.equal(u, v) for u, v in zip(a, c, strict=True))
+
+
+# --------------------------------------------------------------------------- round 3, 8. outputs first
+MARKER_MODEL = """
+from pathlib import Path
+from torch import nn
+
+def build(num_classes=10):
+    Path({marker!r}).write_text("built")
+    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(4, num_classes))
+"""
+
+
+def _marker_source(tmp_path: Path) -> tuple[str, Path]:
+    marker = tmp_path / "model_was_built"
+    (tmp_path / "marker_model.py").write_text(MARKER_MODEL.format(marker=str(marker)))
+    return f"py:{tmp_path / 'marker_model.py'}:build", marker
+
+
+def _command(kind: str, source: str, out: str, tmp_path: Path) -> list[str]:
+    data = ["--dataset", "sample:cifar10", "--n-examples", "4"]
+    if kind == "score":
+        return ["score", "--no-progress", "--model", source, *data, "--steps", "1", "--out", out]
+    if kind == "evaluate":
+        return ["evaluate", "--no-progress", "--model", source, *data, "--out", out]
+    if kind == "train":
+        return ["train", "--config", "paper_pgd_at", "--set", f"model.source={source}", "--set",
+                "optim.epochs=1", "--set", "data.train=sample:cifar10", "--set", "data.eval=sample:cifar10",
+                "--out", out]
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(json.dumps({"dataset": "cifar10", "threat_model": "Linf",
+                                    "models": [{"name": "M", "source": source}]}))
+    return ["sweep", "--manifest", str(manifest), "--data-dir", "npz:" + str(tmp_path / "none.npz"),
+            "--out", out]
+
+
+@pytest.mark.parametrize("kind", ["score", "evaluate", "train", "sweep"])
+@pytest.mark.parametrize("where", ["below_a_file", "proc", "read_only"])
+def test_unwritable_out_fails_before_any_model_is_built(kind, where, tmp_path, capsys):
+    """An --out below a regular file, in /proc, or in a read-only folder: one line naming --out,
+    exit status != 0, and the model was never built (no minutes of attacks before the error)."""
+    import os
+
+    source, marker = _marker_source(tmp_path)
+    if where == "below_a_file":
+        (tmp_path / "a_file").write_text("x")
+        out = str(tmp_path / "a_file" / "run")
+    elif where == "proc":
+        out = "/proc/rb_crossclass_out"
+    else:
+        if os.geteuid() == 0:
+            pytest.skip("root ignores folder permissions (the other cases fail for root too)")
+        locked = tmp_path / "locked"
+        locked.mkdir()
+        locked.chmod(0o555)
+        out = str(locked / "run")
+    code = main(_command(kind, source, out, tmp_path))
+    err = capsys.readouterr().err
+    assert code != 0
+    assert f"cannot write to --out {out}" in err and len(err.strip().splitlines()) == 1, err
+    assert not marker.exists()
+
+
+def test_writable_check_leaves_nothing_behind_and_names_the_state_folder(tmp_path, capsys):
+    from rb_crossclass.core.io import OutputLocationError, ensure_writable_dir
+
+    target = ensure_writable_dir(tmp_path / "new" / "deeper")
+    assert target.is_dir() and list(target.iterdir()) == []
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(OutputLocationError, match=r"--state .*f is a file, not a folder"):
+        ensure_writable_dir(tmp_path / "f" / "state", "--state")
+    source, marker = _marker_source(tmp_path)
+    code = main(["evaluate", "--model", source, "--dataset", "sample:cifar10", "--out", str(tmp_path / "o"),
+                 "--state", str(tmp_path / "f" / "s")])
+    assert code != 0 and "cannot write to --state" in capsys.readouterr().err and not marker.exists()
+
+
+# --------------------------------------------------------------------------- round 3, 9. progress in logs
+def test_progress_is_plain_lines_when_stderr_is_not_a_terminal(capsys, monkeypatch):
+    """One rule for every bar: not a TTY -> no carriage returns or escapes, a plain line at most
+    every LOG_EVERY_SECONDS and at the end; a TTY -> tqdm; disabled -> nothing."""
+    from rb_crossclass.core import progress
+
+    bar = progress.progress_bar(total=4, desc="models", unit="model")
+    assert isinstance(bar, progress.PlainProgress)
+    bar.every = 0.0  # every update is due
+    with bar:
+        for _ in range(4):
+            bar.update(1)
+            bar.set_postfix(fooled=1)
+    err = capsys.readouterr().err
+    assert err.splitlines() == ["models: 1/4 model (25%)"] + [
+        f"models: {i}/4 model ({25 * i}%), fooled=1" for i in (2, 3, 4, 4)]
+    assert "\r" not in err and "\x1b" not in err
+    quiet = progress.progress_bar(total=4, desc="x")  # default interval: only the closing line
+    for _ in range(4):
+        quiet.update(1)
+    quiet.close()
+    assert capsys.readouterr().err.splitlines() == ["x: 4/4 it (100%)"]
+    assert list(progress.progress_bar(range(3), desc="it", leave=False)) == [0, 1, 2]
+    assert capsys.readouterr().err == ""
+    monkeypatch.setattr(progress, "stderr_is_terminal", lambda: True)
+    from tqdm.auto import tqdm
+
+    assert isinstance(progress.progress_bar(total=1, disable=True), tqdm)
+    assert isinstance(progress.progress_bar(total=1), tqdm)

@@ -275,7 +275,7 @@ def _run_pass(model: nn.Module, x: torch.Tensor, y: torch.Tensor, adv_fn: AdvFn 
               compute: PassSettings, class_names: Sequence[str] | None, attack: dict | None,
               progress: bool, keep_adversarial: bool, desc: str, ranks: Ranks | None = None,
               skip_fn: SkipFn | None = None, intervals: bool = False, seed: int = 0) -> ScoreResult:
-    from tqdm.auto import tqdm
+    from ..core.progress import progress_bar
 
     ranks = ranks or Ranks()
     if keep_adversarial and ranks.world_size > 1:
@@ -292,7 +292,7 @@ def _run_pass(model: nn.Module, x: torch.Tensor, y: torch.Tensor, adv_fn: AdvFn 
     kept: list[torch.Tensor] = []
     points: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # features for the bootstrap
     n = len(y)
-    bar = tqdm(total=n, desc=desc, unit="img", disable=not (progress and ranks.main), leave=False)
+    bar = progress_bar(total=n, desc=desc, unit="img", disable=not (progress and ranks.main), leave=False)
     with scoring_mode(model, channels_last), bar:
         models, folded = pass_models(model, x, compute)
         for b, start in enumerate(range(0, n, batch_size)):

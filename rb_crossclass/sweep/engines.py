@@ -40,6 +40,7 @@ class EngineOptions:
     gpus_per_model: float = 0.0
     cpus_per_model: int | None = None
     split: object | None = None
+    on_start: Callable[[ModelJob], None] | None = None  # called just before a local job starts
 
 
 def run_local(jobs: Sequence[ModelJob], settings: SweepSettings, on_result: ResultCallback,
@@ -48,7 +49,14 @@ def run_local(jobs: Sequence[ModelJob], settings: SweepSettings, on_result: Resu
     if options.gpus_per_model > 1:
         raise SweepError("--gpus-per-model above 1 needs the ray engine (a local job uses one device)")
     for job in jobs:
-        on_result(run_job(job, settings, options.split))
+        if options.on_start is not None:
+            options.on_start(job)  # leaves a mark a killed process cannot clean up (see .record)
+        try:
+            result = run_job(job, settings, options.split)
+        except BaseException as err:  # Ctrl-C, SystemExit: not the model's fault, leave no mark
+            on_result(JobResult(job.name, "failed", reason=f"interrupted ({type(err).__name__})"))
+            raise
+        on_result(result)
 
 
 def run_ray(jobs: Sequence[ModelJob], settings: SweepSettings, on_result: ResultCallback,
