@@ -678,3 +678,73 @@ def test_progress_is_plain_lines_when_stderr_is_not_a_terminal(capsys, monkeypat
 
     assert isinstance(progress.progress_bar(total=1, disable=True), tqdm)
     assert isinstance(progress.progress_bar(total=1), tqdm)
+
+
+# --------------------------------------------------------------------------- round 3, 2. ImageNet inputs
+def _fake_imagenet(root: Path, n: int) -> Path:
+    """A val folder in RobustBench's layout: 1000 class folders, the first ``n`` images of its
+    5,000-image subset as JPEGs of odd sizes (so resizes and crops matter)."""
+    from PIL import Image
+
+    from rb_crossclass.data.benchmark import imagenet_subset_files
+
+    val = root / "val"
+    files = imagenet_subset_files(n)
+    wnids = {f.split("/")[0] for f in imagenet_subset_files(5000)}  # 997 classes are in the subset
+    for wnid in wnids | {f"n9999999{i}" for i in range(1000 - len(wnids))}:
+        (val / wnid).mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i, f in enumerate(files):
+        (val / f).parent.mkdir(parents=True, exist_ok=True)
+        size = (300 + 37 * i, 331 - 11 * i)
+        Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)).save(val / f)
+    return root
+
+
+def test_imagenet_sweep_feeds_each_model_what_evaluate_feeds_it(tmp_path, monkeypatch):
+    """One model per preprocessing of RobustBench's imagenet/Linf zoo (its metadata, read
+    independently): the tensors the sweep hands each model equal those `evaluate` reads for it,
+    Wong2020Fast gets 288 px, and the split is read once per distinct preprocessing."""
+    import argparse
+
+    from rb_crossclass.commands.common import read_test_split
+    from rb_crossclass.compat import import_robustbench
+    from rb_crossclass.sweep import JobResult, engines, run_sweep
+
+    import_robustbench()
+    from robustbench.model_zoo import model_dicts
+    from robustbench.model_zoo.enums import BenchmarkDataset, ThreatModel
+
+    zoo = model_dicts[BenchmarkDataset.imagenet][ThreatModel.Linf]
+    by_prep: dict = {}
+    for name, entry in zoo.items():
+        by_prep.setdefault(entry.get("preprocessing"), name)
+    assert by_prep.get("Crop288") == "Wong2020Fast" and len(by_prep) >= 4
+    chosen = sorted(by_prep.values())
+    root = _fake_imagenet(tmp_path / "imagenet", 3)
+    fed: dict[str, torch.Tensor] = {}
+
+    def record(job, settings, split=None):
+        fed[job.name] = split.x.clone()
+        return JobResult(job.name, "failed", reason="recorded")
+
+    monkeypatch.setattr(engines, "run_job", record)
+    from rb_crossclass.sweep import data as sweep_data
+
+    reads = []
+    real_open = sweep_data.open_job_split
+    monkeypatch.setattr(sweep_data, "open_job_split", lambda job, s: reads.append(job) or real_open(job, s))
+    run_sweep(tmp_path / "out", robustbench="imagenet:Linf", models=chosen, data_dir=str(root),
+              n_examples=3, progress=False)
+    assert sorted(fed) == chosen
+    for name in chosen:
+        args = argparse.Namespace(model=f"robustbench:{name}", dataset="imagenet", n_examples=3,
+                                  data_dir=str(root), dataset_name=None, threat_model="Linf")
+        expected = read_test_split(args).x
+        assert torch.equal(fed[name], expected), name
+        px = 288 if zoo[name].get("preprocessing") == "Crop288" else 224
+        assert tuple(fed[name].shape) == (3, 3, px, px), name
+    # read once per distinct pipeline (the keys: robustbench's transforms), not once per model
+    assert len(reads) == len({sweep_data.preprocessing_key("imagenet", n, "Linf") for n in chosen}) >= 4
+    default = fed[by_prep["Res256Crop224"]]
+    assert not torch.equal(fed[by_prep["BicubicRes256Crop224"]], default)  # another interpolation

@@ -28,6 +28,7 @@ from typing import Any
 
 from ..core.names import check_model_id
 from ..core.threat import NORMS, ThreatModelError, check_eps, check_threat_model, default_eps
+from .data import SplitCache
 from .engines import ENGINES, EngineOptions
 from .jobs import JobResult, ModelJob, SweepError, SweepSettings
 from .manifest import load_manifest
@@ -200,7 +201,6 @@ def run_sweep(
     from ..cards import write_card
     from ..core.io import atomic_write_json
     from ..core.progress import progress_bar
-    from ..data import open_split
     from ..evaluate import AutoAttackConfig
 
     if engine not in ENGINES:
@@ -226,8 +226,8 @@ def run_sweep(
         version=version, batch_size=batch_size, threads=cpus_per_model, progress=progress,
         state_dir=str((out / "state").resolve()) if autoattack else None,
     )
-    split = open_split(settings.data_spec, "test", n_examples, folder,
-                       dataset_name=sweep.dataset if data.startswith("npz:") else None)
+    splits = SplitCache(settings)  # ImageNet: one read per distinct preprocessing of the models
+    splits(jobs[0] if jobs else None)  # the data is checked before any model
     record = SweepRecord(out, sweep.source, settings.fingerprint())
     todo = [j for j in jobs if not record.finished(j.name) and j.name not in record.killed]
     resumed = len(jobs) - len(todo) - len([j for j in jobs if j.name in record.killed])
@@ -255,7 +255,7 @@ def run_sweep(
     try:
         ENGINES[engine](todo, settings, on_result, EngineOptions(
             ray_address=ray_address, gpus_per_model=gpus_per_model, cpus_per_model=cpus_per_model,
-            split=split, on_start=lambda job: record.start(job.name)))
+            split=splits, on_start=lambda job: record.start(job.name)))
     finally:
         bar.close()
     board, board_note = _rebuild_leaderboard(out, sweep, cards_dir)
