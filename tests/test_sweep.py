@@ -171,6 +171,24 @@ def test_failures_are_recorded_and_the_sweep_goes_on(tmp_path):
 
 
 @needs_shared
+def test_the_head_is_found_from_the_computation_in_plan_and_run(tmp_path):
+    """The handed case: an unused nn.Linear registered after the real head is scored (plan:
+    applicable, head fc; run: done); a model where no Linear outputs the logits is not applicable
+    and its message names the way out (--head NAME, the manifest's head: key)."""
+    models = [{"name": "UnusedAfter", "source": f"py:{TEST_MODELS}:mnist_unused_linear_after_head"},
+              {"name": "Tokens", "source": f"py:{TEST_MODELS}:mnist_linear_on_tokens"}]
+    manifest = _manifest(tmp_path, models)
+    plan = {e.name: e for e in plan_sweep(tmp_path / "plan", manifest=manifest, progress=False).entries}
+    assert plan["UnusedAfter"].status == "applicable"
+    assert plan["Tokens"].status == "not_applicable" and plan["Tokens"].reason == "head_not_final"
+    assert "--head NAME" in plan["Tokens"].detail and "`head:` key" in plan["Tokens"].detail
+    rows = run_sweep(tmp_path / "out", manifest=manifest, data_dir=str(SHARED_DATA), n_examples=N,
+                     progress=False).rows
+    assert rows["UnusedAfter"]["status"] == "done"
+    assert rows["Tokens"]["status"] == "not_applicable" and "--head NAME" in rows["Tokens"]["detail"]
+
+
+@needs_shared
 def test_killed_sweep_resumes_without_redoing_finished_models(tmp_path):
     """SIGKILL (what the OOM killer sends) in the middle of the second of three models: the rerun
     records it as failed: killed without starting it again (it would die the same way), runs the
