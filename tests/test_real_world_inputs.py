@@ -636,13 +636,16 @@ def test_unwritable_out_fails_before_any_model_is_built(kind, where, tmp_path, c
 
 
 def test_writable_check_leaves_nothing_behind_and_names_the_state_folder(tmp_path, capsys):
-    from rb_crossclass.core.io import OutputLocationError, ensure_writable_dir
+    from rb_crossclass.core.io import OutputLocationError, check_output_dir
 
-    target = ensure_writable_dir(tmp_path / "new" / "deeper")
-    assert target.is_dir() and list(target.iterdir()) == []
+    target = check_output_dir(tmp_path / "new" / "deeper")
+    assert target == tmp_path / "new" / "deeper" and not (tmp_path / "new").exists()  # left as it was
+    (tmp_path / "there").mkdir()
+    check_output_dir(tmp_path / "there")
+    assert list((tmp_path / "there").iterdir()) == []
     (tmp_path / "f").write_text("x")
     with pytest.raises(OutputLocationError, match=r"--state .*f is a file, not a folder"):
-        ensure_writable_dir(tmp_path / "f" / "state", "--state")
+        check_output_dir(tmp_path / "f" / "state", "--state")
     source, marker = _marker_source(tmp_path)
     code = main(["evaluate", "--model", source, "--dataset", "sample:cifar10", "--out", str(tmp_path / "o"),
                  "--state", str(tmp_path / "f" / "s")])

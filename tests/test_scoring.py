@@ -309,7 +309,7 @@ def test_compiled_attack_scores_like_eager_and_pads_the_last_batch(tiny_model, s
 def test_progress_moves_during_the_attack_of_a_single_batch(tiny_model, small_batch, monkeypatch):
     """Below one batch the bar used to jump from 0 to 100 %: it now advances with the PGD steps
     (whole images, in order) and ends exactly at N; several batches end at N too."""
-    import tqdm.auto
+    from rb_crossclass.core import progress
 
     updates: list[int] = []
 
@@ -326,7 +326,7 @@ def test_progress_moves_during_the_attack_of_a_single_batch(tiny_model, small_ba
         def __exit__(self, *exc):
             return False
 
-    monkeypatch.setattr(tqdm.auto, "tqdm", Recorder)
+    monkeypatch.setattr(progress, "progress_bar", Recorder)
     x, y = small_batch
     n = len(y)
     score_model(tiny_model, x, y, attack=PGDConfig(eps=EPS, steps=4), batch_size=n, progress=True)

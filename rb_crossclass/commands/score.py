@@ -117,10 +117,10 @@ def _fmt(v) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Score the model (sharded over the ranks under ``torchrun``); rank 0 writes and prints."""
-    from ..core.io import ensure_writable_dir
+    from ..core.io import check_output_dir
     from ..crossclass.scoring import default_batch_size, score_examples, score_model
 
-    ensure_writable_dir(args.out)  # before any data is read or a model is built
+    check_output_dir(args.out)  # before any data is read or a model is built
     with distributed(args.device) as (ranks, device):
         if args.bf16:
             require_bf16(device, "--bf16")  # before the data and the model are read

@@ -86,10 +86,10 @@ def register(subparsers, summary: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..core.io import ensure_writable_dir
+    from ..core.io import check_output_dir
     from ..sweep import SweepError, plan_summary, plan_sweep, run_sweep, summary_table
 
-    ensure_writable_dir(args.out)  # before a model is built or a board is read
+    check_output_dir(args.out)  # before a model is built or a board is read
     if args.plan:
         report = plan_sweep(args.out, robustbench=args.robustbench, manifest=args.manifest,
                             models=args.models, official_cards=args.official_cards)

@@ -42,7 +42,7 @@ def register(subparsers, summary: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..core.errors import RBCrossclassError
-    from ..core.io import ensure_writable_dir
+    from ..core.io import check_output_dir
     from ..train import config_to_yaml, load_config, train
 
     overrides = list(args.overrides)
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not args.out:
         raise RBCrossclassError("--out RUN_DIR is required")
-    ensure_writable_dir(args.out)  # before any data is read or a model is built
+    check_output_dir(args.out)  # before any data is read or a model is built
     logging.getLogger("rb_crossclass").setLevel(logging.INFO)
     result = train(cfg, args.out, resume=args.resume)
     if int(os.environ.get("RANK", "0")) != 0:  # train() has already closed the process group
