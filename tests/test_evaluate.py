@@ -165,6 +165,7 @@ def test_evaluate_model_result_and_cas_on_autoattack_examples(trained, points, d
     assert "cas" not in card["cross_class"]["intervals"]
     table = summary_table(res)
     assert "apgd-dlr" in table and "AutoAttack accuracy" in table
+    assert table.count("(95% CI withheld (fewer than 20 points in some class))") == 2  # PGD-20 and AA CAS
 
 
 def test_cli_killed_mid_run_resumes_to_the_same_result(trained, direct_b, tmp_path):
