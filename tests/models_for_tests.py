@@ -49,3 +49,36 @@ def logged_mnist_convnet(num_classes: int = 10, log: str | None = None, wait_for
     while wait_for is not None and not Path(wait_for).exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     return tiny_mnist_convnet(num_classes)
+
+
+class _UnusedLinearAfterHead(nn.Module):
+    def __init__(self, num_classes: int) -> None:
+        super().__init__()
+        self.body = tiny_mnist_convnet(num_classes)[:-1]
+        self.fc = nn.Linear(16, num_classes)
+        self.aux = nn.Linear(16, num_classes)  # registered after the head, never called
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.body(x))
+
+
+def mnist_unused_linear_after_head(num_classes: int = 10) -> nn.Module:
+    """The handed case of issue 19 (round 3): an unused nn.Linear registered after the real head."""
+    torch.manual_seed(0)
+    return _UnusedLinearAfterHead(num_classes)
+
+
+class _LinearOnTokens(nn.Module):
+    def __init__(self, num_classes: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 8, 3, padding=1)
+        self.fc = nn.Linear(8, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.conv(x).flatten(2).transpose(1, 2)).mean(1)
+
+
+def mnist_linear_on_tokens(num_classes: int = 10) -> nn.Module:
+    """No nn.Linear outputs the logits (a Linear per token, then a mean): not applicable."""
+    torch.manual_seed(0)
+    return _LinearOnTokens(num_classes)

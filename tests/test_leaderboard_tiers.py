@@ -202,7 +202,8 @@ def test_aa_cost_column_and_schema(tmp_path):
     ours = measured_card("Ours", "40.00", cas=5.0)
     ours["evaluation"].update(forward_samples=123_000, backward_samples=34_000, seconds=12.4, device="cpu")
     ours["evaluation"]["cost"] = {"autoattack_seconds": 10.0, "scoring_seconds": 2.0,
-                                  "forward_samples": 123_000, "backward_samples": 34_000, "device": "cpu", "threads": 2, "world_size": 1,
+                                  "forward_samples": 123_000, "backward_samples": 34_000, "device": "cpu",
+                                  "threads": 2, "world_size": 1,
                                   "autoattack_dtype": "float32", "scoring_dtype": "float32"}
     write(cards, "Ours", ours)
     write(cards, "Off", official_card("Off", "50.00"))

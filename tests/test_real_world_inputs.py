@@ -521,3 +521,233 @@ def test_fuzzed_cards_end_in_clear_errors_or_valid_boards(tmp_path):
         if time.perf_counter() - t0 > 3:
             slow.append(i)
     assert not slow
+
+
+# --------------------------------------------------------------------------- round 3, 3. seeds
+def test_same_seed_gives_the_same_untrained_timm_model_and_cas(tmp_path, capsys):
+    """`--seed 0` twice on an untrained timm model: the same network, so the same CAS, whatever the
+    global RNG did in between; another seed is another network."""
+    cas = []
+    for i, seed in enumerate(("0", "0", "1")):
+        torch.rand(97)  # whatever ran before must not matter
+        out = tmp_path / f"run{i}"
+        code, _, err = _cli(capsys, "score", "--no-progress", "--model", "timm:resnet10t", "--dataset",
+                            "sample:cifar10", "--n-examples", "6", "--steps", "1", "--seed", seed,
+                            "--out", str(out))
+        assert code == 0, err
+        cas.append(json.loads((out / "crossclass.json").read_text())["cas"])
+    assert cas[0] == cas[1] and cas[0] != cas[2]
+
+
+UNSEEDED_PY = """
+from torch import nn
+
+def build(num_classes=10):
+    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(4, num_classes))
+"""
+
+
+@pytest.mark.parametrize("kind", ["timm", "py"])
+def test_model_construction_is_seeded_and_leaves_the_global_rng_alone(kind, tmp_path):
+    """Any source initialising weights draws them from ``SourceOptions.seed`` under a private RNG:
+    equal state dicts for one seed, different for another, and the caller's RNG stream untouched."""
+    spec = "timm:resnet10t"
+    if kind == "py":
+        (tmp_path / "unseeded.py").write_text(UNSEEDED_PY)
+        spec = f"py:{tmp_path / 'unseeded.py'}:build"
+
+    def weights(seed: int) -> list[torch.Tensor]:
+        return [t.clone() for t in create_model_source(spec, seed=seed, check=False).state_dict().values()]
+
+    torch.manual_seed(123)
+    a = weights(0)
+    after = torch.rand(3)
+    torch.manual_seed(123)
+    torch.rand(50)
+    b = weights(0)
+    c = weights(1)
+    torch.manual_seed(123)
+    assert torch.equal(torch.rand(3), after)  # building a model consumed nothing from the global RNG
+    assert all(torch.equal(u, v) for u, v in zip(a, b, strict=True))
+    assert not all(torch.equal(u, v) for u, v in zip(a, c, strict=True))
+
+
+# --------------------------------------------------------------------------- round 3, 8. outputs first
+MARKER_MODEL = """
+from pathlib import Path
+from torch import nn
+
+def build(num_classes=10):
+    Path({marker!r}).write_text("built")
+    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(4, num_classes))
+"""
+
+
+def _marker_source(tmp_path: Path) -> tuple[str, Path]:
+    marker = tmp_path / "model_was_built"
+    (tmp_path / "marker_model.py").write_text(MARKER_MODEL.format(marker=str(marker)))
+    return f"py:{tmp_path / 'marker_model.py'}:build", marker
+
+
+def _command(kind: str, source: str, out: str, tmp_path: Path) -> list[str]:
+    data = ["--dataset", "sample:cifar10", "--n-examples", "4"]
+    if kind == "score":
+        return ["score", "--no-progress", "--model", source, *data, "--steps", "1", "--out", out]
+    if kind == "evaluate":
+        return ["evaluate", "--no-progress", "--model", source, *data, "--out", out]
+    if kind == "train":
+        return ["train", "--config", "paper_pgd_at", "--set", f"model.source={source}", "--set",
+                "optim.epochs=1", "--set", "data.train=sample:cifar10", "--set", "data.eval=sample:cifar10",
+                "--out", out]
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(json.dumps({"dataset": "cifar10", "threat_model": "Linf",
+                                    "models": [{"name": "M", "source": source}]}))
+    return ["sweep", "--manifest", str(manifest), "--data-dir", "npz:" + str(tmp_path / "none.npz"),
+            "--out", out]
+
+
+@pytest.mark.parametrize("kind", ["score", "evaluate", "train", "sweep"])
+@pytest.mark.parametrize("where", ["below_a_file", "proc", "read_only"])
+def test_unwritable_out_fails_before_any_model_is_built(kind, where, tmp_path, capsys):
+    """An --out below a regular file, in /proc, or in a read-only folder: one line naming --out,
+    exit status != 0, and the model was never built (no minutes of attacks before the error)."""
+    import os
+
+    source, marker = _marker_source(tmp_path)
+    if where == "below_a_file":
+        (tmp_path / "a_file").write_text("x")
+        out = str(tmp_path / "a_file" / "run")
+    elif where == "proc":
+        out = "/proc/rb_crossclass_out"
+    else:
+        if os.geteuid() == 0:
+            pytest.skip("root ignores folder permissions (the other cases fail for root too)")
+        locked = tmp_path / "locked"
+        locked.mkdir()
+        locked.chmod(0o555)
+        out = str(locked / "run")
+    code = main(_command(kind, source, out, tmp_path))
+    err = capsys.readouterr().err
+    assert code != 0
+    assert f"cannot write to --out {out}" in err and len(err.strip().splitlines()) == 1, err
+    assert not marker.exists()
+
+
+def test_writable_check_leaves_nothing_behind_and_names_the_state_folder(tmp_path, capsys):
+    from rb_crossclass.core.io import OutputLocationError, check_output_dir
+
+    target = check_output_dir(tmp_path / "new" / "deeper")
+    assert target == tmp_path / "new" / "deeper" and not (tmp_path / "new").exists()  # left as it was
+    (tmp_path / "there").mkdir()
+    check_output_dir(tmp_path / "there")
+    assert list((tmp_path / "there").iterdir()) == []
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(OutputLocationError, match=r"--state .*f is a file, not a folder"):
+        check_output_dir(tmp_path / "f" / "state", "--state")
+    source, marker = _marker_source(tmp_path)
+    code = main(["evaluate", "--model", source, "--dataset", "sample:cifar10", "--out", str(tmp_path / "o"),
+                 "--state", str(tmp_path / "f" / "s")])
+    assert code != 0 and "cannot write to --state" in capsys.readouterr().err and not marker.exists()
+
+
+# --------------------------------------------------------------------------- round 3, 9. progress in logs
+def test_progress_is_plain_lines_when_stderr_is_not_a_terminal(capsys, monkeypatch):
+    """One rule for every bar: not a TTY -> no carriage returns or escapes, a plain line at most
+    every LOG_EVERY_SECONDS and at the end; a TTY -> tqdm; disabled -> nothing."""
+    from rb_crossclass.core import progress
+
+    bar = progress.progress_bar(total=4, desc="models", unit="model")
+    assert isinstance(bar, progress.PlainProgress)
+    bar.every = 0.0  # every update is due
+    with bar:
+        for _ in range(4):
+            bar.update(1)
+            bar.set_postfix(fooled=1)
+    err = capsys.readouterr().err
+    assert err.splitlines() == ["models: 1/4 model (25%)"] + [
+        f"models: {i}/4 model ({25 * i}%), fooled=1" for i in (2, 3, 4, 4)]
+    assert "\r" not in err and "\x1b" not in err
+    quiet = progress.progress_bar(total=4, desc="x")  # default interval: only the closing line
+    for _ in range(4):
+        quiet.update(1)
+    quiet.close()
+    assert capsys.readouterr().err.splitlines() == ["x: 4/4 it (100%)"]
+    assert list(progress.progress_bar(range(3), desc="it", leave=False)) == [0, 1, 2]
+    assert capsys.readouterr().err == ""
+    monkeypatch.setattr(progress, "stderr_is_terminal", lambda: True)
+    from tqdm.auto import tqdm
+
+    assert isinstance(progress.progress_bar(total=1, disable=True), tqdm)
+    assert isinstance(progress.progress_bar(total=1), tqdm)
+
+
+# --------------------------------------------------------------------------- round 3, 2. ImageNet inputs
+def _fake_imagenet(root: Path, n: int) -> Path:
+    """A val folder in RobustBench's layout: 1000 class folders, the first ``n`` images of its
+    5,000-image subset as JPEGs of odd sizes (so resizes and crops matter)."""
+    from PIL import Image
+
+    from rb_crossclass.data.benchmark import imagenet_subset_files
+
+    val = root / "val"
+    files = imagenet_subset_files(n)
+    wnids = {f.split("/")[0] for f in imagenet_subset_files(5000)}  # 997 classes are in the subset
+    for wnid in wnids | {f"n9999999{i}" for i in range(1000 - len(wnids))}:
+        (val / wnid).mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i, f in enumerate(files):
+        (val / f).parent.mkdir(parents=True, exist_ok=True)
+        size = (300 + 37 * i, 331 - 11 * i)
+        Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)).save(val / f)
+    return root
+
+
+def test_imagenet_sweep_feeds_each_model_what_evaluate_feeds_it(tmp_path, monkeypatch):
+    """One model per preprocessing of RobustBench's imagenet/Linf zoo (its metadata, read
+    independently): the tensors the sweep hands each model equal those `evaluate` reads for it,
+    Wong2020Fast gets 288 px, and the split is read once per distinct preprocessing."""
+    import argparse
+
+    from rb_crossclass.commands.common import read_test_split
+    from rb_crossclass.compat import import_robustbench
+    from rb_crossclass.sweep import JobResult, engines, run_sweep
+
+    import_robustbench()
+    from robustbench.model_zoo import model_dicts
+    from robustbench.model_zoo.enums import BenchmarkDataset, ThreatModel
+
+    zoo = model_dicts[BenchmarkDataset.imagenet][ThreatModel.Linf]
+    by_prep: dict = {}
+    for name, entry in zoo.items():
+        by_prep.setdefault(entry.get("preprocessing"), name)
+    assert by_prep.get("Crop288") == "Wong2020Fast" and len(by_prep) >= 4
+    chosen = sorted(by_prep.values())
+    root = _fake_imagenet(tmp_path / "imagenet", 3)
+    fed: dict[str, torch.Tensor] = {}
+
+    def record(job, settings, split=None):
+        fed[job.name] = split.x.clone()
+        return JobResult(job.name, "failed", reason="recorded")
+
+    monkeypatch.setattr(engines, "run_job", record)
+    from rb_crossclass.sweep import data as sweep_data
+
+    reads = []
+    real_open = sweep_data.open_job_split
+    monkeypatch.setattr(sweep_data, "open_job_split", lambda job, s: reads.append(job) or real_open(job, s))
+    run_sweep(tmp_path / "out", robustbench="imagenet:Linf", models=chosen, data_dir=str(root),
+              n_examples=3, progress=False)
+    assert sorted(fed) == chosen
+    for name in chosen:
+        args = argparse.Namespace(model=f"robustbench:{name}", dataset="imagenet", n_examples=3,
+                                  data_dir=str(root), dataset_name=None, threat_model="Linf")
+        expected = read_test_split(args).x
+        assert torch.equal(fed[name], expected), name
+        px = 288 if zoo[name].get("preprocessing") == "Crop288" else 224
+        assert tuple(fed[name].shape) == (3, 3, px, px), name
+    # read once per distinct pipeline (the keys: robustbench's transforms), not once per model
+    assert len(reads) == len({sweep_data.preprocessing_key("imagenet", n, "Linf") for n in chosen}) >= 4
+    default = fed[by_prep["Res256Crop224"]]
+    assert not torch.equal(fed[by_prep["BicubicRes256Crop224"]], default)  # another interpolation

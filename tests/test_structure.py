@@ -6,6 +6,7 @@ import pickle
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from rb_crossclass.models import ModelContractError, check_contract, wrap_model
@@ -76,10 +77,52 @@ class Reads(TinyConvNet):  # a forward that reads a value: cannot run on meta
         return super().forward(x)
 
 
+class LinearUsedEarlierTwice(nn.Module):
+    """A projection Linear(16, 16) called twice on the features before the head, registered after
+    the head: the last Linear registered is called (twice) but is not the head."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = TinyConvNet().body
+        self.fc = nn.Linear(16, 10)
+        self.proj = nn.Linear(16, 16)
+
+    def forward(self, x):
+        return self.fc(torch.relu(self.proj(torch.relu(self.proj(self.body(x))))))
+
+
+class HeadInSequential(nn.Module):
+    """The head is the middle item of a Sequential, an unused Linear registered after it, and the
+    logits leave through a view (a new tensor object with the head's values)."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(TinyConvNet().body, nn.Linear(16, 10), nn.Identity())
+        self.spare = nn.Linear(10, 10)
+
+    def forward(self, x):
+        return self.net(x).view(x.shape[0], -1)
+
+
+class LinearOnTokens(nn.Module):
+    """The only Linear maps [B,T,C] tokens and the logits are their mean: no Linear's output is
+    the logits (a real head_not_final)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 16, 3, padding=1)
+        self.fc = nn.Linear(16, 10)
+
+    def forward(self, x):
+        return self.fc(self.conv(x).flatten(2).transpose(1, 2)).mean(1)
+
+
 CASES = [
     (TinyConvNet, "ok"), (Ensemble, "ensemble"), (Scaled, "output_transform"), (Noisy, "randomized"),
-    (ConvHead, "no_linear_head"), (UnusedLastLinear, "head_not_final"), (RenormalizedHead, "ok"),
+    (ConvHead, "no_linear_head"), (UnusedLastLinear, "ok"), (RenormalizedHead, "ok"),
+    (LinearUsedEarlierTwice, "ok"), (HeadInSequential, "ok"), (LinearOnTokens, "head_not_final"),
 ]
+HEADS = {UnusedLastLinear: "fc", LinearUsedEarlierTwice: "fc", HeadInSequential: "net.1"}
 
 
 IDS = [f"{c[0].__name__}-{c[1]}" for c in CASES]
@@ -97,6 +140,10 @@ def test_structure_on_meta_names_the_reason(build, reason):
     if build is TinyConvNet:
         assert (report.head, report.feature_dim) == ("fc", 16)
         assert (report.head_input, report.output) == ([2, 16], [2, 10])
+    if build in HEADS:
+        assert report.head == HEADS[build]
+    if reason not in ("ok", "unknown"):
+        assert "--head NAME" in report.detail and "`head:` key" in report.detail
 
 
 @pytest.mark.parametrize("build, reason", CASES, ids=IDS)
@@ -110,8 +157,16 @@ def test_structure_agrees_with_the_contract_on_real_weights(build, reason):
         check_contract(model, probe)
         verdict = "randomized" if model.meta["randomized"] else "ok"
     except ModelContractError as err:
-        verdict = not_applicable_reason(net, err, probe, 10)[0]
+        verdict, detail = not_applicable_reason(net, err, probe, 10)
+        assert detail.count("--head NAME") == 1, detail
     assert verdict == reason
+    if build in HEADS:  # the head is found from the computation, not the registration order
+        report = inspect_structure(net, probe, 10)
+        assert model.extractor.head_name == report.head == HEADS[build]
+        assert model.head is dict(net.named_modules())[HEADS[build]]
+        # the logits are F.linear of that layer's input: independent of the extractor
+        feats = model.features(probe)
+        assert torch.allclose(net(probe), F.linear(feats, model.head.weight, model.head.bias), atol=1e-6)
 
 
 def test_meta_forward_that_reads_values_is_unknown():

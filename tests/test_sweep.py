@@ -171,12 +171,36 @@ def test_failures_are_recorded_and_the_sweep_goes_on(tmp_path):
 
 
 @needs_shared
+def test_the_head_is_found_from_the_computation_in_plan_and_run(tmp_path):
+    """The handed case: an unused nn.Linear registered after the real head is scored (plan:
+    applicable, head fc; run: done); a model where no Linear outputs the logits is not applicable
+    and its message names the way out (--head NAME, the manifest's head: key)."""
+    models = [{"name": "UnusedAfter", "source": f"py:{TEST_MODELS}:mnist_unused_linear_after_head"},
+              {"name": "Tokens", "source": f"py:{TEST_MODELS}:mnist_linear_on_tokens"}]
+    manifest = _manifest(tmp_path, models)
+    plan = {e.name: e for e in plan_sweep(tmp_path / "plan", manifest=manifest, progress=False).entries}
+    assert plan["UnusedAfter"].status == "applicable"
+    assert plan["Tokens"].status == "not_applicable" and plan["Tokens"].reason == "head_not_final"
+    assert "--head NAME" in plan["Tokens"].detail and "`head:` key" in plan["Tokens"].detail
+    rows = run_sweep(tmp_path / "out", manifest=manifest, data_dir=str(SHARED_DATA), n_examples=N,
+                     progress=False).rows
+    assert rows["UnusedAfter"]["status"] == "done"
+    assert rows["Tokens"]["status"] == "not_applicable" and "--head NAME" in rows["Tokens"]["detail"]
+
+
+@needs_shared
 def test_killed_sweep_resumes_without_redoing_finished_models(tmp_path):
-    log_a, log_b, go = tmp_path / "a.log", tmp_path / "b.log", tmp_path / "go"
+    """SIGKILL (what the OOM killer sends) in the middle of the second of three models: the rerun
+    records it as failed: killed without starting it again (it would die the same way), runs the
+    third, exits 1 and logs plain progress lines; the run after that retries it."""
+    from rb_crossclass.sweep.record import KILLED
+
+    log_a, log_b, log_c, go = tmp_path / "a.log", tmp_path / "b.log", tmp_path / "c.log", tmp_path / "go"
     src = f"py:{TEST_MODELS}:logged_mnist_convnet"
     manifest = _manifest(tmp_path, [
         {"name": "First", "source": src, "kwargs": {"log": str(log_a)}},
         {"name": "Second", "source": src, "kwargs": {"log": str(log_b), "wait_for": str(go)}},
+        {"name": "Third", "source": src, "kwargs": {"log": str(log_c)}},
     ])
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "rb_crossclass", "sweep", "--manifest", str(manifest), "--data-dir",
@@ -193,18 +217,51 @@ def test_killed_sweep_resumes_without_redoing_finished_models(tmp_path):
         os.killpg(proc.pid, signal.SIGKILL)
     finally:
         proc.wait()
+    assert proc.returncode == -signal.SIGKILL
     record = json.loads((out / "sweep.json").read_text())
-    assert record["models"]["First"]["status"] == "done" and "Second" not in record["models"]
+    assert record["models"]["First"]["status"] == "done" and record["models"]["Second"]["status"] == "running"
+    assert "Third" not in record["models"]
     card = (out / "cards" / "mnist" / "Linf" / "First.json").read_text()
-    go.touch()
-    rerun = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    # Second would wait 120 s for `go` if it were started again: the rerun must not start it
+    rerun = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=100)
+    assert rerun.returncode == 1, rerun.stderr[-2000:]
     assert log_a.read_text().count("built") == 1  # not built, let alone scored, again
-    assert log_b.read_text().count("built") == 2
+    assert log_b.read_text().count("built") == 1 and log_c.read_text().count("built") == 1
     assert (out / "cards" / "mnist" / "Linf" / "First.json").read_text() == card
     record = json.loads((out / "sweep.json").read_text())
-    assert {n: r["status"] for n, r in record["models"].items()} == {"First": "done", "Second": "done"}
-    assert "(1 finished in an earlier run)" in rerun.stdout
+    assert {n: r["status"] for n, r in record["models"].items()} == {
+        "First": "done", "Second": "failed", "Third": "done"}
+    assert record["models"]["Second"]["reason"] == KILLED and record["models"]["Second"]["attempts"] == 1
+    assert f"failed          {KILLED}" in rerun.stdout and "(1 finished in an earlier run)" in rerun.stdout
+    # not a terminal: plain progress lines, no cursor escapes or carriage returns in the log
+    assert "\x1b[" not in rerun.stderr and "\r" not in rerun.stderr
+    assert "models: 3/3 model (100%)" in rerun.stderr
+    go.touch()
+    again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-2000:]
+    record = json.loads((out / "sweep.json").read_text())
+    assert record["models"]["Second"]["status"] == "done" and record["models"]["Second"]["attempts"] == 2
+    assert log_b.read_text().count("built") == 2 and log_c.read_text().count("built") == 1
+
+
+def test_a_sweep_where_models_fail_exits_1_with_full_reasons(tmp_path, capsys):
+    """Every model failed: exit status 1, each reason in full (not cut at 90 characters), and no
+    'cards in' line for a cards folder that was never created."""
+    long_dir = tmp_path / ("a_folder_with_a_rather_long_name_" * 3)
+    models = [{"name": f"M{i}", "source": f"py:{TEST_MODELS}:tiny_mnist_convnet",
+               "checkpoint": str(long_dir / f"missing_{i}.safetensors")} for i in range(2)]
+    manifest = _manifest(tmp_path, models)
+    out = tmp_path / "out"
+    code = cli.main(["sweep", "--manifest", str(manifest), "--data-dir", str(SHARED_DATA), "--n-examples",
+                     str(N), "--out", str(out)])
+    captured = capsys.readouterr()
+    assert code == 1
+    for m in models:
+        assert f"checkpoint {m['checkpoint']} not found" in captured.out
+    assert len(models[0]["checkpoint"]) > 90
+    assert "cards in" not in captured.out and not (out / "cards").exists()
+    assert "no cards (no model was scored)" in captured.out
+    assert "2 model(s) failed" in captured.err
 
 
 @needs_shared

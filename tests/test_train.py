@@ -144,6 +144,94 @@ def test_cli_print_config(capsys):
     assert "name: trades" in out and "epochs: 3" in out
 
 
+def test_changing_the_source_refuses_the_presets_model_keys(capsys):
+    """The handed case: the preset's model.extra (narrow ResNet-10t widths) would silently shape
+    timm:resnet18; the source change is refused unless the stale keys are set too."""
+    with pytest.raises(ConfigError, match=r"model.extra=.*belongs to timm:resnet10t.*--set model.extra=\{\}"):
+        load_config("cpu_small_pgd_at", ["model.source=timm:resnet18"])
+    assert main(["train", "--config", "cpu_small_pgd_at", "--set", "model.source=timm:resnet18",
+                 "--print-config"]) != 0
+    assert "model.extra" in capsys.readouterr().err
+    cfg = load_config("cpu_small_pgd_at", ["model.source=timm:resnet18", "model.extra={}"])
+    assert (cfg.model.source, cfg.model.extra) == ("timm:resnet18", {})
+    # the same source, or a file without source-bound keys, is not a change to refuse
+    assert load_config("cpu_small_pgd_at", ["model.source=timm:resnet10t"]).model.extra
+    assert load_config("paper_pgd_at", ["model.source=timm:resnet34"]).model.source == "timm:resnet34"
+    # a checkpoint belongs to its source as well
+    with pytest.raises(ConfigError, match="model.checkpoint=.*--set model.checkpoint=null"):
+        _with_file_keys({"checkpoint": "/w/r18.safetensors"}, "timm:resnet34")
+
+
+def _with_file_keys(model_keys: dict, new_source: str):
+    import tempfile
+
+    import yaml
+
+    data = yaml.safe_load((REPO / "rb_crossclass" / "configs" / "paper_pgd_at.yaml").read_text())
+    data["model"].update(model_keys)
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
+        yaml.safe_dump(data, f)
+    try:
+        return load_config(f.name, [f"model.source={new_source}"])
+    finally:
+        os.unlink(f.name)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("recipe.name=nope", "unknown recipe 'nope'"),
+    ("recipe.params.no_such_param=1", "no parameter"),
+    ("model.source=nosuch:thing", "model.source 'nosuch:thing'"),
+    ("model.source=resnet18", "must be <prefix>:<name>"),
+])
+def test_the_whole_config_is_checked_before_printing(override, message, capsys):
+    assert main(["train", "--config", "paper_pgd_at", "--set", override, "--set", "model.extra={}",
+                 "--print-config"]) != 0
+    captured = capsys.readouterr()
+    assert message in captured.err and captured.out == ""
+
+
+def test_presets_needing_shared_data_say_so_up_front(monkeypatch, capsys, tmp_path):
+    """After a plain pip install there is no ../shared: the presets that read it fail at load time
+    naming what they need and the way out; the help lists them; the others load."""
+    import rb_crossclass.data
+    from rb_crossclass.train.config import presets_needing_shared_data
+
+    needing = presets_needing_shared_data()
+    assert set(needing) == {n for n in list_presets()
+                            if "${shared}" in (REPO / "rb_crossclass" / "configs" / f"{n}.yaml").read_text()}
+    assert len(needing) == 6
+    monkeypatch.setattr(rb_crossclass.data, "shared_data_dir", lambda: None)
+    from rb_crossclass.reproduce.dynamics import load_preset
+
+    for name in needing:
+        with pytest.raises(ConfigError, match="RB_CROSSCLASS_SHARED.*--set data.train="):
+            load_preset("cpu") if name == "reproduce_dynamics_cpu" else load_config(name)
+    teacher = {"paper_kd": ["recipe.params.teacher=timm:resnet18"]}  # the preset asks for one
+    for name in set(list_presets()) - set(needing):
+        load_preset("paper") if name == "reproduce_dynamics_paper" else load_config(name, teacher.get(name))
+    out = tmp_path / "run"
+    assert main(["train", "--config", needing[0], "--out", str(out)]) != 0
+    assert "shared data folder" in capsys.readouterr().err and not out.exists()
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    assert f"{', '.join(needing)} train on the partial CIFAR-10 of the project's shared data" in shown
+
+
+@needs_shared
+def test_card_and_summary_record_the_parameter_count_of_the_trained_network(models_file, tmp_path):
+    """What was trained is on the card: Tiny(10, in_chans=1) has conv 1->8 (3x3), conv 8->16
+    (3x3) and a Linear(16, 10): 8*9+8 + 16*8*9+16 + 16*10+10 = 1418 parameters."""
+    cfg = config_from_dict(mnist_config(models_file, **{"optim.epochs": 1, "data.n_train": 64,
+                                                        "data.n_eval": 20, "eval.cas": True,
+                                                        "eval.steps": 1}))
+    result = train(cfg, tmp_path / "run")
+    expected = (8 * 9 + 8) + (16 * 8 * 9 + 16) + (16 * 10 + 10)
+    assert result.parameters == expected
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["parameters"] == expected
+    assert json.loads((tmp_path / "run" / "card.json").read_text())["training"]["parameters"] == expected
+
+
 # --------------------------------------------------------------------------- learning
 @needs_shared
 @pytest.mark.slow

@@ -24,8 +24,8 @@ REPO_ZOO = Path(__file__).resolve().parent.parent / "model_zoo"
 
 
 def tiny_model() -> FeatureClassifier:
-    torch.manual_seed(123)
-    return create_model_source(ARCH, extra=dict(EXTRA), cifar_stem=False)
+    # the weights come from the source seed (the global RNG no longer reaches model construction)
+    return create_model_source(ARCH, extra=dict(EXTRA), cifar_stem=False, seed=123)
 
 
 def write_entry(root: Path, model: FeatureClassifier, model_id: str = NAME, **changes) -> Path:

@@ -98,11 +98,23 @@ def _project(delta: torch.Tensor, eps: float, norm: str) -> torch.Tensor:
 
 
 def _random_start(x: torch.Tensor, eps: float, norm: str, g: torch.Generator | None) -> torch.Tensor:
+    """A random start for ``x [B,...]``: uniform in the ℓ∞ ball, or a uniform direction times a
+    uniform radius in the ℓ2 ball.
+
+    Both norms take exactly ``numel(x[i])`` (ℓ∞) or ``numel(x[i]) + 1`` (ℓ2) consecutive uniform
+    draws per point, in point order, from one ``torch.rand`` call; on a sequential generator (CPU)
+    point ``i``'s start is therefore a function of the seed and ``i`` only, whatever the batch size.
+    The ℓ2 direction is the inverse normal CDF of those draws (an isotropic Gaussian, normalised),
+    not ``torch.randn``, whose CPU kernel switches algorithm with the tensor size and would tie the
+    start to the batch shape.
+    """
     if norm == "Linf":
         return (torch.rand(x.shape, generator=g, device=x.device, dtype=x.dtype) * 2 - 1) * eps
-    direction = torch.randn(x.shape, generator=g, device=x.device, dtype=x.dtype)
-    radius = torch.rand((x.shape[0],) + (1,) * (x.dim() - 1), generator=g, device=x.device,
-                        dtype=x.dtype)
+    per_point = x[0].numel() if x.shape[0] else 0
+    u = torch.rand((x.shape[0], per_point + 1), generator=g, device=x.device, dtype=x.dtype)
+    # rand is in [0,1): only 0 maps to an infinite quantile
+    direction = torch.special.ndtri(u[:, :-1].clamp_min(torch.finfo(x.dtype).tiny)).view(x.shape)
+    radius = u[:, -1].view((x.shape[0],) + (1,) * (x.dim() - 1))
     return direction / _per_sample_norm(direction) * radius * eps
 
 

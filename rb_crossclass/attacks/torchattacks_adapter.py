@@ -105,7 +105,7 @@ def torchattacks_examples(model: nn.Module, x: torch.Tensor, y: torch.Tensor, sp
     """Adversarial examples ``[N,C,H,W]`` in [0,1] (on CPU) of ``x`` (in [0,1]) with labels
     ``y: [N]`` from the attack of ``spec``. The model must take [0,1] inputs and return logits.
     Under ``torchrun`` (``ranks``) each rank attacks its batches and the examples are gathered."""
-    from tqdm.auto import tqdm
+    from ..core.progress import progress_bar
 
     device = torch.device(device)
     attack = build_attack(model, spec)
@@ -115,7 +115,7 @@ def torchattacks_examples(model: nn.Module, x: torch.Tensor, y: torch.Tensor, sp
     devices = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
-        with tqdm(total=len(y), desc=f"{parse_spec(spec)[0]} (torchattacks)", unit="img", leave=False,
+        with progress_bar(total=len(y), desc=f"{parse_spec(spec)[0]} (torchattacks)", unit="img", leave=False,
                   disable=not progress or (ranks is not None and not ranks.main)) as bar:
             for start in mine:
                 xb = x[start:start + batch_size].to(device)

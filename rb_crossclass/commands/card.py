@@ -111,10 +111,7 @@ def render_card(card: dict) -> str:
     cc = card.get("cross_class")
     if cc:
         lines += ["", f"cross-class features (examples: {cc['attack'].get('name')}, n={cc['n_examples']})"]
-        intervals = cc.get("intervals") or {}
-        lines += [f"  {k:<20} {_fmt(cc.get(k))}"
-                  + (f"  (95% CI {_fmt(intervals[k][0])}-{_fmt(intervals[k][1])})"
-                     if intervals.get(k) else "")
+        lines += [f"  {k:<20} {_fmt(cc.get(k))}" + _interval_words(cc, k)
                   for k in ("cas", "normalized_cas", "fsi", "clean_cas", "clean_normalized_cas", "clean_fsi")]
         aa = cc.get("autoattack")
         if isinstance(aa, dict):
@@ -137,6 +134,16 @@ def render_card(card: dict) -> str:
         for k, v in tr.items():
             lines.append(f"  {k:<20} {json.dumps(v) if isinstance(v, dict) else _fmt(v)}")
     return "\n".join(lines)
+
+
+def _interval_words(cc: dict, key: str) -> str:
+    """``  (95% CI low-high)`` of a cross-class score, the withheld words, or nothing."""
+    from ..crossclass.uncertainty import shown_cas_interval
+
+    ci = shown_cas_interval(cc, key) if key in ("cas", "clean_cas") else None
+    if isinstance(ci, str):
+        return f"  (95% CI {ci})"
+    return f"  (95% CI {_fmt(ci[0])}-{_fmt(ci[1])})" if ci else ""
 
 
 def _matrix_lines(matrix: list[list], names: list[str]) -> list[str]:

@@ -179,7 +179,9 @@ def add_device_args(p: argparse.ArgumentParser, batch_help: str | None = None,
     g.add_argument("--device", type=device_arg, default=None,
                    help="cpu | cuda | cuda:N (default: cuda if available)")
     g.add_argument("--batch-size", type=positive_int, default=None, help=batch_help)
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--seed", type=int, default=0,
+                   help="seeds the attack's random starts and any weights the model source draws (an "
+                   "untrained timm: model is the same network for the same seed); default 0")
     g.add_argument("--bf16", action="store_true", help=bf16_help)
     g.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
                    help="channels_last memory format (default: on for convolutional models on CPU and "
@@ -230,6 +232,7 @@ def build_model(args: argparse.Namespace, info: DatasetInfo,
         model_dir=args.model_dir,
         checkpoint=args.checkpoint,
         head_name=args.head,
+        seed=int(getattr(args, "seed", 0) or 0),
     )
     return create_model_source(args.model, opts)
 

@@ -147,6 +147,11 @@ def _base_card(args, dataset: str, rb_name: str | None, card_name: str, data_nam
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..core.io import check_output_dir
+
+    check_output_dir(args.out)  # before any data is read or a model is built
+    if args.state:
+        check_output_dir(args.state, "--state")
     config = AutoAttackConfig(norm=args.threat_model, eps=resolve_eps(args), version=args.aa_version,
                               attacks=tuple(args.attacks) if args.attacks else None,
                               batch_size=args.batch_size or DEFAULT_BATCH_SIZE, seed=args.seed)

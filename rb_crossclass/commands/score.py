@@ -117,8 +117,10 @@ def _fmt(v) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Score the model (sharded over the ranks under ``torchrun``); rank 0 writes and prints."""
+    from ..core.io import check_output_dir
     from ..crossclass.scoring import default_batch_size, score_examples, score_model
 
+    check_output_dir(args.out)  # before any data is read or a model is built
     with distributed(args.device) as (ranks, device):
         if args.bf16:
             require_bf16(device, "--bf16")  # before the data and the model are read
@@ -197,12 +199,14 @@ def _write_outputs(args: argparse.Namespace, model, info, result, eps: float, de
 
 def _print_summary(args: argparse.Namespace, model, result, what: str, record: dict) -> None:
     from ..crossclass.per_class import worst_class_words  # torch is imported lazily by the CLI
+    from ..crossclass.uncertainty import shown_cas_interval
 
     k = model.num_classes
     print(f"model            {args.model}  on {args.dataset} (n={result.n_examples}, {k} classes)")
     print(f"attack           {what}" + (f", seed {args.seed}" if result.attack else ""))
-    ci = result.intervals.get("cas")
-    ci_text = f", 95% CI {_fmt(ci[0])}-{_fmt(ci[1])}" if ci else ""
+    ci = shown_cas_interval({"intervals": result.intervals})
+    ci_text = (f", 95% CI {ci}" if isinstance(ci, str) else
+               f", 95% CI {_fmt(ci[0])}-{_fmt(ci[1])}" if ci else "")
     present = k - len(result.empty_classes)  # CAS and its maximum count only classes with samples
     among = f" over the {present} classes with samples" if present < k else ""
     print(f"CAS              {_fmt(result.cas)}  (clean {_fmt(result.clean_cas)}, "

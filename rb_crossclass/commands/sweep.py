@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 
 from ..evaluate import VERSIONS
 from .common import eps_arg, model_id_arg, positive_int
@@ -17,7 +18,11 @@ accuracy and the cross-class scores under the paper's PGD-20 protocol on the fir
 with --autoattack also AutoAttack (CAS on its own examples too). Writes
 OUT/cards/<dataset>/<threat_model>/<Name>.json, OUT/results/<Name>.json, OUT/sweep.json and
 OUT/leaderboard/. Rerun the same command to resume: finished models are skipped, failed ones
-retried. --plan builds every architecture without weights and writes OUT/plan.json and
+retried; a model whose process was killed (e.g. out of memory) is recorded as failed and not
+started again in the next run, so the models after it run. Exit status: 0 when every model is done
+or not applicable, 1 when any model failed (the summary and sweep.json give each reason), 2 for bad
+arguments. Progress is a bar on a terminal and a plain line every 30 s otherwise (logs stay
+readable). --plan builds every architecture without weights and writes OUT/plan.json and
 OUT/plan.md instead (--robustbench all: every board of the installed robustbench).
 """
 
@@ -81,8 +86,10 @@ def register(subparsers, summary: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..core.io import check_output_dir
     from ..sweep import SweepError, plan_summary, plan_sweep, run_sweep, summary_table
 
+    check_output_dir(args.out)  # before a model is built or a board is read
     if args.plan:
         report = plan_sweep(args.out, robustbench=args.robustbench, manifest=args.manifest,
                             models=args.models, official_cards=args.official_cards)
@@ -98,8 +105,15 @@ def run(args: argparse.Namespace) -> int:
         gpus_per_model=args.gpus_per_model, cpus_per_model=args.cpus_per_model,
     )
     print(summary_table(report))
-    print(f"wrote {report.out / 'sweep.json'}, cards in {report.out / 'cards'}"
+    cards = report.out / "cards"
+    print(f"wrote {report.out / 'sweep.json'}"
+          + (f", cards in {cards}" if any(cards.rglob("*.json")) else ", no cards (no model was scored)")
           + (f", leaderboard {report.leaderboard}" if report.leaderboard else ""))
     if report.leaderboard_note and report.counts.get("done"):
         print(report.leaderboard_note)
+    failed = report.counts.get("failed", 0)
+    if failed:
+        print(f"{failed} model(s) failed (reasons above and in sweep.json); rerun the same command to "
+              "retry them: exit status 1", file=sys.stderr)
+        return 1
     return 0

@@ -61,8 +61,7 @@ def register(subparsers, summary: str) -> None:
 
 
 def run_crossclass(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
+    from ..core.progress import progress_bar
     from ..figures.synthetic import plot_cas_curves, plot_linear_theory
     from ..recipes import available_recipes
     from ..synthetic.crossclass_gaussian import CrossClassGaussian, eps_grid, sweep
@@ -95,7 +94,7 @@ def run_crossclass(args: argparse.Namespace) -> int:
     ]
     if not args.no_network:
         total = len(args.eps) * len(args.recipes)
-        bar = tqdm(total=total, desc="train+score", unit="run")
+        bar = progress_bar(total=total, desc="train+score", unit="run")
 
         def on_run(run):
             bar.update(1)
@@ -120,8 +119,7 @@ def run_crossclass(args: argparse.Namespace) -> int:
 
 
 def run_patch(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
+    from ..core.progress import progress_bar
     from ..figures.synthetic import plot_patch
     from ..synthetic.patch_features import PatchConfig, run_experiment
 
@@ -133,7 +131,7 @@ def run_patch(args: argparse.Namespace) -> int:
         raise RBCrossclassError(str(err)) from err
     out.mkdir(parents=True, exist_ok=True)
     n_records = 2 * (len(range(0, cfg.steps + 1, cfg.track_every)) + (cfg.steps % cfg.track_every != 0))
-    bar = tqdm(total=n_records, desc="patch model", unit="checkpoint")
+    bar = progress_bar(total=n_records, desc="patch model", unit="checkpoint")
 
     def on_record(mode, rec):
         bar.update(1)

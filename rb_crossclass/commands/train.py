@@ -13,12 +13,17 @@ from .common import output_dir_arg
 
 def register(subparsers, summary: str) -> None:
     from ..train import list_presets
+    from ..train.config import presets_needing_shared_data
 
+    shared = presets_needing_shared_data()
     p = subparsers.add_parser(
         "train", help=summary,
         description=summary + ". Writes config.yaml, metrics.jsonl, curves.png, checkpoints and a "
         "card into --out. Under torchrun the run is distributed (DDP). Presets: "
-        + ", ".join(list_presets()),
+        + ", ".join(list_presets()) + ". " + ", ".join(shared) + " train on the partial CIFAR-10 of "
+        "the project's shared data folder (../shared/data beside a checkout, or $RB_CROSSCLASS_SHARED): "
+        "outside a checkout set that variable or --set data.train=... --set data.eval=...; the others "
+        "read cifar10 from --data-dir (downloaded when the network allows).",
     )
     p.add_argument("--config", required=True, metavar="FILE|PRESET",
                    help="a YAML file, or the name of a packaged preset (e.g. cpu_small_pgd_at)")
@@ -37,6 +42,7 @@ def register(subparsers, summary: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..core.errors import RBCrossclassError
+    from ..core.io import check_output_dir
     from ..train import config_to_yaml, load_config, train
 
     overrides = list(args.overrides)
@@ -48,11 +54,13 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not args.out:
         raise RBCrossclassError("--out RUN_DIR is required")
+    check_output_dir(args.out)  # before any data is read or a model is built
     logging.getLogger("rb_crossclass").setLevel(logging.INFO)
     result = train(cfg, args.out, resume=args.resume)
     if int(os.environ.get("RANK", "0")) != 0:  # train() has already closed the process group
         return 0
-    print(f"run {cfg.name}: {cfg.recipe.name} on {cfg.model.source}, {result.epochs} epochs "
+    params = f" ({result.parameters / 1e6:.2f}M parameters)" if result.parameters else ""
+    print(f"run {cfg.name}: {cfg.recipe.name} on {cfg.model.source}{params}, {result.epochs} epochs "
           f"in {result.seconds:.0f} s ({result.train_images_per_second:.0f} training images/s, "
           f"{result.world_size} rank(s))")
     if result.best_epoch is not None:

@@ -108,3 +108,44 @@ def replace_dir(new: str | os.PathLike, target: str | os.PathLike,
         raise
     if old.exists():
         shutil.rmtree(old)
+
+
+class OutputLocationError(RBCrossclassError, OSError):
+    """An output folder cannot be written; raised before any work, naming the flag and the cause."""
+
+
+def check_output_dir(path: str | os.PathLike, flag: str = "--out") -> Path:
+    """Make sure results can be written under ``path`` *before* any computation: every command
+    calls this for each of its output folders before a model is built or data is read.
+
+    Creates the missing folders, writes and removes a probe file in the deepest one, then removes
+    the folders it created (the file system is left as it was), so every way writing can fail (a
+    component that is a file, a read-only folder, ``/proc``, a full or read-only file system) fails
+    here, as one line naming ``flag``. Returns the path.
+    """
+    target = Path(path)
+    created: list[Path] = []
+    try:
+        for folder in [*reversed(target.parents), target]:
+            if folder.exists():
+                if not folder.is_dir():
+                    raise OutputLocationError(f"cannot write to {flag} {str(path)[:200]}: "
+                                              f"{str(folder)[:200]} is a file, not a folder")
+                continue
+            folder.mkdir()
+            created.append(folder)
+        fd, probe = tempfile.mkstemp(dir=target, prefix=".rb-crossclass-write-check.")
+        os.close(fd)
+        os.unlink(probe)
+    except OutputLocationError:
+        raise
+    except OSError as err:
+        raise OutputLocationError(f"cannot write to {flag} {str(path)[:200]}: "
+                                  f"{err.strerror or type(err).__name__} (checked before any work)") from err
+    finally:
+        for folder in reversed(created):
+            try:
+                folder.rmdir()
+            except OSError:
+                pass
+    return target

@@ -66,7 +66,7 @@ from .metric import (
     top_shared_pairs,
 )
 from .per_class import per_class_block
-from .uncertainty import DEFAULT_RESAMPLES, accuracy_interval, bootstrap_cas
+from .uncertainty import DEFAULT_RESAMPLES, accuracy_interval, bootstrap_cas, interval_withheld
 
 log = logging.getLogger(__name__)
 
@@ -288,7 +288,7 @@ def _run_pass(model: nn.Module, x: torch.Tensor, y: torch.Tensor, adv_fn: AdvFn 
               compute: PassSettings, class_names: Sequence[str] | None, attack: dict | None,
               progress: bool, keep_adversarial: bool, desc: str, ranks: Ranks | None = None,
               skip_fn: SkipFn | None = None, intervals: bool = False, seed: int = 0) -> ScoreResult:
-    from tqdm.auto import tqdm
+    from ..core.progress import progress_bar
 
     ranks = ranks or Ranks()
     if keep_adversarial and ranks.world_size > 1:
@@ -306,7 +306,7 @@ def _run_pass(model: nn.Module, x: torch.Tensor, y: torch.Tensor, adv_fn: AdvFn 
     kept: list[torch.Tensor] = []
     points: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # features for the bootstrap
     n = len(y)
-    bar = tqdm(total=n, desc=desc, unit="img", disable=not (progress and ranks.main), leave=False)
+    bar = progress_bar(total=n, desc=desc, unit="img", disable=not (progress and ranks.main), leave=False)
     with scoring_mode(model, channels_last), bar:
         models, folded = pass_models(model, x, compute)
         for b, start in enumerate(range(0, n, batch_size)):
@@ -373,11 +373,16 @@ class _BatchProgress:
 
 
 def _cas_intervals(points: list, weight: torch.Tensor, ranks: Ranks, seed: int) -> dict:
-    """Bootstrap 95 % intervals of CAS and clean CAS from every rank's per-point features."""
+    """Bootstrap 95 % intervals of CAS and clean CAS from every rank's per-point features, or
+    ``cas_withheld`` (the reason) when a class has too few points for one
+    (:func:`~rb_crossclass.crossclass.uncertainty.interval_withheld`)."""
     parts = [p for part in ranks.gather(points) for p in part]
     clean = torch.cat([p[0] for p in parts])
     adv = torch.cat([p[1] for p in parts])
     labels = torch.cat([p[2] for p in parts])
+    withheld = interval_withheld(torch.bincount(labels.long().cpu(), minlength=weight.shape[0]).tolist())
+    if withheld:
+        return {"cas_withheld": withheld}
     return {"cas": list(bootstrap_cas(adv, labels, weight, seed=seed)),
             "clean_cas": list(bootstrap_cas(clean, labels, weight, seed=seed)),
             "bootstrap_resamples": DEFAULT_RESAMPLES}

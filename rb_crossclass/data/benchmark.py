@@ -73,15 +73,7 @@ def _imagenet(rb_data, n_examples: int | None, data_dir: Path, model_name: str |
             f"imagenet: {what}. ImageNet cannot be downloaded automatically: get the ILSVRC-2012 "
             f"validation images from image-net.org and sort them into {val}/<wnid>/ (the usual "
             "'val' layout with all 1000 class folders), or pass --data-dir")
-    from robustbench.model_zoo.enums import BenchmarkDataset, ThreatModel
-
-    prepr = rb_data.PREPROCESSINGS["Res256Crop224"]  # RobustBench's default for ImageNet
-    if model_name is not None:
-        try:
-            prepr = rb_data.get_preprocessing(BenchmarkDataset.imagenet, ThreatModel(threat_model),
-                                              model_name, None)
-        except (KeyError, ValueError):  # not a model of RobustBench's ImageNet zoo: the default
-            pass
+    prepr = imagenet_preprocessing(model_name, threat_model)
     import warnings
 
     try:
@@ -92,6 +84,34 @@ def _imagenet(rb_data, n_examples: int | None, data_dir: Path, model_name: str |
         raise DatasetError(f"imagenet: reading {val} failed "
                            f"({type(err).__name__}: {str(err)[:200]})") from err
     return x.float(), y.long()
+
+
+def imagenet_preprocessing(model_name: str | None, threat_model: str = "Linf"):
+    """The transform RobustBench applies to ImageNet images for ``model_name`` (its zoo entry's
+    ``preprocessing``, or timm's data config for zoo models registered in timm), and
+    ``Res256Crop224``, RobustBench's default, for any other model."""
+    from ..compat import import_robustbench
+
+    import_robustbench()
+    from robustbench import data as rb_data
+    from robustbench.model_zoo.enums import BenchmarkDataset, ThreatModel
+
+    if model_name is not None:
+        try:
+            return rb_data.get_preprocessing(BenchmarkDataset.imagenet, ThreatModel(threat_model),
+                                             model_name, None)
+        except (KeyError, ValueError):  # not a model of RobustBench's ImageNet zoo: the default
+            pass
+    return rb_data.PREPROCESSINGS["Res256Crop224"]
+
+
+def preprocessing_key(dataset: str, model_name: str | None, threat_model: str = "Linf") -> str:
+    """Which input pipeline a model of ``dataset`` gets, as a string: models with the same key get
+    the same tensors. ImageNet: the transform of :func:`imagenet_preprocessing` (its ``repr``:
+    resize, crop, interpolation); every other dataset has one pipeline (``ToTensor``)."""
+    if dataset != "imagenet":
+        return "ToTensor"
+    return " ".join(repr(imagenet_preprocessing(model_name, threat_model)).split())
 
 
 def imagenet_subset_files(n: int) -> list[str]:

@@ -269,12 +269,12 @@ class _Run:
 
     def attack_stage(self, attack: str) -> None:
         """One attack over the still-robust points, batch by batch; every rank ends with all records."""
-        from tqdm.auto import tqdm
+        from ..core.progress import progress_bar
 
         robust_idx = torch.nonzero(self.robust_flags, as_tuple=False).flatten()
         owned = [b for b in range(math.ceil(len(robust_idx) / self.bs)) if self.ranks.owns(b)]
         records: dict[int, dict] = {}
-        with tqdm(total=sum(len(robust_idx[b * self.bs:(b + 1) * self.bs]) for b in owned),
+        with progress_bar(total=sum(len(robust_idx[b * self.bs:(b + 1) * self.bs]) for b in owned),
                   desc=f"{attack:<8}", unit="pt", disable=not self.progress, dynamic_ncols=True) as bar:
             for b in owned:
                 idx = robust_idx[b * self.bs:(b + 1) * self.bs]

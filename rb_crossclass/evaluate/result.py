@@ -21,6 +21,7 @@ from ..core.runtime import Ranks
 from ..core.threat import format_eps
 from ..crossclass import accuracy_interval, per_class_from_flags, score_examples, score_model
 from ..crossclass.per_class import worst_class_words
+from ..crossclass.uncertainty import shown_cas_interval
 from .autoattack import run_autoattack
 from .protocol import AutoAttackConfig, EvaluateError
 from .state import EvalState, model_digest, tensor_digest
@@ -268,9 +269,10 @@ def summary_table(result: EvalResult) -> str:
                       ("CAS on AutoAttack's examples", result.cross_class)):
         if cc is not None:
             k = len(cc["class_names"]) - len(cc.get("empty_classes") or [])  # classes with samples
-            ci = (cc.get("intervals") or {}).get("cas")
+            ci = shown_cas_interval(cc)
             lines.append(f"{label}: {_num(cc['cas'])} of {k * (k - 1)}"
-                         + (f" (95% CI {_num(ci[0])}-{_num(ci[1])})" if ci else "")
+                         + (f" (95% CI {ci})" if isinstance(ci, str) else
+                            f" (95% CI {_num(ci[0])}-{_num(ci[1])})" if ci else "")
                          + f", normalized {_num(cc['normalized_cas'])}, FSI {_num(cc['fsi'])}; "
                          f"clean-input CAS {_num(cc['clean_cas'])}")
     for key, change in result.adjustments.items():

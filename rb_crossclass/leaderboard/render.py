@@ -28,6 +28,14 @@ def _interval_text(interval: list | None, digits: int) -> str:
     return "" if not interval else f"95% CI {interval[0]:.{digits}f}–{interval[1]:.{digits}f}"
 
 
+def _supported_interval(block: dict) -> list | None:
+    """The CAS interval a board shows: none where the rule withholds it (too few points a class)."""
+    from ..crossclass.uncertainty import shown_cas_interval
+
+    ci = shown_cas_interval(block)
+    return list(ci) if isinstance(ci, tuple) else None
+
+
 def _display(row: dict) -> dict:
     """The display strings of a row's numbers, shared by the HTML page and the Markdown table."""
     extra = row["additional_data"]
@@ -81,7 +89,7 @@ def entry_row(entry: Entry, rank: int, accuracy_field: str = "autoattack_acc") -
         "worst_class_robust": _percent(per_class.get("worst_class_robust_accuracy")),
         "class_spread": _percent(per_class.get("spread")),
         "cas": entry.cross("cas"),
-        "cas_interval": (protocol.get("intervals") or {}).get("cas"),
+        "cas_interval": _supported_interval(protocol),
         "normalized_cas": entry.cross("normalized_cas"),
         "fsi": entry.cross("fsi"),
         "cas_protocol": _protocol(protocol.get("attack")),

@@ -37,12 +37,23 @@ CONTRACT_REASONS = {
 }
 
 
+#: The way out named by every "not applicable" verdict: the head may be another layer.
+HEAD_HINT = ("if another nn.Linear computes the logits, name it as the head: --head NAME "
+             "(in a sweep manifest, the model's `head:` key)")
+
+
+def with_head_hint(message: str) -> str:
+    """``message`` ending with :data:`HEAD_HINT` (once)."""
+    return message if HEAD_HINT in message else f"{message.rstrip('. ')}; {HEAD_HINT}"
+
+
 class ModelContractError(RBCrossclassError, ValueError):
-    """A model cannot be used as a FeatureClassifier; the message says why and ``reason`` names
-    the cause as one of :data:`CONTRACT_REASONS`."""
+    """A model cannot be used as a FeatureClassifier; the message says why (and, for every reason
+    but ``probe_failed``, names ``--head``) and ``reason`` names the cause as one of
+    :data:`CONTRACT_REASONS`."""
 
     def __init__(self, message: str, reason: str = "head_not_final") -> None:
-        super().__init__(message)
+        super().__init__(message if reason == "probe_failed" else with_head_hint(message))
         self.reason = reason
 
     def __reduce__(self):  # keep ``reason`` across pickling (e.g. results of Ray tasks)
@@ -122,8 +133,67 @@ class TimmHeadExtractor(FeatureExtractor):
         return net.forward_head(net.forward_features(x), pre_logits=True)
 
 
+def pick_head(calls: Sequence[tuple[str, torch.Tensor]], output: object) -> str | None:
+    """The name of the ``nn.Linear`` whose output *is* the logits in ``output`` (the network's raw
+    output), from ``calls``: ``(layer name, its output)`` of every ``nn.Linear`` call of one forward,
+    in call order. The same tensor object first, else (a ``view`` of it, real tensors) equal
+    values; the last such call wins. ``None`` when no call produced the logits."""
+    candidates = _logit_candidates(output, calls)
+    for same in (lambda a, b: a is b, _view_of_each_other,
+                 lambda a, b: (a.shape == b.shape and a.device.type != "meta"
+                               and bool(torch.equal(a, b)))):
+        for logits in candidates:
+            for name, out in reversed(calls):
+                if isinstance(out, torch.Tensor) and same(out, logits):
+                    return name
+    return None
+
+
+def _view_of_each_other(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """``a`` and ``b`` hold the same elements as views of one tensor (works on ``meta`` tensors)."""
+    if a.numel() != b.numel():
+        return False
+    base_a, base_b = a._base if a._base is not None else a, b._base if b._base is not None else b
+    return base_a is base_b and a.storage_offset() == b.storage_offset()
+
+
+def _logit_candidates(output: object, calls: Sequence[tuple[str, torch.Tensor]]) -> list[torch.Tensor]:
+    """What the logits could be in ``output`` before K is known: ``logits_of`` without K, else with
+    each called layer's width as K."""
+    found = []
+    for k in [None, *dict.fromkeys(o.shape[-1] for _, o in calls if isinstance(o, torch.Tensor))]:
+        try:
+            found.append(logits_of(output, k))
+        except ModelContractError:
+            continue
+    return found
+
+
+class _Capture:
+    """The forward hook of one ``nn.Linear`` of a :class:`HookExtractor`: an object, not a closure,
+    so a deep copy of the model (e.g. the scorer's folded copy) hooks into the copied extractor."""
+
+    def __init__(self, extractor: HookExtractor, name: str) -> None:
+        self.extractor, self.name = extractor, name
+
+    def __call__(self, module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+        ex = self.extractor
+        # Only while extracting: calls of the head outside `forward` (e.g. FeatureClassifier's
+        # own head(features)) must not keep tensors, and their autograd graphs, alive.
+        if ex._armed and (not ex._located or self.name == ex.head_name):
+            ex._captured.append((self.name, inputs[0] if inputs else None, output))
+
+
 class HookExtractor(FeatureExtractor):
-    """Any model: the input of its last ``nn.Linear`` (in registration order), via a forward hook."""
+    """Any model: the input of the ``nn.Linear`` that computes its logits, via forward hooks.
+
+    The head is found from the computation, not from the order of registration: until the first
+    forward every ``nn.Linear`` is watched, and the one whose output is the network's logits
+    (:func:`pick_head`) becomes the head (an unused layer registered after it, a layer called
+    earlier, a head inside a ``Sequential`` are all told apart). Before that forward, and for a
+    network where no layer's output is the logits, ``head`` is the last ``nn.Linear`` in
+    registration order (so the contract check names the cause). ``head_name`` fixes the head.
+    """
 
     def __init__(self, net: nn.Module, head_name: str | None = None) -> None:
         super().__init__()
@@ -137,31 +207,41 @@ class HookExtractor(FeatureExtractor):
                 + ": the cross-class metric needs a final linear head (logits = W g(x) + b)",
                 reason="no_linear_head",
             )
-        self.head_name, head = linears[-1]
-        object.__setattr__(self, "head", head)
-        self._captured: list[torch.Tensor] = []
+        self._linears = dict(linears)
+        self._located = head_name is not None or len(linears) == 1
+        self._captured: list[tuple[str, torch.Tensor, torch.Tensor]] = []
         self._armed = False
-        head.register_forward_hook(self._capture)
+        self._set_head(linears[-1][0])
+        for name, module in linears:
+            module.register_forward_hook(self._hook_for(name))
 
-    def _capture(self, module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
-        # Only while extracting: calls of the head outside `forward` (e.g. FeatureClassifier's
-        # own head(features)) must not keep tensors, and their autograd graphs, alive.
-        if self._armed:
-            self._captured.append(inputs[0])
+    def _set_head(self, name: str) -> None:
+        self.head_name = name
+        object.__setattr__(self, "head", self._linears[name])  # a reference, not a registration
+
+    def _hook_for(self, name: str) -> _Capture:
+        return _Capture(self, name)
 
     def features_and_output(self, net: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, object]:
-        """``(features [B,D], raw output of net)`` from one forward of ``net`` on normalized ``x``."""
+        """``(features [B,D], raw output of net)`` from one forward of ``net`` on normalized ``x``
+        (the first forward also finds the head)."""
         self._captured.clear()
         self._armed = True
         try:
             output = net(x)
         finally:
             self._armed = False
+        if not self._located:
+            found = pick_head([(n, out) for n, _, out in self._captured], output)
+            if found is not None:
+                self._set_head(found)
+                self._located = True
+            self._captured = [c for c in self._captured if c[0] == self.head_name]
         if not self._captured:
             raise ModelContractError(
                 f"layer {self.head_name!r} was not called in forward: it is not the head"
             )
-        feats = self._captured[-1]
+        feats = self._captured[-1][1]
         self._captured.clear()
         if feats.dim() != 2:
             raise ModelContractError(

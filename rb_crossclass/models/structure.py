@@ -39,7 +39,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from ..compat import ROBUSTBENCH_MIXING_CLASSES
-from .feature_classifier import ModelContractError, logits_of, wrap_model
+from .feature_classifier import HEAD_HINT, ModelContractError, logits_of, pick_head, with_head_hint
 
 #: torch functions that cannot change the values of the logits (views, copies, queries, checks).
 BENIGN_OPS = frozenset({
@@ -171,27 +171,26 @@ def _is_class_head(module: nn.Module, output: object, k: int) -> bool:
 @dataclass
 class _Trace:
     output: torch.Tensor
+    raw: object  # the network's own output
     ops: list[str]
-    head_calls: list[tuple[torch.Tensor, torch.Tensor, int]]  # (input, output, op index after)
+    linear_calls: list[tuple[str, object, object, int]]  # (name, input, output, op index after)
     class_heads: list[tuple[str, int]]  # (name, op index after its call)
 
 
-def _trace(net: nn.Module, head: nn.Module | None, probe: torch.Tensor, k: int) -> _Trace:
+def _trace(net: nn.Module, probe: torch.Tensor, k: int) -> _Trace:
     names = {id(m): n for n, m in net.named_modules()}
     log = _OpLog()
-    head_calls: list[tuple[torch.Tensor, torch.Tensor, int]] = []
+    linear_calls: list[tuple[str, object, object, int]] = []
     class_heads: list[tuple[str, int]] = []
 
     def every_module(module, inputs, output):
+        name = names.get(id(module), type(module).__name__)
         if _is_class_head(module, output, k):
-            class_heads.append((names.get(id(module), type(module).__name__), len(log.ops)))
-
-    def on_head(module, inputs, output):
-        head_calls.append((inputs[0] if inputs else None, output, len(log.ops)))
+            class_heads.append((name, len(log.ops)))
+        if isinstance(module, nn.Linear) and id(module) in names:
+            linear_calls.append((name, inputs[0] if inputs else None, output, len(log.ops)))
 
     hooks = [torch.nn.modules.module.register_module_forward_hook(every_module)]
-    if head is not None:
-        hooks.append(head.register_forward_hook(on_head))
     try:
         with torch.no_grad(), log:
             raw = net(probe)
@@ -199,7 +198,18 @@ def _trace(net: nn.Module, head: nn.Module | None, probe: torch.Tensor, k: int) 
     finally:
         for h in hooks:
             h.remove()
-    return _Trace(output, log.ops, head_calls, class_heads)
+    return _Trace(output, raw, log.ops, linear_calls, class_heads)
+
+
+def _head_of(net: nn.Module, tr: _Trace, head_name: str | None) -> tuple[str | None, nn.Linear | None]:
+    """The head the project would use: ``head_name``, else the ``nn.Linear`` whose output is the
+    logits in the traced forward (:func:`pick_head`), else the last one registered."""
+    linears = [(n, m) for n, m in net.named_modules() if isinstance(m, nn.Linear)
+               and (head_name is None or n == head_name)]
+    if not linears:
+        return None, None
+    found = None if head_name else pick_head([(n, out) for n, _, out, _ in tr.linear_calls], tr.raw)
+    return next(((n, m) for n, m in linears if n == found), linears[-1])
 
 
 def _value_ops(ops: list[str]) -> list[str]:
@@ -228,19 +238,15 @@ def inspect_structure(net: nn.Module, probe: torch.Tensor, num_classes: int, *,
     n_linear = sum(isinstance(m, nn.Linear) for m in net.modules())
     mixing = sorted({type(m).__name__ for m in net.modules()} & ROBUSTBENCH_MIXING_CLASSES)
     if mixing:
-        return StructureReport("mixing_network", f"{', '.join(mixing)}: two classifiers mixed per input "
-                               "by a non-linear rule", num_classes=k, n_linear=n_linear)
+        detail = f"{', '.join(mixing)}: two classifiers mixed per input by a non-linear rule"
+        return StructureReport("mixing_network", with_head_hint(detail), num_classes=k, n_linear=n_linear)
     try:
-        head: nn.Linear | None = wrap_model(net, head_name=head_name).head
-        head_label = next((n for n, m in net.named_modules() if m is head), "head")
-    except ModelContractError:
-        head, head_label = None, None
-    try:
-        tr = _trace(net, head, probe, k)
+        tr = _trace(net, probe, k)
     except Exception as err:  # noqa: BLE001 - any failure of third-party code on this probe
         return StructureReport("unknown", f"forward on a {probe.device.type} probe failed: "
-                               f"{type(err).__name__}: {str(err)[:200]}", head=head_label,
+                               f"{type(err).__name__}: {str(err)[:200]}",
                                num_classes=k, n_linear=n_linear)
+    head_label, head = _head_of(net, tr, head_name)
     rep = StructureReport("ok", head=head_label, num_classes=k, n_linear=n_linear,
                           output=list(tr.output.shape), class_heads=_distinct(tr.class_heads),
                           random_ops=_random_ops(tr.ops))
@@ -256,9 +262,10 @@ def inspect_structure(net: nn.Module, probe: torch.Tensor, num_classes: int, *,
             f"; the logits come from a 1x1 Conv2d head ({rep.class_heads[-1]}) on pooled features: "
             "linear in them, but not an nn.Linear" if rep.class_heads else ""))
     rep.feature_dim, rep.num_classes = int(head.in_features), int(head.out_features)
-    if not tr.head_calls:
+    head_calls = [(i, o, at) for n, i, o, at in tr.linear_calls if n == head_label]
+    if not head_calls:
         return _verdict(rep, "head_not_final", f"layer {head_label!r} is not called in forward")
-    feats, out, at = tr.head_calls[-1]
+    feats, out, at = head_calls[-1]
     rep.head_input = list(feats.shape) if isinstance(feats, torch.Tensor) else None
     rep.head_output = list(out.shape) if isinstance(out, torch.Tensor) else None
     rep.ops_after_head = _value_ops(tr.ops[at:])
@@ -278,7 +285,7 @@ def inspect_structure(net: nn.Module, probe: torch.Tensor, num_classes: int, *,
 
 
 def _verdict(rep: StructureReport, reason: str, detail: str) -> StructureReport:
-    rep.reason, rep.detail = reason, detail
+    rep.reason, rep.detail = reason, with_head_hint(detail)
     return rep
 
 
@@ -290,5 +297,8 @@ def not_applicable_reason(net: nn.Module, err: ModelContractError, probe: torch.
     if err.reason in ("output_transform", "head_not_final", "no_linear_head"):
         report = inspect_structure(net, probe, num_classes)
         if report.reason in ("ensemble", "mixing_network", "randomized"):
-            return report.reason, f"{report.detail} ({err})"
+            def bare(text: str) -> str:
+                return text.replace(f"; {HEAD_HINT}", "")
+
+            return report.reason, with_head_hint(f"{bare(report.detail)} ({bare(str(err))})")
     return err.reason, str(err)

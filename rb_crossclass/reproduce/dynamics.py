@@ -40,6 +40,7 @@ from ..core.io import atomic_write_json, atomic_write_text
 from ..core.names import check_model_id
 from ..core.threat import format_eps, parse_eps
 from ..train import config_from_dict, train
+from ..train.config import expand_data_spec
 from ..train.outputs import read_jsonl
 
 log = logging.getLogger(__name__)
@@ -102,6 +103,10 @@ def load_preset(preset: str, overrides: dict[str, Any] | None = None) -> Dynamic
         for p in parents:
             node = node.setdefault(p, {})
         node[last] = value
+    for key in ("train", "eval"):  # a preset on the shared data says so before any run starts
+        spec = (base.get("data") or {}).get(key)
+        if isinstance(spec, str):
+            expand_data_spec(spec)
     runs = []
     for i, r in enumerate(data["runs"]):
         if not isinstance(r, dict) or "recipe" not in r or "eps" not in r:

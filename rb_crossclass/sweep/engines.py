@@ -33,13 +33,15 @@ ResultCallback = Callable[[JobResult], None]
 @dataclass(frozen=True)
 class EngineOptions:
     """Where jobs run: Ray's cluster address (``None``: a local instance, or the one already
-    initialized in this process), GPUs and CPUs per model; ``split``: the test data already read
-    (the local engine passes it to every job)."""
+    initialized in this process), GPUs and CPUs per model; ``split``: the test data already read,
+    or a callable ``split(job)`` giving each job its own (:class:`~rb_crossclass.sweep.data.SplitCache`:
+    ImageNet models get their own preprocessing); the local engine passes it to every job."""
 
     ray_address: str | None = None
     gpus_per_model: float = 0.0
     cpus_per_model: int | None = None
     split: object | None = None
+    on_start: Callable[[ModelJob], None] | None = None  # called just before a local job starts
 
 
 def run_local(jobs: Sequence[ModelJob], settings: SweepSettings, on_result: ResultCallback,
@@ -48,7 +50,19 @@ def run_local(jobs: Sequence[ModelJob], settings: SweepSettings, on_result: Resu
     if options.gpus_per_model > 1:
         raise SweepError("--gpus-per-model above 1 needs the ray engine (a local job uses one device)")
     for job in jobs:
-        on_result(run_job(job, settings, options.split))
+        if options.on_start is not None:
+            options.on_start(job)  # leaves a mark a killed process cannot clean up (see .record)
+        try:
+            try:
+                split = options.split(job) if callable(options.split) else options.split
+            except Exception as err:  # noqa: BLE001 - this model's data: recorded, the sweep goes on
+                on_result(JobResult(job.name, "failed", reason=f"reading its test data: {one_line(err)}"))
+                continue
+            result = run_job(job, settings, split)
+        except BaseException as err:  # Ctrl-C, SystemExit: not the model's fault, leave no mark
+            on_result(JobResult(job.name, "failed", reason=f"interrupted ({type(err).__name__})"))
+            raise
+        on_result(result)
 
 
 def run_ray(jobs: Sequence[ModelJob], settings: SweepSettings, on_result: ResultCallback,

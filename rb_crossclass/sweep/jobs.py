@@ -16,7 +16,7 @@ from ..core.threat import format_eps
 
 STATUSES = ("done", "not_applicable", "failed")
 FINISHED = ("done", "not_applicable")  # what a resumed sweep does not run again
-MAX_ERROR = 500  # characters of a failure's one-line error
+MAX_ERROR = 2000  # characters of a failure's one-line error (longer ones end at a whole word)
 
 
 class SweepError(RBCrossclassError, ValueError):
@@ -143,4 +143,7 @@ def one_line(err: BaseException, limit: int = MAX_ERROR) -> str:
     message = " ".join(str(err).split()) or type(err).__name__
     if not isinstance(err, RBCrossclassError):
         message = f"{type(err).__name__}: {message}"
-    return message if len(message) <= limit else message[:limit] + "..."
+    if len(message) <= limit:
+        return message
+    cut = message[:limit].rsplit(" ", 1)[0]  # whole words: a cut message still reads
+    return f"{cut} ... ({len(message) - len(cut)} more characters)"

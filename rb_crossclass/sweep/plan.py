@@ -142,6 +142,7 @@ def _take(entry: PlanEntry, report, tier: str) -> None:
 def _contract(entry: PlanEntry, build, shape: Sequence[int], k: int) -> None:
     """Random weights + wrap + check_contract on a probe; fills ``entry`` (tier ``contract``)."""
     from ..models import FeatureClassifier, ModelContractError, check_contract, wrap_model
+    from ..models.feature_classifier import with_head_hint
     from ..models.structure import count_parameters, not_applicable_reason
 
     entry.tier = "contract"
@@ -167,7 +168,7 @@ def _contract(entry: PlanEntry, build, shape: Sequence[int], k: int) -> None:
         return
     if model.meta.get("randomized"):
         entry.status, entry.reason = "not_applicable", "randomized"
-        entry.detail = "two forwards of the same input differ"
+        entry.detail = with_head_hint("two forwards of the same input differ")
         return
     entry.status, entry.reason, entry.max_abs_diff = "applicable", "ok", diff
     entry.head = getattr(model.extractor, "head_name", None) or "get_classifier()"

@@ -6,6 +6,11 @@ and per model ``status`` (``done | not_applicable | failed``), ``reason``, ``det
 ``finished`` (date) and ``attempts``. Rerunning the same sweep skips models that are ``done``
 (with their card present) or ``not_applicable``; ``failed`` ones run again. A folder holding a
 sweep with other settings is refused rather than mixed.
+
+A model is marked ``running`` (with ``started``) before the local engine starts it. A process that
+dies without a trace (the OOM killer's SIGKILL) leaves that mark behind; the next run turns it into
+``failed`` with :data:`KILLED` and does not start that model again in the same run (it would die
+the same way and stop every model after it); the run after that retries it like any failure.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from ..core.provenance import now_iso
 from .jobs import FINISHED, STATUSES, JobResult, SweepError
 
 RECORD_FILE = "sweep.json"
+RUNNING = "running"
+KILLED = "killed (the process died while this model ran)"
 
 
 class SweepRecord:
@@ -34,6 +41,7 @@ class SweepRecord:
         self.path = self.out / RECORD_FILE
         self.data: dict[str, Any] = {"source": source, "settings": settings, "created": now_iso(),
                                      "updated": None, "engine": None, "models": {}, "counts": {}}
+        self.killed: list[str] = []  # models found ``running``: their process died (see the module)
         if self.path.is_file():
             self._resume(source, settings)
 
@@ -52,6 +60,20 @@ class SweepRecord:
                 raise SweepError(f"{self.path} holds a sweep with different {what} ({_show(diff)}): rerun "
                                  "it with the same settings to resume, or choose another --out")
         self.data.update(old)
+        self.killed = self._mark_killed()
+
+    def _mark_killed(self) -> list[str]:
+        """Models left ``running`` by a process that died: recorded as failed (``KILLED``)."""
+        killed = [n for n, e in self.models.items() if e.get("status") == RUNNING]
+        for name in killed:
+            entry = self.models[name]
+            entry.update(status="failed", reason=KILLED, finished=now_iso(),
+                         detail=f"started {entry.get('started')}, never finished (e.g. out of memory); "
+                         "skipped in this run so the models after it run, retried by the next run",
+                         attempts=int(entry.get("attempts", 0)) + 1)
+        if killed:
+            self.save()
+        return killed
 
     @property
     def models(self) -> dict[str, dict[str, Any]]:
@@ -64,6 +86,13 @@ class SweepRecord:
             return False
         return entry["status"] != "done" or (self.out / entry.get("card", "")).is_file()
 
+    def start(self, name: str) -> None:
+        """Mark ``name`` as running (saved before the model is built)."""
+        entry = dict(self.models.get(name, {}))
+        entry.update(status=RUNNING, started=now_iso())
+        self.models[name] = entry
+        self.save()
+
     def add(self, result: JobResult, card_path: Path | None) -> None:
         """Record ``result`` (its card already written to ``card_path``) and save."""
         if result.status not in STATUSES:
@@ -72,6 +101,8 @@ class SweepRecord:
         entry["card"] = str(card_path.relative_to(self.out)) if card_path is not None else None
         entry["finished"] = now_iso()
         entry["attempts"] = int(self.models.get(result.name, {}).get("attempts", 0)) + 1
+        if "started" in self.models.get(result.name, {}):
+            entry["started"] = self.models[result.name]["started"]
         self.models[result.name] = entry
         self.save()
 
@@ -80,7 +111,8 @@ class SweepRecord:
         names = list(self.models) if names is None else names
         out = {s: 0 for s in (*STATUSES, "pending")}
         for n in names:
-            out[self.models.get(n, {}).get("status", "pending")] += 1
+            status = self.models.get(n, {}).get("status", "pending")
+            out[status if status in out else "pending"] += 1  # running: not finished yet
         return out
 
     def save(self, engine: str | None = None) -> None:

@@ -28,6 +28,7 @@ from typing import Any
 
 from ..core.names import check_model_id
 from ..core.threat import NORMS, ThreatModelError, check_eps, check_threat_model, default_eps
+from .data import SplitCache
 from .engines import ENGINES, EngineOptions
 from .jobs import JobResult, ModelJob, SweepError, SweepSettings
 from .manifest import load_manifest
@@ -199,11 +200,9 @@ def run_sweep(
     :class:`~rb_crossclass.sweep.jobs.SweepError` for bad arguments; a model's failure is recorded,
     never raised.
     """
-    from tqdm.auto import tqdm
-
     from ..cards import write_card
     from ..core.io import atomic_write_json
-    from ..data import open_split
+    from ..core.progress import progress_bar
     from ..evaluate import AutoAttackConfig
 
     if engine not in ENGINES:
@@ -229,15 +228,18 @@ def run_sweep(
         version=version, batch_size=batch_size, threads=cpus_per_model, progress=progress,
         state_dir=str((out / "state").resolve()) if autoattack else None, extra_eps=sweep.extra_eps,
     )
-    split = open_split(settings.data_spec, "test", n_examples, folder,
-                       dataset_name=sweep.dataset if data.startswith("npz:") else None)
+    splits = SplitCache(settings)  # ImageNet: one read per distinct preprocessing of the models
+    splits(jobs[0] if jobs else None)  # the data is checked before any model
     record = SweepRecord(out, sweep.source, settings.fingerprint())
-    todo = [j for j in jobs if not record.finished(j.name)]
-    resumed = len(jobs) - len(todo)
+    todo = [j for j in jobs if not record.finished(j.name) and j.name not in record.killed]
+    resumed = len(jobs) - len(todo) - len([j for j in jobs if j.name in record.killed])
+    for name in record.killed:
+        log.warning("%s: %s; not started again in this run (rerun the sweep to retry it)", name,
+                    record.models[name]["reason"])
     record.save(engine)
     cards_dir = out / "cards" / sweep.dataset / sweep.threat_model
-    bar = tqdm(total=len(jobs), initial=resumed, desc="models", unit="model", disable=not progress,
-               dynamic_ncols=True)
+    bar = progress_bar(total=len(jobs), initial=len(jobs) - len(todo), desc="models", unit="model",
+                       disable=not progress, dynamic_ncols=True)
 
     def on_result(result: JobResult) -> None:
         card_path = None
@@ -255,7 +257,7 @@ def run_sweep(
     try:
         ENGINES[engine](todo, settings, on_result, EngineOptions(
             ray_address=ray_address, gpus_per_model=gpus_per_model, cpus_per_model=cpus_per_model,
-            split=split))
+            split=splits, on_start=lambda job: record.start(job.name)))
     finally:
         bar.close()
     board, board_note = _rebuild_leaderboard(out, sweep, cards_dir)
@@ -315,8 +317,8 @@ def summary_table(report: SweepReport) -> str:
                          f"{_pct(m.get('pgd_robust_acc')):>7} {_pct(m.get('autoattack_acc')):>7} "
                          f"{_num(m.get('cas_pgd')):>8} {_num(m.get('cas_autoattack')):>8} "
                          f"{row.get('seconds', 0):>8.1f}")
-        else:
-            lines.append(f"{name[:40]:<40} {status:<15} {(row.get('reason') or '')[:90]}")
+        else:  # the whole message: a reason cut mid-word cannot be acted on
+            lines.append(f"{name[:40]:<40} {status:<15} {row.get('reason') or ''}")
     c = report.counts
     lines.append("-" * len(head))
     lines.append(f"{len(report.rows)} models: {c['done']} done, {c['not_applicable']} not applicable, "
@@ -339,8 +341,7 @@ def plan_sweep(
     """Build every model without weights and decide whether the cross-class metric applies
     (:mod:`.plan`); writes ``out/plan.json`` and ``out/plan.md``. ``robustbench="all"`` plans every
     board of the installed robustbench's zoo."""
-    from tqdm.auto import tqdm
-
+    from ..core.progress import progress_bar
     from .plan import plan_job, plan_robustbench_entry
 
     if robustbench == "all" and manifest is None:
@@ -361,7 +362,7 @@ def plan_sweep(
     else:
         work = [(s, j) for s in sweeps for j in select(s.jobs, models)]
     entries: list[PlanEntry] = []
-    for s, job in tqdm(work, desc="plan", unit="model", disable=not progress, dynamic_ncols=True):
+    for s, job in progress_bar(work, desc="plan", unit="model", disable=not progress, dynamic_ncols=True):
         if job.robustbench_name is not None and "robustbench" in s.source:
             entry = plan_robustbench_entry(job.robustbench_name, s.dataset, s.threat_model,
                                            contract_max_params=contract_max_params)
@@ -381,7 +382,7 @@ def plan_summary(report: PlanReport) -> str:
     lines = [f"{n} models: " + ", ".join(f"{c} {r}" for r, c in plan_counts(report.entries).items())]
     for e in report.entries:
         if not e.applicable:
-            lines.append(f"  {e.dataset}/{e.threat_model}/{e.name}: {e.reason} — {e.detail[:150]}")
+            lines.append(f"  {e.dataset}/{e.threat_model}/{e.name}: {e.reason} — {e.detail}")
     lines.append(f"wrote {report.files[0]} and {report.files[1]}")
     return "\n".join(lines)
 

@@ -78,24 +78,23 @@ def _describe(device: torch.device) -> str:
 
 def _run(job: ModelJob, settings: SweepSettings, split, device: torch.device,
          counts: dict[str, int]) -> JobResult:
-    from ..data import open_split
     from ..models import ModelContractError, SourceOptions, check_contract, create_model_source
+    from ..models.feature_classifier import with_head_hint
     from ..models.structure import not_applicable_reason
+    from .data import open_job_split
 
     if job.robustbench_name is not None:
         verdict = _structure_verdict(job.robustbench_name, settings)
         if verdict is not None:
             return JobResult(job.name, "not_applicable", reason=verdict[0], detail=verdict[1])
     checkpoint = _local_checkpoint(job, settings.model_dir)
-    if split is None:
-        spec = settings.data_spec
-        split = open_split(spec, "test", settings.n_examples, settings.data_dir,
-                           dataset_name=settings.dataset if spec.startswith("npz:") else None)
+    if split is None:  # a Ray task: its model's own preprocessing (ImageNet), as evaluate reads it
+        split = open_job_split(job, settings)
     info = split.info
     opts = SourceOptions(num_classes=info.num_classes, in_chans=info.shape[0], img_size=info.shape[1],
                          dataset=settings.dataset, threat_model=settings.threat_model,
                          model_dir=settings.model_dir, checkpoint=checkpoint, head_name=job.head,
-                         extra=dict(job.kwargs))
+                         extra=dict(job.kwargs), seed=settings.seed)
     try:
         with quiet_stdout():
             model = create_model_source(job.source, opts, check=False)
@@ -111,8 +110,8 @@ def _run(job: ModelJob, settings: SweepSettings, split, device: torch.device,
         return JobResult(job.name, "not_applicable", reason=reason, detail=detail)
     if model.meta.get("randomized"):
         return JobResult(job.name, "not_applicable", reason="randomized",
-                         detail="two forwards of the same input differ: the attribution of a point is "
-                         "not defined")
+                         detail=with_head_hint("two forwards of the same input differ: the attribution "
+                                               "of a point is not defined"))
     if model.num_classes != info.num_classes:
         raise RBCrossclassError(f"the model has {model.num_classes} classes (its head) but "
                                 f"{settings.dataset} has {info.num_classes}")

@@ -142,7 +142,7 @@ def solve_numerically(model: CrossClassGaussian, eps_grid: list[float], alpha: f
     """``[E,2]`` robust optimum ``(w1, w2)`` per ε by Adam on the Monte Carlo objective
     ``E[max_δ L_α] + (λ/2)‖w‖²`` (convex in w), all ε at once; w is unconstrained.
     ``progress`` shows a bar over the Adam steps."""
-    from tqdm.auto import tqdm
+    from ..core.progress import progress_bar
 
     g = torch.Generator().manual_seed(seed)
     x, y = model.sample(n_samples, g)
@@ -152,8 +152,8 @@ def solve_numerically(model: CrossClassGaussian, eps_grid: list[float], alpha: f
     lr0 = 0.05 * max(model.mu, 1.0) / lam
     opt = torch.optim.Adam([w], lr=lr0)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps, eta_min=lr0 * 1e-3)
-    for _ in tqdm(range(steps), desc=f"theory optimum (alpha={alpha:g})", unit="step", disable=not progress,
-                  leave=False):
+    for _ in progress_bar(range(steps), desc=f"theory optimum (alpha={alpha:g})", unit="step",
+                          disable=not progress, leave=False):
         opt.zero_grad()
         objective = robust_margin_loss(model, x, y, w, eps, alpha) + 0.5 * lam * (w * w).sum(1)
         objective.sum().backward()

@@ -122,6 +122,13 @@ def list_presets() -> list[str]:
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
+def presets_needing_shared_data() -> list[str]:
+    """Presets whose data paths use ``${shared}`` (the project's shared data folder, present beside
+    a checkout, not in a plain ``pip install``): ``train --help`` names them."""
+    folder = resources.files("rb_crossclass") / "configs"
+    return [n for n in list_presets() if "${shared}" in (folder / f"{n}.yaml").read_text(encoding="utf-8")]
+
+
 def _read_yaml(path_or_preset: str | os.PathLike) -> tuple[dict, str]:
     path = Path(path_or_preset)
     if not path.is_file():
@@ -168,17 +175,68 @@ def parse_override(text: str) -> tuple[str, Any]:
 def load_config(path_or_preset: str | os.PathLike, overrides: list[str] | dict | None = None) -> TrainConfig:
     """Resolve a YAML file (or preset name) and overrides into a validated :class:`TrainConfig`."""
     data, source = _read_yaml(path_or_preset)
-    items = overrides.items() if isinstance(overrides, dict) else (parse_override(o) for o in overrides or [])
+    items = list(overrides.items() if isinstance(overrides, dict)
+                 else (parse_override(o) for o in overrides or []))
+    before = dict(data.get("model") or {}) if isinstance(data.get("model"), dict) else {}
     for key, value in items:
         _set_dotted(data, key, value)
+    _check_source_change(before, dict(items), source)
     return config_from_dict(data, source)
 
 
+#: Keys of ``model`` that describe the network of ``model.source`` and mean nothing for another.
+SOURCE_BOUND_KEYS = ("extra", "checkpoint")
+
+
+def _check_source_change(before: dict, overrides: dict, source: str) -> None:
+    """Refuse ``--set model.source=...`` that keeps the file's ``model.extra`` / ``model.checkpoint``:
+    they belong to the old source (a preset's narrow-ResNet widths would silently shape the new
+    network). Setting them too (``model.extra={}``, ``model.checkpoint=null``) says what is meant."""
+    new = overrides.get("model.source")
+    old = before.get("source")
+    if new is None or old is None or str(new) == str(old):
+        return
+    stale = [k for k in SOURCE_BOUND_KEYS if before.get(k) and f"model.{k}" not in overrides]
+    if stale:
+        kept = ", ".join(f"model.{k}={before[k]!r}" for k in stale)
+        fix = " ".join("--set model.extra={}" if k == "extra" else "--set model.checkpoint=null"
+                       for k in stale)
+        raise ConfigError(f"{source}: --set model.source={new} replaces {old}, but {kept} belongs to {old} "
+                          f"and would shape or load the new network; add {fix} (or the new model's own "
+                          "values)")
+
+
 def config_from_dict(data: dict, source: str = "<config>") -> TrainConfig:
-    """Strict conversion: unknown keys and wrongly typed values raise :class:`ConfigError`."""
+    """Strict conversion: unknown keys and wrongly typed values raise :class:`ConfigError`; the
+    recipe, the model source's prefix and the data paths are checked too (:func:`check_config`),
+    so a config is whole before anything is printed, read or built."""
     cfg = _build(TrainConfig, data, source, "")
     _validate(cfg, source)
+    check_config(cfg, source)
     return cfg
+
+
+def check_config(cfg: TrainConfig, source: str = "<config>") -> None:
+    """What :func:`_validate` cannot see from the numbers alone: the recipe and its parameters exist
+    (:func:`~rb_crossclass.recipes.create_recipe`, which builds no model), the model source has a
+    known prefix, and data paths using ``${shared}`` can be resolved (a preset that needs the
+    project's shared data says so here, not after a model is built)."""
+    from ..models import available_sources
+    from ..recipes import create_recipe
+
+    try:
+        create_recipe(cfg.recipe.name, **cfg.recipe.params)
+    except RBCrossclassError as err:
+        raise ConfigError(f"{source}: recipe: {err}") from err
+    prefix, sep, rest = cfg.model.source.partition(":")
+    if not sep or not rest or prefix not in available_sources():
+        raise ConfigError(f"{source}: model.source {cfg.model.source[:100]!r} must be <prefix>:<name> with a "
+                          f"prefix among {available_sources()}")
+    for key in ("train", "eval"):
+        try:
+            expand_data_spec(getattr(cfg.data, key))
+        except ConfigError as err:
+            raise ConfigError(f"{source}: data.{key}: {err}") from err
 
 
 def _build(cls, data: Any, source: str, prefix: str):
@@ -286,8 +344,10 @@ def expand_data_spec(spec: str) -> str:
 
     shared = shared_data_dir()
     if shared is None:
-        raise ConfigError(f"dataset {spec!r} refers to ${{shared}} but no ../shared/data folder was found; "
-                          "set RB_CROSSCLASS_SHARED or give a path")
+        raise ConfigError(f"{spec!r} is in the project's shared data folder (${{shared}}: ../shared/data "
+                          "beside a checkout of rb-crossclass), which is not here: set RB_CROSSCLASS_SHARED "
+                          "to the folder holding data/, or point data.train / data.eval at your own data "
+                          "(e.g. --set data.train=cifar10 --set data.eval=cifar10)")
     return spec.replace("${shared}", str(shared))
 
 

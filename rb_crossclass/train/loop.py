@@ -121,7 +121,7 @@ class Trainer:
     # ---------------------------------------------------------------- one epoch
     def train_epoch(self, epoch: int) -> tuple[dict, list[dict]]:
         """Train one epoch (0-based); returns the metrics row and the step-log rows."""
-        from tqdm.auto import tqdm
+        from ..core.progress import progress_bar
 
         cfg, ranks = self.cfg, self.ranks
         seed = epoch_seed(cfg.seed, epoch, ranks.rank)
@@ -136,8 +136,9 @@ class Trainer:
         sums: dict[str, float] = {}
         n_seen, steps, step_rows, t0 = 0, len(self.data.loader), [], time.perf_counter()
         lr = self.opt.param_groups[0]["lr"]
-        with tqdm(total=steps, desc=f"epoch {epoch + 1}/{cfg.optim.epochs}", unit="batch", leave=False,
-                  disable=not (ranks.main and cfg.runtime.progress), dynamic_ncols=True) as bar:
+        with progress_bar(total=steps, desc=f"epoch {epoch + 1}/{cfg.optim.epochs}", unit="batch",
+                          leave=False, disable=not (ranks.main and cfg.runtime.progress),
+                          dynamic_ncols=True) as bar:
             for step, (x, y) in enumerate(self.data.loader):
                 values = self._step(epoch, step, x, y)
                 n_seen += len(y)
@@ -261,7 +262,8 @@ class Trainer:
             best_cas=best.get("cas") if best else None,
             final=self.history[-1] if self.history else {}, checkpoint_sha256=sha, seconds=seconds,
             train_images_per_second=sum(rates) / len(rates) if rates else 0.0,
-            world_size=self.ranks.world_size, seed=self.cfg.seed, history=list(self.history))
+            world_size=self.ranks.world_size, seed=self.cfg.seed, history=list(self.history),
+            parameters=sum(p.numel() for p in self.model.parameters()))
 
 
 def format_row(row: dict) -> str:

@@ -48,6 +48,7 @@ class TrainResult:
     world_size: int = 1
     seed: int = 0
     history: list[dict] = field(default_factory=list)
+    parameters: int | None = None  # of the network actually trained (what model.source built)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -164,6 +165,8 @@ def training_card(cfg: TrainConfig, result: TrainResult, ckpt_dir: Path, info, a
     score["attack"] = {"name": "pgd", **attack.as_dict()}
     training = {"recipe": cfg.recipe.name, "config": cfg.to_dict(), "epochs": cfg.optim.epochs,
                 "best_epoch": result.best_epoch, "checkpoint_sha256": result.checkpoint_sha256}
+    if result.parameters is not None:
+        training["parameters"] = result.parameters
     return card_from_results(
         name=cfg.name, dataset=info.card_name, threat_model=cfg.eval.norm, eps=format_eps(attack.eps),
         clean_accuracy=result.best_clean_acc, robust_accuracy=None, architecture=cfg.model.source,

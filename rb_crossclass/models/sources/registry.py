@@ -38,6 +38,7 @@ class SourceOptions:
     model_dir: str = "./models"
     checkpoint: str | None = None
     head_name: str | None = None  # force a specific nn.Linear as the head
+    seed: int = 0  # the run's seed: weights a source initialises (no checkpoint) are drawn from it
     extra: dict = field(default_factory=dict)  # passed to timm.create_model / the py callable
 
     def __post_init__(self) -> None:
@@ -80,6 +81,8 @@ def create_model_source(spec: str, options: SourceOptions | None = None, *,
 
     ``overrides`` set :class:`SourceOptions` fields. The returned model is in eval mode on CPU;
     ``model.meta`` records the source, the checkpoint and whether the model is randomized.
+    The source is built under a private RNG seeded with ``options.seed`` (the caller's global RNG
+    is left as it was), so an untrained model is the same network for the same seed.
     """
     known = {f.name for f in fields(SourceOptions)}
     unknown = sorted(set(overrides) - known)
@@ -96,7 +99,9 @@ def create_model_source(spec: str, options: SourceOptions | None = None, *,
         raise ModelSourceError(f"unknown model source {prefix!r} in {spec[:100]!r}; "
                                f"known: {available_sources()}")
     try:
-        model = _SOURCES[prefix](rest, opts)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(opts.seed))
+            model = _SOURCES[prefix](rest, opts)
     except ModelContractError as err:
         raise ModelContractError(f"{spec[:200]}: {err}", reason=err.reason) from err
     if opts.checkpoint:
