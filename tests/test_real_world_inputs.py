@@ -521,3 +521,23 @@ def test_fuzzed_cards_end_in_clear_errors_or_valid_boards(tmp_path):
         if time.perf_counter() - t0 > 3:
             slow.append(i)
     assert not slow
+
+
+# --------------------------------------------------------------------------- issue 19, round 3
+@pytest.mark.parametrize("name", ["$x^{$", "a$b$c", "$\\frac{1}{0}$", "x_{1}^$"])
+def test_math_like_model_ids_and_class_names_build_a_board(tmp_path, capsys, name):
+    """Recipe: a card file named '$x^{$.json' (a valid card) crashed the whole board build: the ID
+    was parsed as matplotlib mathtext in the per-model heatmap; class names are drawn the same way."""
+    from test_leaderboard import measured_card
+
+    cards = tmp_path / "cards"
+    cards.mkdir()
+    card = measured_card("X", "40.00", cas=3.0)
+    card["cross_class"]["class_names"] = [name, "$\\b{"]
+    card["cross_class"]["pgd"] = dict(card["cross_class"])
+    (cards / f"{name}.json").write_text(json.dumps(card))
+    code, out, err = _cli(capsys, "leaderboard", "--cards", str(cards), "--out", str(tmp_path / "b"))
+    assert code == 0, err
+    board = json.loads((tmp_path / "b" / "leaderboard.json").read_text())
+    assert [r["model_id"] for r in board["entries"]] == [name]
+    assert any(p.suffix == ".html" for p in (tmp_path / "b" / "models").iterdir())

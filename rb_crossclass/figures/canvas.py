@@ -51,8 +51,11 @@ def new_figure(figsize: tuple[float, float], dpi: int = 100):
     return fig
 
 
-def plain_text(text: str) -> str:
-    """``text`` shown literally by matplotlib (``$`` would start mathtext, e.g. in a model ID)."""
+def plain_text(text: object) -> str:
+    """``text`` shown literally by matplotlib: every ``$`` escaped, so no pair of them starts
+    mathtext (``$x^{$`` in a model ID would crash the drawing); backslashes, ``^``, ``_``, ``{``
+    outside mathtext are drawn as they are. Every text that comes from data (model IDs, titles,
+    class names, attack and recipe names) goes through this one helper before it is drawn."""
     return str(text).replace("$", r"\$")
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .canvas import FigureStyle, new_figure, save_figure
+from .canvas import FigureStyle, new_figure, plain_text, save_figure
 
 DPI = 100
 ANNOTATE_MAX_K = 20
@@ -45,7 +45,7 @@ def heatmap_size_px(k: int) -> tuple[int, int]:
 
 
 def _labels(k: int, class_names: Sequence[str] | None) -> list[str]:
-    names = list(class_names) if class_names is not None else [str(i) for i in range(k)]
+    names = [plain_text(n) for n in class_names] if class_names is not None else [str(i) for i in range(k)]
     if len(names) != k:
         raise ValueError(f"{len(names)} class names for a {k}x{k} matrix")
     return names
@@ -73,7 +73,7 @@ def _draw(a: np.ndarray, names: list[str], path: str | os.PathLike, title: str, 
     ax.set_xticks(ticks, [names[i] for i in ticks], rotation=45, ha="right", rotation_mode="anchor",
                   fontsize=fontsize)
     ax.set_yticks(ticks, [names[i] for i in ticks], fontsize=fontsize)
-    ax.set_title(title, fontsize=10 if len(title) <= 60 else 8)
+    ax.set_title(plain_text(title), fontsize=10 if len(title) <= 60 else 8)
     if k <= ANNOTATE_MAX_K:
         span = max(abs(vmin), abs(vmax)) or 1.0
         for i in range(k):
