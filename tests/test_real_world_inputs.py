@@ -541,3 +541,83 @@ def test_math_like_model_ids_and_class_names_build_a_board(tmp_path, capsys, nam
     board = json.loads((tmp_path / "b" / "leaderboard.json").read_text())
     assert [r["model_id"] for r in board["entries"]] == [name]
     assert any(p.suffix == ".html" for p in (tmp_path / "b" / "models").iterdir())
+
+
+def _bomb_manifest(levels: int = 9, width: int = 9, leaf: str = '"lol"') -> str:
+    """A manifest whose card field is a classic alias bomb (``width ** levels`` leaves)."""
+    lines = [f"l0: &l0 {leaf}"]
+    for i in range(1, levels + 1):
+        lines.append(f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * width)}]")
+    anchors = "\n".join("  " + line for line in lines)
+    return ("dataset: mnist\nthreat_model: Linf\neps: '0.3'\n"
+            f"x_anchors:\n{anchors}\n"
+            f"models:\n  - name: M\n    source: timm:resnet18\n    card: {{name: t, x_bomb: *l{levels}}}\n")
+
+
+YAML_BOMBS = {
+    "billion_laughs": _bomb_manifest(),
+    "long_string_times_aliases": _bomb_manifest(levels=4, width=10, leaf='"' + "x" * 900 + '"'),
+    "recursive_alias": ("dataset: mnist\nthreat_model: Linf\nmodels:\n"
+                        "  - {name: M, source: timm:resnet18, card: {name: t, x_self: &s [*s]}}\n"),
+    "deep_nesting": ("dataset: mnist\nthreat_model: Linf\nmodels:\n  - name: M\n    source: timm:resnet18\n"
+                     "    card: {name: t, x_deep: " + "[" * 900 + "]" * 900 + "}\n"),
+    "merge_key_bomb": ("dataset: mnist\nthreat_model: Linf\nx_a: &a {" + ", ".join(f"k{i}: {'v' * 99}"
+                       for i in range(100)) + "}\nx_b: &b {" + ", ".join(f"b{i}: *a" for i in range(100))
+                       + "}\nx_c: [" + ", ".join(["*b"] * 100) + "]\nmodels: []\n"),
+    "huge_string": ("dataset: mnist\nthreat_model: Linf\nmodels:\n  - name: M\n    source: timm:resnet18\n"
+                    f"    card: {{name: t, footnote: {'y' * 200_000}}}\n"),
+    "footnote_longer_than_a_card_holds": ("dataset: mnist\nthreat_model: Linf\nmodels:\n  - name: M\n"
+                                          "    source: timm:resnet18\n"
+                                          f"    card: {{name: t, footnote: {'y' * 30_000}}}\n"),
+}
+
+
+@pytest.mark.parametrize("kind", list(YAML_BOMBS))
+def test_manifest_that_expands_too_far_is_refused_up_front(tmp_path, capsys, kind):
+    """Recipe: a 1.6 KB manifest with an alias bomb in a card field ended in MemoryError after the
+    model was scored; a 1.3 KB one wrote a 13 MB card. Refused on read, one line naming the file."""
+    from rb_crossclass.sweep import ManifestError, load_manifest
+
+    path = tmp_path / f"{kind}.yaml"
+    path.write_text(YAML_BOMBS[kind])
+    t0 = time.perf_counter()
+    with pytest.raises(ManifestError, match=str(path).replace("\\", "\\\\")):
+        load_manifest(path)
+    assert time.perf_counter() - t0 < 2  # refused before anything was expanded
+    code, out, err = _cli(capsys, "sweep", "--manifest", str(path), "--out", str(tmp_path / "o"))
+    assert code == 1 and err.count("\n") == 1 and str(path) in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_yaml_bounds_keep_anchors_that_stay_small(tmp_path):
+    from rb_crossclass.core.yaml_limits import YAMLLimitError, YAMLLimits, load_yaml
+    from rb_crossclass.sweep import load_manifest
+
+    path = tmp_path / "ok.yaml"
+    path.write_text("dataset: mnist\nthreat_model: Linf\nx_card: &c {name: Paper, venue: ICLR 2020}\n"
+                    "models:\n  - {name: A, source: timm:resnet18, card: *c}\n"
+                    "  - {name: B, source: timm:resnet18, card: {<<: *c, name: Other}}\n")
+    jobs = load_manifest(path).jobs
+    assert [j.card["name"] for j in jobs] == ["Paper", "Other"] and jobs[1].card["venue"] == "ICLR 2020"
+    assert load_yaml("a: &x [1, 2]\nb: [*x, *x]", "s") == {"a": [1, 2], "b": [[1, 2], [1, 2]]}
+    assert load_yaml("", "s") is None
+    small = YAMLLimits(max_nodes=10)
+    with pytest.raises(YAMLLimitError, match="more than 10 YAML nodes"):
+        load_yaml("a: &x [1, 2, 3]\nb: [*x, *x, *x]", "s", small)
+    with pytest.raises(YAMLLimitError, match="not valid YAML"):
+        load_yaml("a: [1,\n", "s")
+    with pytest.raises(YAMLLimitError, match="not valid YAML"):
+        load_yaml("a: 1\n---\nb: 2\n", "s")
+
+
+def test_other_yaml_inputs_refuse_alias_bombs_in_one_line(tmp_path, capsys):
+    bomb = _bomb_manifest().split("models:")[0]
+    config = tmp_path / "train.yaml"
+    config.write_text(bomb)
+    code, _, err = _cli(capsys, "train", "--config", str(config), "--out", str(tmp_path / "run"))
+    assert code == 1 and err.count("\n") == 1 and "YAML nodes" in err and str(config) in err
+    zoo_dir = tmp_path / "zoo" / "cifar10" / "Linf"
+    zoo_dir.mkdir(parents=True)
+    (zoo_dir / "Z.yaml").write_text(bomb)
+    code, _, err = _cli(capsys, "zoo", "list", "--root", str(tmp_path / "zoo"))
+    assert code == 1 and err.count("\n") == 1 and "YAML nodes" in err and "Z.yaml" in err
