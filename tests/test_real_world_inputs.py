@@ -621,3 +621,63 @@ def test_other_yaml_inputs_refuse_alias_bombs_in_one_line(tmp_path, capsys):
     (zoo_dir / "Z.yaml").write_text(bomb)
     code, _, err = _cli(capsys, "zoo", "list", "--root", str(tmp_path / "zoo"))
     assert code == 1 and err.count("\n") == 1 and "YAML nodes" in err and "Z.yaml" in err
+
+
+def _nested(levels: int) -> str:
+    return "[" * levels + "]" * levels
+
+
+@pytest.mark.parametrize("levels", [40, 990, 5000])
+def test_deeply_nested_cards_are_reported_and_every_card_is_checked(tmp_path, capsys, levels):
+    """Recipe: a card nested ~990 levels deep crashed 'card validate' (RecursionError from repr in
+    the error message) and a folder check stopped at that file, leaving the rest unchecked."""
+    from test_leaderboard import measured_card
+
+    from rb_crossclass.cards import CardError, card_problems, load_card
+
+    base = json.dumps(measured_card("M", "40.00", cas=3.0))
+    deep = _nested(levels)
+    variants = {
+        "A_x_key": base[:-1] + f', "x_deep": {deep}}}',
+        "B_footnote": base[:-1] + f', "footnote": {deep}}}',
+        "C_matrix": base.replace('"matrix": [[1.0, 0.5], [0.5, 1.0]]', f'"matrix": [[1.0, 0.5], {deep}]'),
+        "D_names": base.replace('"class_names": ["a", "b"]', f'"class_names": ["a", {deep}]'),
+        "E_whole_card": "[" * levels + base + "]" * levels,
+        "G_objects": base[:-1] + ', "footnote": ' + '{"a": ' * levels + "1" + "}" * levels + "}",
+    }
+    for name, text in variants.items():
+        (tmp_path / f"{name}.json").write_text(text)
+    (tmp_path / "H_good.json").write_text(base)
+    code, out, err = _cli(capsys, "card", "validate", str(tmp_path))
+    assert code == 1 and "Traceback" not in err
+    lines = out.splitlines()
+    assert len(lines) == 7 and lines[-1].startswith("ok") and lines[-1].endswith("H_good.json")
+    assert all(line.startswith("INVALID") and "nested" in line for line in lines[:-1]), lines
+    assert all(len(line) < 500 for line in lines)
+    assert err.strip() == "1 of 7 cards valid"
+    for name in variants:
+        with pytest.raises(CardError, match="nested"):
+            load_card(tmp_path / f"{name}.json")
+    problems = card_problems(json.loads(variants["A_x_key"])) if levels < 900 else []
+    assert not problems or "nested deeper than 32" in problems[0]
+    code, _, err = _cli(capsys, "leaderboard", "--cards", str(tmp_path), "--out", str(tmp_path / "b"))
+    assert code == 1 and err.count("\n") == 1 and "nested" in err
+
+
+def test_card_validate_goes_on_after_a_file_it_cannot_check(tmp_path, capsys, monkeypatch):
+    """Whatever goes wrong with one file, the others are still checked and the run ends in 1."""
+    from rb_crossclass.commands import card as card_command
+
+    for name in ("a", "b", "c"):
+        (tmp_path / f"{name}.json").write_text("{}")
+    real = card_command.read_card_json
+
+    def flaky(path):
+        if path.name == "b.json":
+            raise RecursionError("maximum recursion depth exceeded")
+        return real(path)
+
+    monkeypatch.setattr(card_command, "read_card_json", flaky)
+    code, out, err = _cli(capsys, "card", "validate", str(tmp_path))
+    assert code == 1 and "could not be checked (RecursionError" in out
+    assert sum(line.startswith("INVALID") for line in out.splitlines()) >= 3

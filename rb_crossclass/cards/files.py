@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.io import atomic_write_text
-from .schema import CardError, validate_card
+from .schema import CardError, depth_problem, validate_card
 
 MAX_CARD_BYTES = 32 * 1024 * 1024  # an ImageNet card with two 1000x1000 matrices is ~40 MB of JSON
 
@@ -41,6 +41,9 @@ def _decode(text: str, source: str) -> Any:
         raise CardError(f"{source}: field $: nested too deeply to be a card") from err
     except ValueError as err:
         raise CardError(f"{source}: field $: {err}") from err
+    deep = depth_problem(card)
+    if deep:  # before anything recursive (json.dumps below, the validator, repr in messages)
+        raise CardError(f"{source}: field {deep[0]}: {deep[1]}")
     try:
         json.dumps(card, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError as err:

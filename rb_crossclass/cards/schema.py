@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import reprlib
 from collections.abc import Iterable
 from functools import lru_cache
 from importlib import resources
@@ -20,6 +21,9 @@ from ..core.errors import RBCrossclassError
 from ..core.threat import ThreatModelError, check_eps, parse_eps
 
 SCHEMA_RESOURCE = "schemas/card.schema.json"
+MAX_CARD_DEPTH = 32  # the deepest real card is ~8 levels (cross_class.pgd.matrix[i][j])
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxstring, _REPR.maxother = 3, 6, 6, 60, 60
 
 
 class CardError(RBCrossclassError, ValueError):
@@ -55,9 +59,33 @@ def _json_path(parts: Iterable[Any]) -> str:
 
 
 def _short(value: Any, limit: int = 80) -> str:
-    """``repr(value)`` cut to ``limit`` characters (a 10 MB field must not become a 10 MB message)."""
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[:limit - 3]}... ({len(text)} characters)"
+    """``repr(value)`` cut to ``limit`` characters (a 10 MB field must not become a 10 MB message);
+    containers are shown a few levels and items deep only, so the cost is bounded too."""
+    if isinstance(value, (list, dict)):
+        text = _REPR.repr(value)
+        return text if len(text) <= limit else f"{text[:limit - 3]}..."
+    text = repr(value) if not isinstance(value, str) or len(value) <= 10 * limit else repr(value[:limit])
+    n = len(value) if isinstance(value, str) else len(text)
+    return text if len(text) <= limit else f"{text[:limit - 3]}... ({n} characters)"
+
+
+def depth_problem(value: Any, limit: int = MAX_CARD_DEPTH) -> tuple[str, str] | None:
+    """``(field path, message)`` for the first list or object nested deeper than ``limit`` levels
+    in ``value``, else ``None``. Iterative (no recursion), so it is safe on any JSON value and runs
+    before anything recursive (the schema validator, ``repr``, ``json.dumps``) sees the card."""
+    stack: list[tuple[Any, int, tuple]] = [(value, 1, ())]
+    while stack:
+        node, depth, path = stack.pop()
+        if isinstance(node, dict):
+            items = node.items()
+        elif isinstance(node, list):
+            items = enumerate(node)
+        else:
+            continue
+        if depth > limit:
+            return _json_path(path), f"nested deeper than {limit} levels; a card is never that deep"
+        stack.extend((v, depth + 1, (*path, k)) for k, v in items if isinstance(v, (dict, list)))
+    return None
 
 
 def _describe(error) -> tuple[str, str]:
@@ -104,6 +132,9 @@ def _describe(error) -> tuple[str, str]:
 
 
 def _errors(card: Any) -> list[tuple[str, str]]:
+    deep = depth_problem(card)
+    if deep:
+        return [deep]
     errors = sorted(_validator().iter_errors(card),
                     key=lambda e: (list(map(str, e.absolute_path)), e.message))
     found = list(dict.fromkeys(_describe(e) for e in errors))  # if/then repeats some errors

@@ -74,6 +74,8 @@ def run_validate(args: argparse.Namespace) -> int:
             problems = [f"{path}: field {p}" for p in card_problems(read_card_json(path))]
         except CardError as err:  # unreadable or not JSON: the message starts with the path
             problems = [str(err)]
+        except Exception as err:  # noqa: BLE001 - one file must never stop the check of the others
+            problems = [f"{path}: could not be checked ({type(err).__name__}: {str(err)[:200]})"]
         if problems:
             n_bad += 1
             for problem in problems:
