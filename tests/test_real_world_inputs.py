@@ -681,3 +681,84 @@ def test_card_validate_goes_on_after_a_file_it_cannot_check(tmp_path, capsys, mo
     code, out, err = _cli(capsys, "card", "validate", str(tmp_path))
     assert code == 1 and "could not be checked (RecursionError" in out
     assert sum(line.startswith("INVALID") for line in out.splitlines()) >= 3
+
+
+def _per_class(names: list[str]) -> dict:
+    k = len(names)
+    return {"class_names": names, "counts": [5] * k, "clean_accuracy": [0.8] * k,
+            "robust_accuracy": [0.4] * k, "robust_interval": [[0.1, 0.7]] * k, "worst_class": names[0],
+            "worst_class_robust_accuracy": 0.4, "spread": 0.0}
+
+
+def _rich_card() -> dict:
+    from test_leaderboard import measured_card
+
+    card = measured_card("M", "40.00", cas=3.0)
+    cc = card["cross_class"]
+    cc["top_pairs"] = [{"i": 0, "j": 1, "class_i": "a", "class_j": "b", "cosine": 0.5}]
+    cc["per_class"] = _per_class(["a", "b"])
+    cc["pgd"] = json.loads(json.dumps(cc))
+    card["evaluation"]["per_class"] = _per_class(["a", "b"])
+    card["evaluation"]["adjustments"] = {"n_target_classes": 1}
+    return card
+
+
+def _set(card: dict, path: str, value) -> dict:
+    card = json.loads(json.dumps(card))
+    *parents, last = path.split(".")
+    target = card
+    for part in parents:
+        target = target[int(part)] if part.isdigit() else target[part]
+    target[int(last) if last.isdigit() else last] = value
+    return card
+
+
+BOARD_BREAKERS = {
+    "cosine_4000_digits": ("cross_class.pgd.top_pairs.0.cosine", 10**3999, "top_pairs"),
+    "cosine_1e308": ("cross_class.pgd.top_pairs.0.cosine", 1e308, "top_pairs"),
+    "pair_index_huge": ("cross_class.top_pairs.0.i", 10**3000, "top_pairs"),
+    "pair_class_name_huge": ("cross_class.top_pairs.0.class_i", "x" * 100_000, "top_pairs"),
+    "adjustment_4000_digits": ("evaluation.adjustments.n_target_classes", -(10**3999), "adjustments"),
+    "robust_acc_one_short": ("evaluation.per_class.robust_accuracy", [0.4], "per_class.robust_accuracy"),
+    "counts_one_long": ("evaluation.per_class.counts", [5, 5, 5], "per_class.counts"),
+    "clean_one_short_pgd": ("cross_class.pgd.per_class.clean_accuracy", [0.8], "per_class.clean_accuracy"),
+    "interval_one_short": ("cross_class.per_class.robust_interval", [[0.1, 0.2]], "robust_interval"),
+    "names_one_long": ("evaluation.per_class.class_names", ["a", "b", "c"], "per_class"),
+}
+
+
+@pytest.mark.parametrize("kind", list(BOARD_BREAKERS))
+def test_cards_the_board_cannot_render_do_not_validate(tmp_path, capsys, kind):
+    """Recipe: cards that validated but crashed 'leaderboard': a 4,000-digit integer in
+    top_pairs[].cosine (OverflowError in the template) and a per-class accuracy list one element
+    short of the class names (IndexError). What the schema accepts, the board renders."""
+    from rb_crossclass.cards import CardError, validate_card
+
+    path, value, field = BOARD_BREAKERS[kind]
+    card = _set(_rich_card(), path, value)
+    with pytest.raises(CardError, match=field.replace(".", r"\.")):
+        validate_card(card, "c")
+    cards = tmp_path / "cards"
+    cards.mkdir()
+    (cards / "M.json").write_text(json.dumps(card))
+    code, _, err = _cli(capsys, "leaderboard", "--cards", str(cards), "--out", str(tmp_path / "b"))
+    assert code == 1 and err.count("\n") == 1 and "M.json" in err and len(err) < 1000
+
+
+@pytest.mark.parametrize("path,value", [
+    ("cross_class.pgd.top_pairs.0.cosine", 1.000001), ("cross_class.pgd.top_pairs.0.cosine", -1.000001),
+    ("cross_class.pgd.top_pairs.0.cosine", None), ("cross_class.pgd.top_pairs.0", {}),
+    ("cross_class.pgd.top_pairs", []), ("evaluation.per_class.robust_accuracy", [None, 1]),
+    ("evaluation.per_class", _per_class(["only"] * 1)), ("evaluation.adjustments.n_target_classes", 10**15),
+])
+def test_cards_at_the_schema_bounds_render(tmp_path, capsys, path, value):
+    from rb_crossclass.cards import validate_card
+
+    card = _set(_rich_card(), path, value)
+    validate_card(card, "c")
+    cards = tmp_path / "cards"
+    cards.mkdir()
+    (cards / "M.json").write_text(json.dumps(card))
+    code, _, err = _cli(capsys, "leaderboard", "--cards", str(cards), "--out", str(tmp_path / "b"))
+    assert code == 0, err
+    assert len(list((tmp_path / "b" / "models").glob("*.html"))) == 1

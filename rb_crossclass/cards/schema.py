@@ -156,12 +156,14 @@ def _semantic_errors(card: dict) -> list[tuple[str, str]]:
             check_eps(parse_eps(card["eps"]), "Linf")
         except ThreatModelError as err:
             out.append(("$.eps", str(err)))
+    out += _per_class_errors(card)
     cc = card.get("cross_class")
     if not isinstance(cc, dict):
         return out
     blocks = [("$.cross_class", cc)]
-    if isinstance(cc.get("pgd"), dict):
-        blocks.append(("$.cross_class.pgd", cc["pgd"]))
+    for key in ("pgd", "autoattack"):
+        if isinstance(cc.get(key), dict):
+            blocks.append((f"$.cross_class.{key}", cc[key]))
     for where, block in blocks:
         k = len(block["class_names"])
         for key in ("matrix", "clean_matrix"):
@@ -179,6 +181,26 @@ def _semantic_errors(card: dict) -> list[tuple[str, str]]:
             v = block.get(key)
             if v is not None and len(v) != k:
                 out.append((f"{where}.{key}", f"has {len(v)} entries, expected {k} (one per class)"))
+    return out
+
+
+def _per_class_errors(card: dict) -> list[tuple[str, str]]:
+    """Every per-class list of a ``per_class`` block has one entry per class name (the board draws
+    one bar per name and reads the lists at that index)."""
+    out: list[tuple[str, str]] = []
+    cc = card.get("cross_class") if isinstance(card.get("cross_class"), dict) else {}
+    holders = [("$.evaluation", card.get("evaluation")), ("$.cross_class", cc),
+               *((f"$.cross_class.{k}", cc.get(k)) for k in ("pgd", "autoattack"))]
+    for where, holder in holders:
+        block = holder.get("per_class") if isinstance(holder, dict) else None
+        if not isinstance(block, dict):
+            continue
+        k = len(block["class_names"]) if isinstance(block.get("class_names"), list) else 0
+        for key in ("counts", "clean_accuracy", "robust_accuracy", "robust_interval"):
+            v = block.get(key)
+            if isinstance(v, list) and len(v) != k:
+                out.append((f"{where}.per_class.{key}", f"has {len(v)} entries, expected {k} (one per "
+                                                        "name in class_names)"))
     return out
 
 
