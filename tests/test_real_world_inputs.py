@@ -762,3 +762,121 @@ def test_cards_at_the_schema_bounds_render(tmp_path, capsys, path, value):
     code, _, err = _cli(capsys, "leaderboard", "--cards", str(cards), "--out", str(tmp_path / "b"))
     assert code == 0, err
     assert len(list((tmp_path / "b" / "models").glob("*.html"))) == 1
+
+
+def _checkpoint_files(tmp: Path) -> dict[str, bytes]:
+    from safetensors.torch import save_file
+
+    from conftest import tiny_convnet
+
+    state = tiny_convnet().state_dict()
+    torch.save(state, tmp / "zip.pt")
+    torch.save(state, tmp / "legacy.pt", _use_new_zipfile_serialization=False)
+    torch.save({"state_dict": state, "epoch": 3}, tmp / "nested.pt")
+    save_file(state, tmp / "w.safetensors")
+    return {p.name: p.read_bytes() for p in (tmp / "zip.pt", tmp / "legacy.pt", tmp / "nested.pt",
+                                              tmp / "w.safetensors")}
+
+
+UNPICKLING_ADVICE = ("weights_only=False", "weights_only` set to `False", "safe_globals", "arbitrary code",
+                     "trust")
+
+
+def test_every_cut_of_a_checkpoint_is_one_clear_error(tmp_path):
+    """Recipe: a .pt checkpoint cut to 1 or 22 bytes gave an IndexError traceback (longer cuts got
+    the clean line). Every cut of every format ends in CheckpointError naming the file."""
+    from rb_crossclass.models import read_state_dict
+    from rb_crossclass.models.checkpoint import CheckpointError
+
+    for name, data in _checkpoint_files(tmp_path).items():
+        cuts = [*range(65), 100, 200, 500, len(data) // 2, len(data) - 8, len(data) - 1]
+        for n in cuts:
+            path = tmp_path / f"cut{n}_{name}"
+            path.write_bytes(data[:n])
+            with pytest.raises(CheckpointError) as err:
+                read_state_dict(path)
+            message = str(err.value)
+            assert str(path) in message, (name, n, message)
+            assert not any(a in message for a in UNPICKLING_ADVICE), (name, n, message)
+            path.unlink()
+
+
+@pytest.mark.parametrize("cut", [1, 22])
+def test_cut_legacy_checkpoint_on_the_command_line(tmp_path, capsys, cut):
+    from test_malformed_inputs import SCORE
+
+    data = _checkpoint_files(tmp_path)["legacy.pt"]
+    path = tmp_path / "cut.pt"
+    path.write_bytes(data[:cut])
+    code, _, err = _cli(capsys, *SCORE, "--dataset", "sample:cifar10", "--checkpoint", str(path),
+                        "--out", str(tmp_path / "o"))
+    assert code == 1 and err.count("\n") == 1 and str(path) in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("content", [
+    b"\xef\xbb\xbf<!DOCTYPE html><html><body>Quota exceeded</body></html>",
+    b"<!-- saved from url=(0014)about:internet -->\n<html><head></head></html>",
+    b"\xef\xbb\xbf \r\n\t<!-- a --><!-- b -->\n<!doctype html>",
+    "\ufeff<html>".encode("utf-16"),
+    b"\n\n   <HTML><BODY>Google Drive - Virus scan warning</BODY></HTML>",
+    b"<!-- " + b"x" * 10_000,
+])
+def test_html_pages_given_as_checkpoints_are_named_as_such(tmp_path, content):
+    """Recipe: an HTML file starting with a UTF-8 BOM or '<!--' got torch's advice to retry with
+    weights_only=False (advice to unpickle). Detected after BOMs, whitespace and comments."""
+    from rb_crossclass.models import read_state_dict
+    from rb_crossclass.models.checkpoint import CheckpointError
+
+    path = tmp_path / "page.pt"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError, match="is an HTML page") as err:
+        read_state_dict(path)
+    assert not any(a in str(err.value) for a in UNPICKLING_ADVICE)
+
+
+def test_torch_advice_to_unpickle_is_never_shown(tmp_path):
+    """A torch file that pickles an object: the error names the object, never the way round."""
+    import argparse
+
+    from rb_crossclass.core.errors import without_unsafe_advice
+    from rb_crossclass.models import read_state_dict
+    from rb_crossclass.models.checkpoint import CheckpointError
+
+    torch.save({"args": argparse.Namespace(lr=0.1), "w": torch.zeros(1)}, tmp_path / "obj.pt")
+    with pytest.raises(CheckpointError, match="argparse.Namespace") as err:
+        read_state_dict(tmp_path / "obj.pt")
+    assert not any(a in str(err.value) for a in UNPICKLING_ADVICE), str(err.value)
+    (tmp_path / "junk.pt").write_bytes(b"\x80\x02\xef garbage")
+    with pytest.raises(CheckpointError) as err:
+        read_state_dict(tmp_path / "junk.pt")
+    assert not any(a in str(err.value) for a in UNPICKLING_ADVICE), str(err.value)
+    assert without_unsafe_advice("Weights only load failed. Re-running `torch.load` with `weights_only` set "
+                                 "to `False` will likely succeed.\n\tWeightsUnpickler error: bad") \
+        == "Weights only load failed. unpickler error: bad"
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+@pytest.mark.parametrize("where", ["fc.weight", "fc.bias", "conv.weight"])
+def test_non_finite_weights_are_named_not_blamed_on_the_structure(value, where):
+    """Recipe: NaN/inf weights were diagnosed as 'the model changes the logits after that layer'."""
+    from rb_crossclass.models import check_contract
+
+    net = Tiny()
+    with torch.no_grad():
+        dict(net.named_parameters())[where].view(-1)[0] = value
+    model = wrap_model(net)
+    with pytest.raises(ModelContractError, match=f"NaN or inf: tensor 'net.{where}'") as err:
+        check_contract(model, PROBE)
+    assert err.value.reason == "non_finite" and "after that layer" not in str(err.value)
+
+
+def test_non_finite_logits_from_finite_weights_are_named():
+    from rb_crossclass.models import check_contract
+
+    class Overflow(Tiny):
+        def features(self, x):
+            return super().features(x) * 1e30 * 1e30  # inf in float32
+
+    with pytest.raises(ModelContractError, match="logits on a probe batch .* hold NaN or inf") as err:
+        check_contract(wrap_model(Overflow()), PROBE)
+    assert err.value.reason == "non_finite"

@@ -25,6 +25,7 @@ from torch import nn
 from ..core.errors import RBCrossclassError
 from ..core.io import atomic_write_json, new_sibling_dir, replace_dir
 from ..models import read_state_dict, save_safetensors
+from ..models.checkpoint import load_torch_file
 
 MODEL_FILE = "model.safetensors"
 STATE_FILE = "training_state.pt"
@@ -107,7 +108,7 @@ def load_checkpoint(folder: str | os.PathLike) -> Loaded:
     states = []
     for name in (STATE_FILE, RECIPE_FILE):
         f = path / name
-        states.append(torch.load(f, map_location="cpu", weights_only=True) if f.is_file() else None)
+        states.append(load_torch_file(f) if f.is_file() else None)
     return meta, weights, states[0], states[1]
 
 
