@@ -880,3 +880,111 @@ def test_non_finite_logits_from_finite_weights_are_named():
     with pytest.raises(ModelContractError, match="logits on a probe batch .* hold NaN or inf") as err:
         check_contract(wrap_model(Overflow()), PROBE)
     assert err.value.reason == "non_finite"
+
+
+@pytest.mark.parametrize("text, why", [
+    ("0", "> 0"), ("0/255", "> 0"), ("0.0", "> 0"), ("1e-400", "too small"), ("1e-400/255", "too small"),
+    ("1_0/255", "ASCII"), ("1_0", "ASCII"), ("\uff18/255", "ASCII"), ("\u0668/255", "ASCII"),
+    ("8/\uff12\uff15\uff15", "ASCII"), ("0x10", "ASCII"), ("8 / 255", "ASCII"), ("1e99999999", "ASCII"),
+])
+def test_attack_radii_that_make_no_sense_are_refused(capsys, tmp_path, text, why):
+    """Recipe: --eps 0, 1e-400 (0 once parsed), 1_0/255 and full-width digits were accepted."""
+    for cmd in (["score", "--model", "timm:resnet18"], ["evaluate", "--model", "timm:resnet18"],
+                ["sweep", "--manifest", "m.yaml"]):
+        code, _, err = _cli(capsys, *cmd, "--eps", text, "--out", str(tmp_path / "o"))
+        assert code == 1 and "--eps" in err and why in err and err.count("\n") == 1, (cmd, err)
+
+
+def test_eps_parsing_keeps_what_was_right():
+    from rb_crossclass.core.threat import ThreatModelError, check_attack_eps, parse_eps
+
+    assert parse_eps("8/255") == 8 / 255 and parse_eps(".5") == 0.5 and parse_eps("1e-3") == 0.001
+    assert parse_eps("0") == 0.0 and parse_eps("2.5e-1/10") == 0.025  # >= 0 where 0 means clean
+    assert parse_eps(" 4/255 ") == 4 / 255
+    with pytest.raises(ThreatModelError, match="> 0"):
+        check_attack_eps(0.0)
+    for bad in ("1e-400", "\uff18", "1_0", "nan", "inf", "1e999"):
+        with pytest.raises(ThreatModelError):
+            parse_eps(bad)
+
+
+@pytest.mark.parametrize("argv, flag", [
+    (["score", "--model", "timm:resnet18", "--steps", "0"], "--steps"),
+    (["score", "--model", "timm:resnet18", "--step-size", "0"], "--step-size"),
+    (["score", "--model", "timm:resnet18", "--steps", "\uff12\uff10"], "--steps"),
+    (["score", "--model", "timm:resnet18", "--n-examples", "1_0"], "--n-examples"),
+    (["score", "--model", "timm:resnet18", "--seed", "\u0661"], "--seed"),
+    (["synthetic", "patch", "--steps", "0"], "--steps"),
+])
+def test_counts_that_make_no_sense_are_refused(capsys, tmp_path, argv, flag):
+    code, _, err = _cli(capsys, *argv, "--out", str(tmp_path / "o"))
+    assert code == 1 and f"argument {flag}" in err and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize("out", ["/", "/.", "//", "~", "/usr", "/etc/", "/tmp/..", "/tmp"])
+@pytest.mark.parametrize("cmd", [["score", "--model", "timm:resnet18"], ["leaderboard", "--cards", "x"],
+                                 ["sweep", "--manifest", "m.yaml"],
+                                 ["train", "--config", "cpu_small_pgd_at"]])
+def test_dangerous_output_folders_are_refused(capsys, out, cmd):
+    """Recipe: --out / wrote into /. The root, system folders and the home folder itself never are."""
+    import os
+
+    code, _, err = _cli(capsys, *cmd, "--out", os.path.expanduser(out))
+    assert code == 1 and "argument --out" in err and "never an output folder" in err, err
+
+
+def test_output_folders_below_home_and_tmp_are_fine(tmp_path):
+    from pathlib import Path
+
+    from rb_crossclass.core.io import dangerous_output_dir
+
+    assert dangerous_output_dir(tmp_path / "o") is None and dangerous_output_dir(Path.home() / "runs") is None
+    assert dangerous_output_dir(tmp_path) is None and dangerous_output_dir(".") is None
+    link = tmp_path / "root_link"
+    link.symlink_to("/")
+    assert dangerous_output_dir(link) == "the root of the file system"
+
+
+@pytest.mark.parametrize("code", ["ENOSPC", "EDQUOT", "EIO"])
+def test_a_full_disk_names_the_file_that_could_not_be_written(tmp_path, capsys, monkeypatch, code):
+    """Recipe: disk-full (ENOSPC) named no file."""
+    import errno
+    import os
+
+    from test_leaderboard import measured_card
+
+    cards = tmp_path / "cards"
+    cards.mkdir()
+    (cards / "M.json").write_text(json.dumps(measured_card("M", "40.00", cas=3.0)))
+
+    def full(fd):
+        raise OSError(getattr(errno, code), os.strerror(getattr(errno, code)))
+
+    monkeypatch.setattr(os, "fsync", full)
+    out = tmp_path / "board"
+    rc, _, err = _cli(capsys, "leaderboard", "--cards", str(cards), "--out", str(out))
+    assert rc == 1 and err.count("\n") == 1 and f"cannot write {tmp_path}/" in err, err
+    assert err.split("cannot write ")[1].split(":")[0].endswith((".html", ".json", ".md", ".png")), err
+    assert ("disk is full" in err) == (code != "EIO")
+    assert not out.exists()
+
+
+def test_a_full_disk_while_torch_saves_names_the_checkpoint(tmp_path, monkeypatch):
+    from rb_crossclass.core.io import FileWriteError
+    from rb_crossclass.train.checkpoints import save_checkpoint
+
+    def failing(obj, f, *args, **kwargs):
+        raise RuntimeError("[enforce fail at inline_container.cc:603] . PytorchStreamWriter failed writing "
+                           "file data/0: file write failed")
+
+    monkeypatch.setattr(torch, "save", failing)
+    with pytest.raises(FileWriteError, match=f"cannot write {tmp_path / 'last'}"):
+        save_checkpoint(tmp_path / "last", Tiny(), {"epoch": 1}, training_state={"step": 1})
+    assert not (tmp_path / "last").exists()
+
+
+def test_readme_says_py_sources_run_code():
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    row = next(line for line in text.splitlines() if line.startswith("| `py:<module>:<callable>`"))
+    assert "runs that Python code" in row and "someone else's manifest" in row
+    assert "A `py:` source runs code" in text

@@ -31,7 +31,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from ..core.names import check_model_id
-from ..core.threat import ThreatModelError, check_eps, default_eps, parse_eps
+from ..core.threat import ThreatModelError, check_attack_eps, check_eps, default_eps, parse_eps
 from ..core.yaml_limits import YAMLLimitError, YAMLLimits, load_yaml
 from .jobs import ModelJob, SweepError
 
@@ -114,8 +114,8 @@ def load_manifest(path: str | os.PathLike) -> Manifest:
     folder = path.resolve().parent
     threat_model = data["threat_model"]
     try:
-        eps = check_eps(parse_eps(data["eps"]), threat_model) if data.get("eps") is not None \
-            else default_eps(threat_model)
+        eps = check_attack_eps(check_eps(parse_eps(data["eps"]), threat_model)) \
+            if data.get("eps") is not None else default_eps(threat_model)
     except ThreatModelError as err:
         raise ManifestError(f"manifest {path}: field $.eps: {err}") from err
     jobs: list[ModelJob] = []
