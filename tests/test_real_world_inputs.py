@@ -988,3 +988,117 @@ def test_readme_says_py_sources_run_code():
     row = next(line for line in text.splitlines() if line.startswith("| `py:<module>:<callable>`"))
     assert "runs that Python code" in row and "someone else's manifest" in row
     assert "A `py:` source runs code" in text
+
+
+def _synthetic_scores(k: int, attack: str, seed: int) -> dict:
+    """A scoring result of K classes without a model: attribution vectors drawn at random."""
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=(k, 32))
+    a /= np.linalg.norm(a, axis=1, keepdims=True)
+    m = a @ a.T
+    m[3, :] = m[:, 3] = np.nan  # a class without samples
+    cas = float(np.nansum(np.clip(m, 0, None)) - np.nansum(np.clip(np.diag(m), 0, None)))
+    names = [f"n{i:08d} class {i}" for i in range(k)]
+    return {"cas": cas, "normalized_cas": cas / (k * (k - 1)), "fsi": 0.3, "clean_cas": cas / 2,
+            "clean_normalized_cas": cas / 2 / (k * (k - 1)), "clean_fsi": 0.2, "matrix": m,
+            "clean_matrix": m * 0.5, "class_names": names, "attack": {"name": attack}, "n_examples": 5 * k,
+            "per_class_counts": [5] * k, "per_class_scores": [1.0] * k,
+            "top_pairs": [{"i": 0, "j": 1, "class_i": names[0], "class_j": names[1], "cosine": 0.5}],
+            "per_class": _per_class(names)}
+
+
+@pytest.fixture(scope="module")
+def imagenet_size_card(tmp_path_factory):
+    """A K = 1,000 evaluate-style card (PGD protocol + AutoAttack examples, per-class results),
+    written by our writer."""
+    from rb_crossclass.cards import card_from_results, protocol_block, write_card
+
+    k = 1000
+    cc = protocol_block(_synthetic_scores(k, "pgd", 0), _synthetic_scores(k, "autoattack", 1))
+    evaluation = {"n_examples": 5 * k, "threat_model": "Linf", "autoattack_version": "standard", "seed": 0,
+                  "batch_size": 250, "date": "2025-01-01T00:00:00+00:00", "package_versions": {"torch": "2"},
+                  "seconds": 1.0, "per_class": _per_class([f"n{i:08d} class {i}" for i in range(k)])}
+    card = card_from_results(name="ImageNet K=1000", dataset="imagenet", threat_model="Linf", eps="4/255",
+                             clean_accuracy=0.7, robust_accuracy=0.4, venue="ICML 2025", cross_class=cc,
+                             evaluation=evaluation)
+    folder = tmp_path_factory.mktemp("k1000") / "cards"
+    path = folder / "imagenet" / "Linf" / "Big1000.json"
+    write_card(card, path)
+    return path, cc
+
+
+def test_an_imagenet_size_card_is_written_small_and_read_back(imagenet_size_card, capsys):
+    """Recipe: a K = 800 card was written (35 MB) and then refused by our own reader; a K = 1,000
+    evaluate card was 119 MB. Matrices above 100 classes are packed; the card reads back exactly."""
+    from rb_crossclass.cards import load_card, matrix_array
+    from rb_crossclass.cards.files import MAX_CARD_BYTES
+
+    path, cc = imagenet_size_card
+    size = path.stat().st_size
+    assert size < 20 * 2**20 and size < MAX_CARD_BYTES
+    card = load_card(path)
+    for block, key in ((card["cross_class"], "matrix"), (card["cross_class"]["autoattack"], "clean_matrix")):
+        m = matrix_array(block[key])
+        assert m.shape == (1000, 1000) and np.isnan(m[3]).all() and np.isnan(m[:, 3]).all()
+    expected = _synthetic_scores(1000, "pgd", 0)["matrix"]
+    assert np.allclose(matrix_array(card["cross_class"]["matrix"]), expected, atol=1e-6, equal_nan=True)
+    code, out, err = _cli(capsys, "card", "validate", str(path))
+    assert code == 0 and out.startswith("ok"), err
+    code, out, _ = _cli(capsys, "card", "show", str(path))
+    assert code == 0 and "1000x1000" in out
+
+
+def test_an_imagenet_size_card_builds_a_board_with_a_bounded_heatmap(imagenet_size_card, tmp_path, capsys):
+    import base64
+    import re
+
+    from rb_crossclass.figures.canvas import MAX_PIXELS
+
+    path, _ = imagenet_size_card
+    cards = path.parent.parent.parent
+    code, _, err = _cli(capsys, "leaderboard", "--cards", str(cards), "--dataset", "imagenet",
+                        "--out", str(tmp_path / "b"))
+    assert code == 0, err
+    page = next((tmp_path / "b" / "models").glob("*.html")).read_text()
+    png = base64.b64decode(re.search(r'src="data:image/png;base64,([^"]+)"', page).group(1))
+    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+    assert width <= 1500 and height <= 1500, (width, height)  # was 12,260 x 12,180 at K = 1,000
+    assert width * height <= MAX_PIXELS
+
+
+@pytest.mark.parametrize("k, dpi", [(2, None), (21, None), (150, None), (1000, None), (2, 1200),
+                                    (1000, 1200)])
+def test_heatmaps_are_bounded_in_pixels_whatever_k_and_dpi(tmp_path, k, dpi):
+    from rb_crossclass.figures import FigureStyle, heatmap_size_px, plot_attribution_matrix
+    from rb_crossclass.figures.canvas import MAX_PIXELS
+
+    m = np.eye(k)
+    path = plot_attribution_matrix(m, None, tmp_path / "h.png", style=FigureStyle(dpi=dpi))
+    png = path.read_bytes()
+    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+    expected = heatmap_size_px(k, dpi or 100)
+    assert width * height <= MAX_PIXELS and abs(width - expected[0]) <= 1 and abs(height - expected[1]) <= 1
+    if dpi is None:
+        assert width <= 1500 and height <= 1500
+
+
+def test_packed_matrices_that_do_not_decode_are_card_errors():
+    from test_leaderboard import measured_card
+
+    from rb_crossclass.cards import CardError, validate_card
+    from rb_crossclass.cards.matrices import pack_matrix
+
+    card = measured_card("M", "40.00", cas=3.0)
+    good = pack_matrix([[1.0, 0.5], [0.5, 1.0]])
+    card["cross_class"]["matrix"] = good
+    validate_card(card, "c")  # a small matrix may be packed too
+    import base64
+    import zlib
+
+    bomb = base64.b64encode(zlib.compress(b"\0" * 50_000_000)).decode()
+    for bad, why in (({**good, "k": 3}, "3x3|expected"), ({**good, "data": "!!"}, "cannot be decoded"),
+                     ({**good, "data": bomb}, "expected"), ({**good, "layout": "diag"}, "layout"),
+                     ({**good, "extra": 1}, "unknown key|extra")):
+        card["cross_class"]["matrix"] = bad
+        with pytest.raises(CardError, match=why):
+            validate_card(card, "c")

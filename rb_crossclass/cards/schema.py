@@ -19,6 +19,7 @@ from typing import Any
 
 from ..core.errors import RBCrossclassError
 from ..core.threat import ThreatModelError, check_eps, parse_eps
+from .matrices import MatrixFormatError, matrix_array
 
 SCHEMA_RESOURCE = "schemas/card.schema.json"
 MAX_CARD_DEPTH = 32  # the deepest real card is ~8 levels (cross_class.pgd.matrix[i][j])
@@ -107,6 +108,14 @@ def _describe(error) -> tuple[str, str]:
             "missing: a card needs autoattack_acc (Linf/L2), corruptions_acc (corruptions), or, for "
             "a training run not evaluated with AutoAttack yet, training and cross_class blocks"
         )
+    if error.validator == "anyOf" and path and path[-1] != "eps" and error.context:
+        # e.g. a matrix (inline rows, or packed): name the problem inside the branch of the value's
+        # own type, not "not valid under any of the given schemas"
+        inner = [e for e in error.context if e.validator != "type" or list(e.absolute_path) != path]
+        if inner:
+            import jsonschema
+
+            return _describe(jsonschema.exceptions.best_match(inner))
     if error.validator == "pattern" or (error.validator == "anyOf" and path and path[-1] == "eps"):
         field = str(path[-1]) if path else ""
         if field == "eps":
@@ -169,6 +178,15 @@ def _semantic_errors(card: dict) -> list[tuple[str, str]]:
         for key in ("matrix", "clean_matrix"):
             m = block.get(key)
             if m is None:
+                continue
+            if isinstance(m, dict):  # packed (cards.matrices): it must decode to k x k
+                try:
+                    n = matrix_array(m).shape[0]
+                except MatrixFormatError as err:
+                    out.append((f"{where}.{key}", str(err)))
+                    continue
+                if n != k:
+                    out.append((f"{where}.{key}", f"is {n}x{n} but class_names has {k} names"))
                 continue
             if len(m) != k:
                 out.append((f"{where}.{key}", f"has {len(m)} rows but class_names has {k} names"))

@@ -144,6 +144,9 @@ def render_card(card: dict) -> str:
 def _matrix_lines(matrix: list[list], names: list[str]) -> list[str]:
     if len(names) > 20:
         return [f"  matrix           {len(names)}x{len(names)} (use --json to see it)"]
+    from ..cards.matrices import matrix_array
+
+    matrix = [[None if v != v else v for v in row] for row in matrix_array(matrix).tolist()]
     short = [n[:5] for n in names]
     out = ["", "  attribution matrix C[i,j] = cos(A_i, A_j)",
            "  " + " " * 6 + "".join(f"{s:>6}" for s in short)]

@@ -59,13 +59,23 @@ def plain_text(text: object) -> str:
     return str(text).replace("$", r"\$")
 
 
+MAX_PIXELS = 25_000_000  # ~100 MB of RGBA while drawing, whatever the figure size and --dpi
+
+
+def bounded_dpi(figsize: tuple[float, float], dpi: int) -> int:
+    """``dpi``, lowered so that a figure of ``figsize`` inches has at most :data:`MAX_PIXELS`."""
+    w, h = figsize
+    return max(1, min(int(dpi), int((MAX_PIXELS / max(w * h, 1e-9)) ** 0.5)))
+
+
 def save_figure(fig, path: str | os.PathLike, style: FigureStyle | None = None,
                 default_dpi: int = 100) -> Path:
     """Write ``fig`` atomically to ``path`` with the style's suffix (``x.png`` → ``x.pdf`` for
-    PDF); returns the path written."""
+    PDF); returns the path written. The resolution is lowered where the image would exceed
+    :data:`MAX_PIXELS` (a large figure at a high ``--dpi``)."""
     style = style or DEFAULT_STYLE
     out = Path(path).with_suffix("." + style.format)
-    dpi = style.dpi or default_dpi
+    dpi = bounded_dpi(tuple(fig.get_size_inches()), style.dpi or default_dpi)
     atomic_write(out, lambda tmp: fig.savefig(tmp, format=style.format, dpi=dpi,
                                               metadata=_NO_STAMP[style.format]))
     return out
