@@ -480,14 +480,39 @@ def test_zoo_add_writes_nothing_outside_the_zoo(tmp_path):
 
 
 # --------------------------------------------------------------------------- fuzzed cards
+# Shapes a JSON value cannot hold in Python without building it (deep nesting, numbers past the
+# int/float limits): a placeholder string in the card, expanded in the file's text.
+_EXPANDED = {
+    "@DEEP40": "[" * 40 + "]" * 40, "@DEEP990": "[" * 990 + "]" * 990,
+    "@DEEP5000": "[" * 5000 + "]" * 5000, "@OBJ990": '{"a": ' * 990 + "1" + "}" * 990,
+    "@INT4000": "1" + "0" * 3999, "@NEGINT4000": "-" + "9" * 4000, "@INT5000": "1" + "0" * 4999,
+    "@FLOAT400": "1e400", "@TINY": "1e-400",
+}
+
+
+def _packed_bomb() -> dict:
+    import base64
+    import zlib
+
+    return {"encoding": "float32-zlib-base64", "layout": "upper", "k": 1000,
+            "data": base64.b64encode(zlib.compress(b"\0" * 40_000_000)).decode()}
+
+
 def _mutations(card: dict, rng: np.random.Generator) -> dict:
     values = [None, True, -1, 0, 1e308, 10**40, "x" * 3000, "", [], {}, [[1.0] * 3] * 3, "8|255", "1e999",
-              "<script>alert(1)</script>", "\u202e", 3.5, "NaN", {"nested": [1, {"a": None}]}]
+              "<script>alert(1)</script>", "\u202e", 3.5, "NaN", {"nested": [1, {"a": None}]},
+              # nesting, bombs (wide, long, packed) and huge numbers
+              *_EXPANDED, 1.7976931348623157e308, -1e308, 5e-324, 10**300, [0.5] * 100_000,
+              {f"k{i}": i for i in range(5000)}, "y" * 2_000_000, _packed_bomb(), [[1.0] * 300] * 300,
+              [{"i": 10**200, "cosine": 10**100}]]
     mutated = json.loads(json.dumps(card))
     for _ in range(int(rng.integers(1, 4))):
-        target = mutated
-        if isinstance(mutated.get("cross_class"), dict) and rng.random() < 0.5:
-            target = mutated["cross_class"]
+        targets, level = [mutated], [mutated]  # the card's objects down to 4 levels (blocks, per_class, ...)
+        for _depth in range(3):
+            level = [v for t in level for v in (t.values() if isinstance(t, dict) else t[:3])
+                     if isinstance(v, (dict, list))]
+            targets += [t for t in level if isinstance(t, dict)]
+        target = targets[int(rng.integers(len(targets)))]
         keys = list(target)
         pick = keys and rng.random() < 0.8
         key = keys[int(rng.integers(len(keys)))] if pick else f"k{int(rng.integers(9))}"
@@ -498,21 +523,32 @@ def _mutations(card: dict, rng: np.random.Generator) -> dict:
     return mutated
 
 
-def test_fuzzed_cards_end_in_clear_errors_or_valid_boards(tmp_path):
+def _card_text(card: dict) -> str:
+    text = json.dumps(card)
+    for marker, expanded in _EXPANDED.items():
+        text = text.replace(json.dumps(marker), expanded)
+    return text
+
+
+def test_fuzzed_cards_end_in_clear_errors_or_valid_boards(tmp_path, capsys):
     from test_leaderboard import measured_card, official_card
 
-    from rb_crossclass.cards import CardError, card_problems
+    from rb_crossclass.cards import CardError, card_problems, read_card_json
     from rb_crossclass.leaderboard import LeaderboardError, build_leaderboard
 
     rng = np.random.default_rng(7)
-    bases = [official_card("O", "50.00", footnote="f"), measured_card("M", "40.00", cas=3.0)]
+    bases = [official_card("O", "50.00", footnote="f"), measured_card("M", "40.00", cas=3.0), _rich_card()]
     slow = []
     for i in range(300):
-        card = _mutations(bases[i % 2], rng)
+        card = _mutations(bases[i % 3], rng)
         folder = tmp_path / f"c{i}"
         folder.mkdir()
-        (folder / f"X{i}.json").write_text(json.dumps(card))
-        card_problems(card)  # never raises
+        path = folder / f"X{i}.json"
+        path.write_text(_card_text(card))
+        try:
+            card_problems(read_card_json(path))  # never raises but CardError (unreadable JSON)
+        except CardError:
+            pass
         t0 = time.perf_counter()
         try:
             build_leaderboard([folder], "cifar10", "Linf", tmp_path / f"b{i}")
@@ -520,6 +556,12 @@ def test_fuzzed_cards_end_in_clear_errors_or_valid_boards(tmp_path):
             pass
         if time.perf_counter() - t0 > 3:
             slow.append(i)
+        if i % 25 == 0:  # and the command line: one line, exit 0 or 1, never a traceback
+            code, _, err = _cli(capsys, "card", "validate", str(folder))
+            assert code in (0, 1) and "Traceback" not in err
+            code, _, err = _cli(capsys, "leaderboard", "--cards", str(folder),
+                                "--out", str(tmp_path / f"l{i}"))
+            assert code in (0, 1) and (code == 0 or err.count("\n") == 1), err
     assert not slow
 
 
@@ -724,6 +766,12 @@ BOARD_BREAKERS = {
     "clean_one_short_pgd": ("cross_class.pgd.per_class.clean_accuracy", [0.8], "per_class.clean_accuracy"),
     "interval_one_short": ("cross_class.per_class.robust_interval", [[0.1, 0.2]], "robust_interval"),
     "names_one_long": ("evaluation.per_class.class_names", ["a", "b", "c"], "per_class"),
+    "attack_setting_is_a_matrix": ("cross_class.pgd.attack.norm", [[1.0] * 300] * 300, "attack"),
+    "attack_with_many_settings": ("cross_class.attack", {"name": "pgd", **{f"k{i}": i for i in range(99)}},
+                                  "attack"),
+    "list_of_100k_scores": ("cross_class.per_class_scores", [0.5] * 100_000, "100000 entries"),
+    "package_versions_10k": ("evaluation.package_versions", {f"p{i}": "1" for i in range(10_000)},
+                             "package_versions"),
 }
 
 

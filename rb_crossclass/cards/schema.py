@@ -23,6 +23,7 @@ from .matrices import MatrixFormatError, matrix_array
 
 SCHEMA_RESOURCE = "schemas/card.schema.json"
 MAX_CARD_DEPTH = 32  # the deepest real card is ~8 levels (cross_class.pgd.matrix[i][j])
+MAX_CARD_LIST = 1000  # the longest list the schema allows (K <= 1000); x_ extension keys are free
 _REPR = reprlib.Repr()
 _REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxstring, _REPR.maxother = 3, 6, 6, 60, 60
 
@@ -70,22 +71,29 @@ def _short(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else f"{text[:limit - 3]}... ({n} characters)"
 
 
-def depth_problem(value: Any, limit: int = MAX_CARD_DEPTH) -> tuple[str, str] | None:
+def depth_problem(value: Any, limit: int = MAX_CARD_DEPTH,
+                  max_list: int = MAX_CARD_LIST) -> tuple[str, str] | None:
     """``(field path, message)`` for the first list or object nested deeper than ``limit`` levels
-    in ``value``, else ``None``. Iterative (no recursion), so it is safe on any JSON value and runs
-    before anything recursive (the schema validator, ``repr``, ``json.dumps``) sees the card."""
-    stack: list[tuple[Any, int, tuple]] = [(value, 1, ())]
+    in ``value``, or a list longer than ``max_list`` outside ``x_`` extension keys; else ``None``.
+    Iterative (no recursion), so it is safe on any JSON value and runs before anything recursive
+    or per-item (the schema validator makes one error per item of a 100,000-item list, ``repr``,
+    ``json.dumps``) sees the card."""
+    stack: list[tuple[Any, int, tuple, bool]] = [(value, 1, (), False)]
     while stack:
-        node, depth, path = stack.pop()
+        node, depth, path, free = stack.pop()
         if isinstance(node, dict):
             items = node.items()
         elif isinstance(node, list):
+            if len(node) > max_list and not free:
+                return _json_path(path), (f"has {len(node)} entries, more than any list of a card may "
+                                          f"hold ({max_list})")
             items = enumerate(node)
         else:
             continue
         if depth > limit:
             return _json_path(path), f"nested deeper than {limit} levels; a card is never that deep"
-        stack.extend((v, depth + 1, (*path, k)) for k, v in items if isinstance(v, (dict, list)))
+        stack.extend((v, depth + 1, (*path, k), free or str(k).startswith("x_"))
+                     for k, v in items if isinstance(v, (dict, list)))
     return None
 
 
