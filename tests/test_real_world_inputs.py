@@ -1150,3 +1150,9 @@ def test_packed_matrices_that_do_not_decode_are_card_errors():
         card["cross_class"]["matrix"] = bad
         with pytest.raises(CardError, match=why):
             validate_card(card, "c")
+
+
+@pytest.mark.parametrize("text", ["0", "0/255", "\uff18/255", "1_0/255", "1e-400"])
+def test_zoo_entry_radius_is_a_radius(capsys, tmp_path, text):
+    code, _, err = _cli(capsys, "zoo", "add", "--run", str(tmp_path), "--name", "M", "--eps", text)
+    assert code == 1 and "argument --eps" in err and err.count("\n") == 1, err

@@ -108,8 +108,9 @@ def attack_eps_arg(text: str) -> float:
 
 
 def eps_string_arg(text: str) -> str:
-    """ε kept in RobustBench's string form (``8/255``, ``0.5``) for cards (argparse type)."""
+    """ε kept in RobustBench's string form (``8/255``, ``0.5``) for cards, > 0 (argparse type)."""
     try:
+        check_attack_eps(parse_eps(text))
         return format_eps(text)
     except RBCrossclassError as err:
         raise argparse.ArgumentTypeError(str(err)) from err
