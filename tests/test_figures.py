@@ -115,3 +115,15 @@ def test_every_figure_draws_data_text_literally(tmp_path, monkeypatch, text):
     scatter.plot_cas_vs_robust(rows, tmp_path / "r.png", title=text)
     shown = _shown(figures)
     assert sum(text in s for s in shown) >= 8, shown
+
+
+def test_figures_never_go_through_latex(tmp_path, monkeypatch):
+    """A user's matplotlibrc with text.usetex: True must not send model IDs to LaTeX."""
+    import matplotlib
+
+    from rb_crossclass.figures import plot_attribution_matrix
+
+    monkeypatch.setitem(matplotlib.rcParams, "text.usetex", True)
+    path = plot_attribution_matrix([[1.0, 0.2], [0.2, 1.0]], ["a_b", "c^{d"], tmp_path / "h.png",
+                                   title="$x^{$ model_1 100%")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

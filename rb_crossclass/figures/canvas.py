@@ -76,6 +76,18 @@ def save_figure(fig, path: str | os.PathLike, style: FigureStyle | None = None,
     style = style or DEFAULT_STYLE
     out = Path(path).with_suffix("." + style.format)
     dpi = bounded_dpi(tuple(fig.get_size_inches()), style.dpi or default_dpi)
-    atomic_write(out, lambda tmp: fig.savefig(tmp, format=style.format, dpi=dpi,
-                                              metadata=_NO_STAMP[style.format]))
+    atomic_write(out, lambda tmp: _save_without_tex(fig, tmp, style.format, dpi))
     return out
+
+
+def _save_without_tex(fig, tmp: str, fmt: str, dpi: int) -> None:
+    """``fig.savefig`` with LaTeX off for every text (a ``text.usetex: True`` in the user's
+    matplotlibrc would send model IDs with ``_``, ``^``, ``{`` to LaTeX, and need it installed);
+    tick labels made while drawing read the setting, hence the context."""
+    import matplotlib
+    from matplotlib.text import Text
+
+    for text in fig.findobj(Text):
+        text.set_usetex(False)
+    with matplotlib.rc_context({"text.usetex": False}):
+        fig.savefig(tmp, format=fmt, dpi=dpi, metadata=_NO_STAMP[fmt])
