@@ -44,3 +44,86 @@ def test_exact_p_at_the_largest_exact_size_is_fast_and_a_share_of_pairings():
     xs = list(range(EXACT_P_UP_TO))
     rho, p = rank_correlation(xs, xs)
     assert rho == 1.0 and p == pytest.approx(2 / math.factorial(EXACT_P_UP_TO))
+
+
+# --------------------------------------------------------------------------- text drawn literally
+MATH_LIKE = ["$x^{$", "a\\b_c^d{e}", "50$ or \\$ 5", "$\\frac{1}{0}$", "_{^}", "\\"]
+
+
+def _drawn_texts(monkeypatch, modules) -> list:
+    """Patch ``new_figure`` in ``modules``; the returned list receives every figure made."""
+    from rb_crossclass.figures import canvas
+
+    figures = []
+
+    def recording(*args, **kwargs):
+        fig = canvas.new_figure(*args, **kwargs)
+        figures.append(fig)
+        return fig
+
+    for module in modules:
+        monkeypatch.setattr(module, "new_figure", recording)
+    return figures
+
+
+def _shown(figures) -> list[str]:
+    """Every text of ``figures`` as matplotlib shows it; none may be parsed as mathtext."""
+    from matplotlib.text import Text
+
+    shown = []
+    for fig in figures:
+        for t in fig.findobj(Text):
+            text, math = t._preprocess_math(t.get_text())
+            assert not (math and any(m in t.get_text() for m in ("{", "\\", "^"))), t.get_text()
+            shown.append(text)
+    return shown
+
+
+@pytest.mark.parametrize("text", MATH_LIKE)
+def test_every_figure_draws_data_text_literally(tmp_path, monkeypatch, text):
+    """Recipe (issue 19): a card file named '$x^{$.json' crashed the board build, its ID parsed as
+    mathtext in the per-model heatmap's title. Names, titles, class and attack names are text."""
+    from rb_crossclass.figures import (
+        curves,
+        dynamics,
+        heatmap,
+        plot_attribution_matrix,
+        plot_curves,
+        plot_matrix_difference,
+        scatter,
+        synthetic,
+    )
+    from rb_crossclass.figures.dynamics import plot_dynamics
+    from rb_crossclass.figures.synthetic import plot_cas_curves
+
+    figures = _drawn_texts(monkeypatch, (curves, dynamics, heatmap, scatter, synthetic))
+    m = [[1.0, 0.2], [0.2, 1.0]]
+    plot_attribution_matrix(m, [text, text + "2"], tmp_path / "a.png", title=text)
+    plot_matrix_difference(m, m, [text, "b"], tmp_path / "d.png", title=text)
+    records = [{"epoch": e, "clean_acc": 0.5, "robust_acc": 0.3, "cas": 2.0, "attack": text} for e in (1, 2)]
+    plot_curves(records, tmp_path / "c.png", 2, title=text)
+    hist = [{"epoch": 1, "robust_acc": 30.0, "cas": 1.0}, {"epoch": 2, "robust_acc": 40.0, "cas": 2.0}]
+    plot_dynamics([{"name": text, "recipe": text, "eps": text, "epochs": hist}],
+                  tmp_path / "y.png", title=text)
+    runs = [{"eps": 0.1, "recipe": text,
+             "history": [{"epoch": 1, "cas": 1.0, "clean_cas": 0.5, "weight_ratio": None,
+                          "robust_accuracy": 0.5}]}]
+    plot_cas_curves(runs, tmp_path / "s.png", 3)
+    rows = [{"model_id": text, "rank": i + 1, "official": False, "board_acc": 40.0 + i,
+             "worst_class_robust": 10.0 + i, "cas": 3.0 - i, "normalized_cas": 0.1 * i}
+            for i in range(3)]
+    scatter.plot_cas_vs_robust(rows, tmp_path / "r.png", title=text)
+    shown = _shown(figures)
+    assert sum(text in s for s in shown) >= 8, shown
+
+
+def test_figures_never_go_through_latex(tmp_path, monkeypatch):
+    """A user's matplotlibrc with text.usetex: True must not send model IDs to LaTeX."""
+    import matplotlib
+
+    from rb_crossclass.figures import plot_attribution_matrix
+
+    monkeypatch.setitem(matplotlib.rcParams, "text.usetex", True)
+    path = plot_attribution_matrix([[1.0, 0.2], [0.2, 1.0]], ["a_b", "c^{d"], tmp_path / "h.png",
+                                   title="$x^{$ model_1 100%")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

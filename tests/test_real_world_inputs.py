@@ -480,14 +480,39 @@ def test_zoo_add_writes_nothing_outside_the_zoo(tmp_path):
 
 
 # --------------------------------------------------------------------------- fuzzed cards
+# Shapes a JSON value cannot hold in Python without building it (deep nesting, numbers past the
+# int/float limits): a placeholder string in the card, expanded in the file's text.
+_EXPANDED = {
+    "@DEEP40": "[" * 40 + "]" * 40, "@DEEP990": "[" * 990 + "]" * 990,
+    "@DEEP5000": "[" * 5000 + "]" * 5000, "@OBJ990": '{"a": ' * 990 + "1" + "}" * 990,
+    "@INT4000": "1" + "0" * 3999, "@NEGINT4000": "-" + "9" * 4000, "@INT5000": "1" + "0" * 4999,
+    "@FLOAT400": "1e400", "@TINY": "1e-400",
+}
+
+
+def _packed_bomb() -> dict:
+    import base64
+    import zlib
+
+    return {"encoding": "float32-zlib-base64", "layout": "upper", "k": 1000,
+            "data": base64.b64encode(zlib.compress(b"\0" * 40_000_000)).decode()}
+
+
 def _mutations(card: dict, rng: np.random.Generator) -> dict:
     values = [None, True, -1, 0, 1e308, 10**40, "x" * 3000, "", [], {}, [[1.0] * 3] * 3, "8|255", "1e999",
-              "<script>alert(1)</script>", "\u202e", 3.5, "NaN", {"nested": [1, {"a": None}]}]
+              "<script>alert(1)</script>", "\u202e", 3.5, "NaN", {"nested": [1, {"a": None}]},
+              # nesting, bombs (wide, long, packed) and huge numbers
+              *_EXPANDED, 1.7976931348623157e308, -1e308, 5e-324, 10**300, [0.5] * 100_000,
+              {f"k{i}": i for i in range(5000)}, "y" * 2_000_000, _packed_bomb(), [[1.0] * 300] * 300,
+              [{"i": 10**200, "cosine": 10**100}]]
     mutated = json.loads(json.dumps(card))
     for _ in range(int(rng.integers(1, 4))):
-        target = mutated
-        if isinstance(mutated.get("cross_class"), dict) and rng.random() < 0.5:
-            target = mutated["cross_class"]
+        targets, level = [mutated], [mutated]  # the card's objects down to 4 levels (blocks, per_class, ...)
+        for _depth in range(3):
+            level = [v for t in level for v in (t.values() if isinstance(t, dict) else t[:3])
+                     if isinstance(v, (dict, list))]
+            targets += [t for t in level if isinstance(t, dict)]
+        target = targets[int(rng.integers(len(targets)))]
         keys = list(target)
         pick = keys and rng.random() < 0.8
         key = keys[int(rng.integers(len(keys)))] if pick else f"k{int(rng.integers(9))}"
@@ -498,21 +523,32 @@ def _mutations(card: dict, rng: np.random.Generator) -> dict:
     return mutated
 
 
-def test_fuzzed_cards_end_in_clear_errors_or_valid_boards(tmp_path):
+def _card_text(card: dict) -> str:
+    text = json.dumps(card)
+    for marker, expanded in _EXPANDED.items():
+        text = text.replace(json.dumps(marker), expanded)
+    return text
+
+
+def test_fuzzed_cards_end_in_clear_errors_or_valid_boards(tmp_path, capsys):
     from test_leaderboard import measured_card, official_card
 
-    from rb_crossclass.cards import CardError, card_problems
+    from rb_crossclass.cards import CardError, card_problems, read_card_json
     from rb_crossclass.leaderboard import LeaderboardError, build_leaderboard
 
     rng = np.random.default_rng(7)
-    bases = [official_card("O", "50.00", footnote="f"), measured_card("M", "40.00", cas=3.0)]
+    bases = [official_card("O", "50.00", footnote="f"), measured_card("M", "40.00", cas=3.0), _rich_card()]
     slow = []
     for i in range(300):
-        card = _mutations(bases[i % 2], rng)
+        card = _mutations(bases[i % 3], rng)
         folder = tmp_path / f"c{i}"
         folder.mkdir()
-        (folder / f"X{i}.json").write_text(json.dumps(card))
-        card_problems(card)  # never raises
+        path = folder / f"X{i}.json"
+        path.write_text(_card_text(card))
+        try:
+            card_problems(read_card_json(path))  # never raises but CardError (unreadable JSON)
+        except CardError:
+            pass
         t0 = time.perf_counter()
         try:
             build_leaderboard([folder], "cifar10", "Linf", tmp_path / f"b{i}")
@@ -520,6 +556,12 @@ def test_fuzzed_cards_end_in_clear_errors_or_valid_boards(tmp_path):
             pass
         if time.perf_counter() - t0 > 3:
             slow.append(i)
+        if i % 25 == 0:  # and the command line: one line, exit 0 or 1, never a traceback
+            code, _, err = _cli(capsys, "card", "validate", str(folder))
+            assert code in (0, 1) and "Traceback" not in err
+            code, _, err = _cli(capsys, "leaderboard", "--cards", str(folder),
+                                "--out", str(tmp_path / f"l{i}"))
+            assert code in (0, 1) and (code == 0 or err.count("\n") == 1), err
     assert not slow
 
 
@@ -751,3 +793,596 @@ def test_imagenet_sweep_feeds_each_model_what_evaluate_feeds_it(tmp_path, monkey
     assert len(reads) == len({sweep_data.preprocessing_key("imagenet", n, "Linf") for n in chosen}) >= 4
     default = fed[by_prep["Res256Crop224"]]
     assert not torch.equal(fed[by_prep["BicubicRes256Crop224"]], default)  # another interpolation
+
+
+# --------------------------------------------------------------------------- issue 19, round 3
+@pytest.mark.parametrize("name", ["$x^{$", "a$b$c", "$\\frac{1}{0}$", "x_{1}^$"])
+def test_math_like_model_ids_and_class_names_build_a_board(tmp_path, capsys, name):
+    """Recipe: a card file named '$x^{$.json' (a valid card) crashed the whole board build: the ID
+    was parsed as matplotlib mathtext in the per-model heatmap; class names are drawn the same way."""
+    from test_leaderboard import measured_card
+
+    cards = tmp_path / "cards"
+    cards.mkdir()
+    card = measured_card("X", "40.00", cas=3.0)
+    card["cross_class"]["class_names"] = [name, "$\\b{"]
+    card["cross_class"]["pgd"] = dict(card["cross_class"])
+    (cards / f"{name}.json").write_text(json.dumps(card))
+    code, out, err = _cli(capsys, "leaderboard", "--cards", str(cards), "--out", str(tmp_path / "b"))
+    assert code == 0, err
+    board = json.loads((tmp_path / "b" / "leaderboard.json").read_text())
+    assert [r["model_id"] for r in board["entries"]] == [name]
+    assert any(p.suffix == ".html" for p in (tmp_path / "b" / "models").iterdir())
+
+
+def _bomb_manifest(levels: int = 9, width: int = 9, leaf: str = '"lol"') -> str:
+    """A manifest whose card field is a classic alias bomb (``width ** levels`` leaves)."""
+    lines = [f"l0: &l0 {leaf}"]
+    for i in range(1, levels + 1):
+        lines.append(f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * width)}]")
+    anchors = "\n".join("  " + line for line in lines)
+    return ("dataset: mnist\nthreat_model: Linf\neps: '0.3'\n"
+            f"x_anchors:\n{anchors}\n"
+            f"models:\n  - name: M\n    source: timm:resnet18\n    card: {{name: t, x_bomb: *l{levels}}}\n")
+
+
+YAML_BOMBS = {
+    "billion_laughs": _bomb_manifest(),
+    "long_string_times_aliases": _bomb_manifest(levels=4, width=10, leaf='"' + "x" * 900 + '"'),
+    "recursive_alias": ("dataset: mnist\nthreat_model: Linf\nmodels:\n"
+                        "  - {name: M, source: timm:resnet18, card: {name: t, x_self: &s [*s]}}\n"),
+    "deep_nesting": ("dataset: mnist\nthreat_model: Linf\nmodels:\n  - name: M\n    source: timm:resnet18\n"
+                     "    card: {name: t, x_deep: " + "[" * 900 + "]" * 900 + "}\n"),
+    "merge_key_bomb": ("dataset: mnist\nthreat_model: Linf\nx_a: &a {" + ", ".join(f"k{i}: {'v' * 99}"
+                       for i in range(100)) + "}\nx_b: &b {" + ", ".join(f"b{i}: *a" for i in range(100))
+                       + "}\nx_c: [" + ", ".join(["*b"] * 100) + "]\nmodels: []\n"),
+    "huge_string": ("dataset: mnist\nthreat_model: Linf\nmodels:\n  - name: M\n    source: timm:resnet18\n"
+                    f"    card: {{name: t, footnote: {'y' * 200_000}}}\n"),
+    "footnote_longer_than_a_card_holds": ("dataset: mnist\nthreat_model: Linf\nmodels:\n  - name: M\n"
+                                          "    source: timm:resnet18\n"
+                                          f"    card: {{name: t, footnote: {'y' * 30_000}}}\n"),
+}
+
+
+@pytest.mark.parametrize("kind", list(YAML_BOMBS))
+def test_manifest_that_expands_too_far_is_refused_up_front(tmp_path, capsys, kind):
+    """Recipe: a 1.6 KB manifest with an alias bomb in a card field ended in MemoryError after the
+    model was scored; a 1.3 KB one wrote a 13 MB card. Refused on read, one line naming the file."""
+    from rb_crossclass.sweep import ManifestError, load_manifest
+
+    path = tmp_path / f"{kind}.yaml"
+    path.write_text(YAML_BOMBS[kind])
+    t0 = time.perf_counter()
+    with pytest.raises(ManifestError, match=str(path).replace("\\", "\\\\")):
+        load_manifest(path)
+    assert time.perf_counter() - t0 < 2  # refused before anything was expanded
+    code, out, err = _cli(capsys, "sweep", "--manifest", str(path), "--out", str(tmp_path / "o"))
+    assert code == 1 and err.count("\n") == 1 and str(path) in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_yaml_bounds_keep_anchors_that_stay_small(tmp_path):
+    from rb_crossclass.core.yaml_limits import YAMLLimitError, YAMLLimits, load_yaml
+    from rb_crossclass.sweep import load_manifest
+
+    path = tmp_path / "ok.yaml"
+    path.write_text("dataset: mnist\nthreat_model: Linf\nx_card: &c {name: Paper, venue: ICLR 2020}\n"
+                    "models:\n  - {name: A, source: timm:resnet18, card: *c}\n"
+                    "  - {name: B, source: timm:resnet18, card: {<<: *c, name: Other}}\n")
+    jobs = load_manifest(path).jobs
+    assert [j.card["name"] for j in jobs] == ["Paper", "Other"] and jobs[1].card["venue"] == "ICLR 2020"
+    assert load_yaml("a: &x [1, 2]\nb: [*x, *x]", "s") == {"a": [1, 2], "b": [[1, 2], [1, 2]]}
+    assert load_yaml("", "s") is None
+    small = YAMLLimits(max_nodes=10)
+    with pytest.raises(YAMLLimitError, match="more than 10 YAML nodes"):
+        load_yaml("a: &x [1, 2, 3]\nb: [*x, *x, *x]", "s", small)
+    with pytest.raises(YAMLLimitError, match="not valid YAML"):
+        load_yaml("a: [1,\n", "s")
+    with pytest.raises(YAMLLimitError, match="not valid YAML"):
+        load_yaml("a: 1\n---\nb: 2\n", "s")
+
+
+def test_other_yaml_inputs_refuse_alias_bombs_in_one_line(tmp_path, capsys):
+    bomb = _bomb_manifest().split("models:")[0]
+    config = tmp_path / "train.yaml"
+    config.write_text(bomb)
+    code, _, err = _cli(capsys, "train", "--config", str(config), "--out", str(tmp_path / "run"))
+    assert code == 1 and err.count("\n") == 1 and "YAML nodes" in err and str(config) in err
+    zoo_dir = tmp_path / "zoo" / "cifar10" / "Linf"
+    zoo_dir.mkdir(parents=True)
+    (zoo_dir / "Z.yaml").write_text(bomb)
+    code, _, err = _cli(capsys, "zoo", "list", "--root", str(tmp_path / "zoo"))
+    assert code == 1 and err.count("\n") == 1 and "YAML nodes" in err and "Z.yaml" in err
+
+
+def _nested(levels: int) -> str:
+    return "[" * levels + "]" * levels
+
+
+@pytest.mark.parametrize("levels", [40, 990, 5000])
+def test_deeply_nested_cards_are_reported_and_every_card_is_checked(tmp_path, capsys, levels):
+    """Recipe: a card nested ~990 levels deep crashed 'card validate' (RecursionError from repr in
+    the error message) and a folder check stopped at that file, leaving the rest unchecked."""
+    from test_leaderboard import measured_card
+
+    from rb_crossclass.cards import CardError, card_problems, load_card
+
+    base = json.dumps(measured_card("M", "40.00", cas=3.0))
+    deep = _nested(levels)
+    variants = {
+        "A_x_key": base[:-1] + f', "x_deep": {deep}}}',
+        "B_footnote": base[:-1] + f', "footnote": {deep}}}',
+        "C_matrix": base.replace('"matrix": [[1.0, 0.5], [0.5, 1.0]]', f'"matrix": [[1.0, 0.5], {deep}]'),
+        "D_names": base.replace('"class_names": ["a", "b"]', f'"class_names": ["a", {deep}]'),
+        "E_whole_card": "[" * levels + base + "]" * levels,
+        "G_objects": base[:-1] + ', "footnote": ' + '{"a": ' * levels + "1" + "}" * levels + "}",
+    }
+    for name, text in variants.items():
+        (tmp_path / f"{name}.json").write_text(text)
+    (tmp_path / "H_good.json").write_text(base)
+    code, out, err = _cli(capsys, "card", "validate", str(tmp_path))
+    assert code == 1 and "Traceback" not in err
+    lines = out.splitlines()
+    assert len(lines) == 7 and lines[-1].startswith("ok") and lines[-1].endswith("H_good.json")
+    assert all(line.startswith("INVALID") and "nested" in line for line in lines[:-1]), lines
+    assert all(len(line) < 500 for line in lines)
+    assert err.strip() == "1 of 7 cards valid"
+    for name in variants:
+        with pytest.raises(CardError, match="nested"):
+            load_card(tmp_path / f"{name}.json")
+    problems = card_problems(json.loads(variants["A_x_key"])) if levels < 900 else []
+    assert not problems or "nested deeper than 32" in problems[0]
+    code, _, err = _cli(capsys, "leaderboard", "--cards", str(tmp_path), "--out", str(tmp_path / "b"))
+    assert code == 1 and err.count("\n") == 1 and "nested" in err
+
+
+def test_card_validate_goes_on_after_a_file_it_cannot_check(tmp_path, capsys, monkeypatch):
+    """Whatever goes wrong with one file, the others are still checked and the run ends in 1."""
+    from rb_crossclass.commands import card as card_command
+
+    for name in ("a", "b", "c"):
+        (tmp_path / f"{name}.json").write_text("{}")
+    real = card_command.read_card_json
+
+    def flaky(path):
+        if path.name == "b.json":
+            raise RecursionError("maximum recursion depth exceeded")
+        return real(path)
+
+    monkeypatch.setattr(card_command, "read_card_json", flaky)
+    code, out, err = _cli(capsys, "card", "validate", str(tmp_path))
+    assert code == 1 and "could not be checked (RecursionError" in out
+    assert sum(line.startswith("INVALID") for line in out.splitlines()) >= 3
+
+
+def _per_class(names: list[str]) -> dict:
+    k = len(names)
+    return {"class_names": names, "counts": [5] * k, "clean_accuracy": [0.8] * k,
+            "robust_accuracy": [0.4] * k, "robust_interval": [[0.1, 0.7]] * k, "worst_class": names[0],
+            "worst_class_robust_accuracy": 0.4, "spread": 0.0}
+
+
+def _rich_card() -> dict:
+    from test_leaderboard import measured_card
+
+    card = measured_card("M", "40.00", cas=3.0)
+    cc = card["cross_class"]
+    cc["top_pairs"] = [{"i": 0, "j": 1, "class_i": "a", "class_j": "b", "cosine": 0.5}]
+    cc["per_class"] = _per_class(["a", "b"])
+    cc["pgd"] = json.loads(json.dumps(cc))
+    card["evaluation"]["per_class"] = _per_class(["a", "b"])
+    card["evaluation"]["adjustments"] = {"n_target_classes": 1}
+    return card
+
+
+def _set(card: dict, path: str, value) -> dict:
+    card = json.loads(json.dumps(card))
+    *parents, last = path.split(".")
+    target = card
+    for part in parents:
+        target = target[int(part)] if part.isdigit() else target[part]
+    target[int(last) if last.isdigit() else last] = value
+    return card
+
+
+BOARD_BREAKERS = {
+    "cosine_4000_digits": ("cross_class.pgd.top_pairs.0.cosine", 10**3999, "top_pairs"),
+    "cosine_1e308": ("cross_class.pgd.top_pairs.0.cosine", 1e308, "top_pairs"),
+    "pair_index_huge": ("cross_class.top_pairs.0.i", 10**3000, "top_pairs"),
+    "pair_class_name_huge": ("cross_class.top_pairs.0.class_i", "x" * 100_000, "top_pairs"),
+    "adjustment_4000_digits": ("evaluation.adjustments.n_target_classes", -(10**3999), "adjustments"),
+    "robust_acc_one_short": ("evaluation.per_class.robust_accuracy", [0.4], "per_class.robust_accuracy"),
+    "counts_one_long": ("evaluation.per_class.counts", [5, 5, 5], "per_class.counts"),
+    "clean_one_short_pgd": ("cross_class.pgd.per_class.clean_accuracy", [0.8], "per_class.clean_accuracy"),
+    "interval_one_short": ("cross_class.per_class.robust_interval", [[0.1, 0.2]], "robust_interval"),
+    "names_one_long": ("evaluation.per_class.class_names", ["a", "b", "c"], "per_class"),
+    "attack_setting_is_a_matrix": ("cross_class.pgd.attack.norm", [[1.0] * 300] * 300, "attack"),
+    "attack_with_many_settings": ("cross_class.attack", {"name": "pgd", **{f"k{i}": i for i in range(99)}},
+                                  "attack"),
+    "list_of_100k_scores": ("cross_class.per_class_scores", [0.5] * 100_000, "100000 entries"),
+    "package_versions_10k": ("evaluation.package_versions", {f"p{i}": "1" for i in range(10_000)},
+                             "package_versions"),
+}
+
+
+@pytest.mark.parametrize("kind", list(BOARD_BREAKERS))
+def test_cards_the_board_cannot_render_do_not_validate(tmp_path, capsys, kind):
+    """Recipe: cards that validated but crashed 'leaderboard': a 4,000-digit integer in
+    top_pairs[].cosine (OverflowError in the template) and a per-class accuracy list one element
+    short of the class names (IndexError). What the schema accepts, the board renders."""
+    from rb_crossclass.cards import CardError, validate_card
+
+    path, value, field = BOARD_BREAKERS[kind]
+    card = _set(_rich_card(), path, value)
+    with pytest.raises(CardError, match=field.replace(".", r"\.")):
+        validate_card(card, "c")
+    cards = tmp_path / "cards"
+    cards.mkdir()
+    (cards / "M.json").write_text(json.dumps(card))
+    code, _, err = _cli(capsys, "leaderboard", "--cards", str(cards), "--out", str(tmp_path / "b"))
+    assert code == 1 and err.count("\n") == 1 and "M.json" in err and len(err) < 1000
+
+
+@pytest.mark.parametrize("path,value", [
+    ("cross_class.pgd.top_pairs.0.cosine", 1.000001), ("cross_class.pgd.top_pairs.0.cosine", -1.000001),
+    ("cross_class.pgd.top_pairs.0.cosine", None), ("cross_class.pgd.top_pairs.0", {}),
+    ("cross_class.pgd.top_pairs", []), ("evaluation.per_class.robust_accuracy", [None, 1]),
+    ("evaluation.per_class", _per_class(["only"] * 1)), ("evaluation.adjustments.n_target_classes", 10**15),
+])
+def test_cards_at_the_schema_bounds_render(tmp_path, capsys, path, value):
+    from rb_crossclass.cards import validate_card
+
+    card = _set(_rich_card(), path, value)
+    validate_card(card, "c")
+    cards = tmp_path / "cards"
+    cards.mkdir()
+    (cards / "M.json").write_text(json.dumps(card))
+    code, _, err = _cli(capsys, "leaderboard", "--cards", str(cards), "--out", str(tmp_path / "b"))
+    assert code == 0, err
+    assert len(list((tmp_path / "b" / "models").glob("*.html"))) == 1
+
+
+def _checkpoint_files(tmp: Path) -> dict[str, bytes]:
+    from safetensors.torch import save_file
+
+    from conftest import tiny_convnet
+
+    state = tiny_convnet().state_dict()
+    torch.save(state, tmp / "zip.pt")
+    torch.save(state, tmp / "legacy.pt", _use_new_zipfile_serialization=False)
+    torch.save({"state_dict": state, "epoch": 3}, tmp / "nested.pt")
+    save_file(state, tmp / "w.safetensors")
+    return {p.name: p.read_bytes() for p in (tmp / "zip.pt", tmp / "legacy.pt", tmp / "nested.pt",
+                                              tmp / "w.safetensors")}
+
+
+UNPICKLING_ADVICE = ("weights_only=False", "weights_only` set to `False", "safe_globals", "arbitrary code",
+                     "trust")
+
+
+def test_every_cut_of_a_checkpoint_is_one_clear_error(tmp_path):
+    """Recipe: a .pt checkpoint cut to 1 or 22 bytes gave an IndexError traceback (longer cuts got
+    the clean line). Every cut of every format ends in CheckpointError naming the file."""
+    from rb_crossclass.models import read_state_dict
+    from rb_crossclass.models.checkpoint import CheckpointError
+
+    for name, data in _checkpoint_files(tmp_path).items():
+        cuts = [*range(65), 100, 200, 500, len(data) // 2, len(data) - 8, len(data) - 1]
+        for n in cuts:
+            path = tmp_path / f"cut{n}_{name}"
+            path.write_bytes(data[:n])
+            with pytest.raises(CheckpointError) as err:
+                read_state_dict(path)
+            message = str(err.value)
+            assert str(path) in message, (name, n, message)
+            assert not any(a in message for a in UNPICKLING_ADVICE), (name, n, message)
+            path.unlink()
+
+
+@pytest.mark.parametrize("cut", [1, 22])
+def test_cut_legacy_checkpoint_on_the_command_line(tmp_path, capsys, cut):
+    from test_malformed_inputs import SCORE
+
+    data = _checkpoint_files(tmp_path)["legacy.pt"]
+    path = tmp_path / "cut.pt"
+    path.write_bytes(data[:cut])
+    code, _, err = _cli(capsys, *SCORE, "--dataset", "sample:cifar10", "--checkpoint", str(path),
+                        "--out", str(tmp_path / "o"))
+    assert code == 1 and err.count("\n") == 1 and str(path) in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("content", [
+    b"\xef\xbb\xbf<!DOCTYPE html><html><body>Quota exceeded</body></html>",
+    b"<!-- saved from url=(0014)about:internet -->\n<html><head></head></html>",
+    b"\xef\xbb\xbf \r\n\t<!-- a --><!-- b -->\n<!doctype html>",
+    "\ufeff<html>".encode("utf-16"),
+    b"\n\n   <HTML><BODY>Google Drive - Virus scan warning</BODY></HTML>",
+    b"<!-- " + b"x" * 10_000,
+])
+def test_html_pages_given_as_checkpoints_are_named_as_such(tmp_path, content):
+    """Recipe: an HTML file starting with a UTF-8 BOM or '<!--' got torch's advice to retry with
+    weights_only=False (advice to unpickle). Detected after BOMs, whitespace and comments."""
+    from rb_crossclass.models import read_state_dict
+    from rb_crossclass.models.checkpoint import CheckpointError
+
+    path = tmp_path / "page.pt"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError, match="is an HTML page") as err:
+        read_state_dict(path)
+    assert not any(a in str(err.value) for a in UNPICKLING_ADVICE)
+
+
+def test_torch_advice_to_unpickle_is_never_shown(tmp_path):
+    """A torch file that pickles an object: the error names the object, never the way round."""
+    import argparse
+
+    from rb_crossclass.core.errors import without_unsafe_advice
+    from rb_crossclass.models import read_state_dict
+    from rb_crossclass.models.checkpoint import CheckpointError
+
+    torch.save({"args": argparse.Namespace(lr=0.1), "w": torch.zeros(1)}, tmp_path / "obj.pt")
+    with pytest.raises(CheckpointError, match="argparse.Namespace") as err:
+        read_state_dict(tmp_path / "obj.pt")
+    assert not any(a in str(err.value) for a in UNPICKLING_ADVICE), str(err.value)
+    (tmp_path / "junk.pt").write_bytes(b"\x80\x02\xef garbage")
+    with pytest.raises(CheckpointError) as err:
+        read_state_dict(tmp_path / "junk.pt")
+    assert not any(a in str(err.value) for a in UNPICKLING_ADVICE), str(err.value)
+    assert without_unsafe_advice("Weights only load failed. Re-running `torch.load` with `weights_only` set "
+                                 "to `False` will likely succeed.\n\tWeightsUnpickler error: bad") \
+        == "Weights only load failed. unpickler error: bad"
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+@pytest.mark.parametrize("where", ["fc.weight", "fc.bias", "conv.weight"])
+def test_non_finite_weights_are_named_not_blamed_on_the_structure(value, where):
+    """Recipe: NaN/inf weights were diagnosed as 'the model changes the logits after that layer'."""
+    from rb_crossclass.models import check_contract
+
+    net = Tiny()
+    with torch.no_grad():
+        dict(net.named_parameters())[where].view(-1)[0] = value
+    model = wrap_model(net)
+    with pytest.raises(ModelContractError, match=f"NaN or inf: tensor 'net.{where}'") as err:
+        check_contract(model, PROBE)
+    assert err.value.reason == "non_finite" and "after that layer" not in str(err.value)
+
+
+def test_non_finite_logits_from_finite_weights_are_named():
+    from rb_crossclass.models import check_contract
+
+    class Overflow(Tiny):
+        def features(self, x):
+            return super().features(x) * 1e30 * 1e30  # inf in float32
+
+    with pytest.raises(ModelContractError, match="logits on a probe batch .* hold NaN or inf") as err:
+        check_contract(wrap_model(Overflow()), PROBE)
+    assert err.value.reason == "non_finite"
+
+
+@pytest.mark.parametrize("text, why", [
+    ("0", "> 0"), ("0/255", "> 0"), ("0.0", "> 0"), ("1e-400", "too small"), ("1e-400/255", "too small"),
+    ("1_0/255", "ASCII"), ("1_0", "ASCII"), ("\uff18/255", "ASCII"), ("\u0668/255", "ASCII"),
+    ("8/\uff12\uff15\uff15", "ASCII"), ("0x10", "ASCII"), ("8 / 255", "ASCII"), ("1e99999999", "ASCII"),
+])
+def test_attack_radii_that_make_no_sense_are_refused(capsys, tmp_path, text, why):
+    """Recipe: --eps 0, 1e-400 (0 once parsed), 1_0/255 and full-width digits were accepted."""
+    for cmd in (["score", "--model", "timm:resnet18"], ["evaluate", "--model", "timm:resnet18"],
+                ["sweep", "--manifest", "m.yaml"]):
+        code, _, err = _cli(capsys, *cmd, "--eps", text, "--out", str(tmp_path / "o"))
+        assert code == 1 and "--eps" in err and why in err and err.count("\n") == 1, (cmd, err)
+
+
+def test_eps_parsing_keeps_what_was_right():
+    from rb_crossclass.core.threat import ThreatModelError, check_attack_eps, parse_eps
+
+    assert parse_eps("8/255") == 8 / 255 and parse_eps(".5") == 0.5 and parse_eps("1e-3") == 0.001
+    assert parse_eps("0") == 0.0 and parse_eps("2.5e-1/10") == 0.025  # >= 0 where 0 means clean
+    assert parse_eps(" 4/255 ") == 4 / 255
+    with pytest.raises(ThreatModelError, match="> 0"):
+        check_attack_eps(0.0)
+    for bad in ("1e-400", "\uff18", "1_0", "nan", "inf", "1e999"):
+        with pytest.raises(ThreatModelError):
+            parse_eps(bad)
+
+
+@pytest.mark.parametrize("argv, flag", [
+    (["score", "--model", "timm:resnet18", "--steps", "0"], "--steps"),
+    (["score", "--model", "timm:resnet18", "--step-size", "0"], "--step-size"),
+    (["score", "--model", "timm:resnet18", "--steps", "\uff12\uff10"], "--steps"),
+    (["score", "--model", "timm:resnet18", "--n-examples", "1_0"], "--n-examples"),
+    (["score", "--model", "timm:resnet18", "--seed", "\u0661"], "--seed"),
+    (["synthetic", "patch", "--steps", "0"], "--steps"),
+])
+def test_counts_that_make_no_sense_are_refused(capsys, tmp_path, argv, flag):
+    code, _, err = _cli(capsys, *argv, "--out", str(tmp_path / "o"))
+    assert code == 1 and f"argument {flag}" in err and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize("out", ["/", "/.", "//", "~", "/usr", "/etc/", "/tmp/..", "/tmp"])
+@pytest.mark.parametrize("cmd", [["score", "--model", "timm:resnet18"], ["leaderboard", "--cards", "x"],
+                                 ["sweep", "--manifest", "m.yaml"],
+                                 ["train", "--config", "cpu_small_pgd_at"]])
+def test_dangerous_output_folders_are_refused(capsys, out, cmd):
+    """Recipe: --out / wrote into /. The root, system folders and the home folder itself never are."""
+    import os
+
+    code, _, err = _cli(capsys, *cmd, "--out", os.path.expanduser(out))
+    assert code == 1 and "argument --out" in err and "never an output folder" in err, err
+
+
+def test_output_folders_below_home_and_tmp_are_fine(tmp_path):
+    from pathlib import Path
+
+    from rb_crossclass.core.io import dangerous_output_dir
+
+    assert dangerous_output_dir(tmp_path / "o") is None and dangerous_output_dir(Path.home() / "runs") is None
+    assert dangerous_output_dir(tmp_path) is None and dangerous_output_dir(".") is None
+    link = tmp_path / "root_link"
+    link.symlink_to("/")
+    assert dangerous_output_dir(link) == "the root of the file system"
+
+
+@pytest.mark.parametrize("code", ["ENOSPC", "EDQUOT", "EIO"])
+def test_a_full_disk_names_the_file_that_could_not_be_written(tmp_path, capsys, monkeypatch, code):
+    """Recipe: disk-full (ENOSPC) named no file."""
+    import errno
+    import os
+
+    from test_leaderboard import measured_card
+
+    cards = tmp_path / "cards"
+    cards.mkdir()
+    (cards / "M.json").write_text(json.dumps(measured_card("M", "40.00", cas=3.0)))
+
+    def full(fd):
+        raise OSError(getattr(errno, code), os.strerror(getattr(errno, code)))
+
+    monkeypatch.setattr(os, "fsync", full)
+    out = tmp_path / "board"
+    rc, _, err = _cli(capsys, "leaderboard", "--cards", str(cards), "--out", str(out))
+    assert rc == 1 and err.count("\n") == 1 and f"cannot write {tmp_path}/" in err, err
+    assert err.split("cannot write ")[1].split(":")[0].endswith((".html", ".json", ".md", ".png")), err
+    assert ("disk is full" in err) == (code != "EIO")
+    assert not out.exists()
+
+
+def test_a_full_disk_while_torch_saves_names_the_checkpoint(tmp_path, monkeypatch):
+    from rb_crossclass.core.io import FileWriteError
+    from rb_crossclass.train.checkpoints import save_checkpoint
+
+    def failing(obj, f, *args, **kwargs):
+        raise RuntimeError("[enforce fail at inline_container.cc:603] . PytorchStreamWriter failed writing "
+                           "file data/0: file write failed")
+
+    monkeypatch.setattr(torch, "save", failing)
+    with pytest.raises(FileWriteError, match=f"cannot write {tmp_path / 'last'}"):
+        save_checkpoint(tmp_path / "last", Tiny(), {"epoch": 1}, training_state={"step": 1})
+    assert not (tmp_path / "last").exists()
+
+
+def test_readme_says_py_sources_run_code():
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    row = next(line for line in text.splitlines() if line.startswith("| `py:<module>:<callable>`"))
+    assert "runs that Python code" in row and "someone else's manifest" in row
+    assert "A `py:` source runs code" in text
+
+
+def _synthetic_scores(k: int, attack: str, seed: int) -> dict:
+    """A scoring result of K classes without a model: attribution vectors drawn at random."""
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=(k, 32))
+    a /= np.linalg.norm(a, axis=1, keepdims=True)
+    m = a @ a.T
+    m[3, :] = m[:, 3] = np.nan  # a class without samples
+    cas = float(np.nansum(np.clip(m, 0, None)) - np.nansum(np.clip(np.diag(m), 0, None)))
+    names = [f"n{i:08d} class {i}" for i in range(k)]
+    return {"cas": cas, "normalized_cas": cas / (k * (k - 1)), "fsi": 0.3, "clean_cas": cas / 2,
+            "clean_normalized_cas": cas / 2 / (k * (k - 1)), "clean_fsi": 0.2, "matrix": m,
+            "clean_matrix": m * 0.5, "class_names": names, "attack": {"name": attack}, "n_examples": 5 * k,
+            "per_class_counts": [5] * k, "per_class_scores": [1.0] * k,
+            "top_pairs": [{"i": 0, "j": 1, "class_i": names[0], "class_j": names[1], "cosine": 0.5}],
+            "per_class": _per_class(names)}
+
+
+@pytest.fixture(scope="module")
+def imagenet_size_card(tmp_path_factory):
+    """A K = 1,000 evaluate-style card (PGD protocol + AutoAttack examples, per-class results),
+    written by our writer."""
+    from rb_crossclass.cards import card_from_results, protocol_block, write_card
+
+    k = 1000
+    cc = protocol_block(_synthetic_scores(k, "pgd", 0), _synthetic_scores(k, "autoattack", 1))
+    evaluation = {"n_examples": 5 * k, "threat_model": "Linf", "autoattack_version": "standard", "seed": 0,
+                  "batch_size": 250, "date": "2025-01-01T00:00:00+00:00", "package_versions": {"torch": "2"},
+                  "seconds": 1.0, "per_class": _per_class([f"n{i:08d} class {i}" for i in range(k)])}
+    card = card_from_results(name="ImageNet K=1000", dataset="imagenet", threat_model="Linf", eps="4/255",
+                             clean_accuracy=0.7, robust_accuracy=0.4, venue="ICML 2025", cross_class=cc,
+                             evaluation=evaluation)
+    folder = tmp_path_factory.mktemp("k1000") / "cards"
+    path = folder / "imagenet" / "Linf" / "Big1000.json"
+    write_card(card, path)
+    return path, cc
+
+
+def test_an_imagenet_size_card_is_written_small_and_read_back(imagenet_size_card, capsys):
+    """Recipe: a K = 800 card was written (35 MB) and then refused by our own reader; a K = 1,000
+    evaluate card was 119 MB. Matrices above 100 classes are packed; the card reads back exactly."""
+    from rb_crossclass.cards import load_card, matrix_array
+    from rb_crossclass.cards.files import MAX_CARD_BYTES
+
+    path, cc = imagenet_size_card
+    size = path.stat().st_size
+    assert size < 20 * 2**20 and size < MAX_CARD_BYTES
+    card = load_card(path)
+    for block, key in ((card["cross_class"], "matrix"), (card["cross_class"]["autoattack"], "clean_matrix")):
+        m = matrix_array(block[key])
+        assert m.shape == (1000, 1000) and np.isnan(m[3]).all() and np.isnan(m[:, 3]).all()
+    expected = _synthetic_scores(1000, "pgd", 0)["matrix"]
+    assert np.allclose(matrix_array(card["cross_class"]["matrix"]), expected, atol=1e-6, equal_nan=True)
+    code, out, err = _cli(capsys, "card", "validate", str(path))
+    assert code == 0 and out.startswith("ok"), err
+    code, out, _ = _cli(capsys, "card", "show", str(path))
+    assert code == 0 and "1000x1000" in out
+
+
+def test_an_imagenet_size_card_builds_a_board_with_a_bounded_heatmap(imagenet_size_card, tmp_path, capsys):
+    import base64
+    import re
+
+    from rb_crossclass.figures.canvas import MAX_PIXELS
+
+    path, _ = imagenet_size_card
+    cards = path.parent.parent.parent
+    code, _, err = _cli(capsys, "leaderboard", "--cards", str(cards), "--dataset", "imagenet",
+                        "--out", str(tmp_path / "b"))
+    assert code == 0, err
+    page = next((tmp_path / "b" / "models").glob("*.html")).read_text()
+    png = base64.b64decode(re.search(r'src="data:image/png;base64,([^"]+)"', page).group(1))
+    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+    assert width <= 1500 and height <= 1500, (width, height)  # was 12,260 x 12,180 at K = 1,000
+    assert width * height <= MAX_PIXELS
+
+
+@pytest.mark.parametrize("k, dpi", [(2, None), (21, None), (150, None), (1000, None), (2, 1200),
+                                    (1000, 1200)])
+def test_heatmaps_are_bounded_in_pixels_whatever_k_and_dpi(tmp_path, k, dpi):
+    from rb_crossclass.figures import FigureStyle, heatmap_size_px, plot_attribution_matrix
+    from rb_crossclass.figures.canvas import MAX_PIXELS
+
+    m = np.eye(k)
+    path = plot_attribution_matrix(m, None, tmp_path / "h.png", style=FigureStyle(dpi=dpi))
+    png = path.read_bytes()
+    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+    expected = heatmap_size_px(k, dpi or 100)
+    assert width * height <= MAX_PIXELS and abs(width - expected[0]) <= 1 and abs(height - expected[1]) <= 1
+    if dpi is None:
+        assert width <= 1500 and height <= 1500
+
+
+def test_packed_matrices_that_do_not_decode_are_card_errors():
+    from test_leaderboard import measured_card
+
+    from rb_crossclass.cards import CardError, validate_card
+    from rb_crossclass.cards.matrices import pack_matrix
+
+    card = measured_card("M", "40.00", cas=3.0)
+    good = pack_matrix([[1.0, 0.5], [0.5, 1.0]])
+    card["cross_class"]["matrix"] = good
+    validate_card(card, "c")  # a small matrix may be packed too
+    import base64
+    import zlib
+
+    bomb = base64.b64encode(zlib.compress(b"\0" * 50_000_000)).decode()
+    for bad, why in (({**good, "k": 3}, "3x3|expected"), ({**good, "data": "!!"}, "cannot be decoded"),
+                     ({**good, "data": bomb}, "expected"), ({**good, "layout": "diag"}, "layout"),
+                     ({**good, "extra": 1}, "unknown key|extra")):
+        card["cross_class"]["matrix"] = bad
+        with pytest.raises(CardError, match=why):
+            validate_card(card, "c")
+
+
+@pytest.mark.parametrize("text", ["0", "0/255", "\uff18/255", "1_0/255", "1e-400"])
+def test_zoo_entry_radius_is_a_radius(capsys, tmp_path, text):
+    code, _, err = _cli(capsys, "zoo", "add", "--run", str(tmp_path), "--name", "M", "--eps", text)
+    assert code == 1 and "argument --eps" in err and err.count("\n") == 1, err

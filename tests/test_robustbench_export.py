@@ -3,6 +3,8 @@ from a model folder, with the entry registered in robustbench's model_dicts as t
 
 from __future__ import annotations
 
+import ast
+import dataclasses
 import json
 
 import pytest
@@ -71,3 +73,106 @@ def test_keys_robustbench_would_mangle_are_refused(bad):
 
     with pytest.raises(zoo.ExportError, match="module.' or 'model."):
         robustbench_state_dict(Fake())
+
+
+# --------------------------------------------------------------------------- data never becomes code
+HOSTILE = [
+    '"""', "'''", "\\", "\\'", 'a"""b\'\'\'c', "line\nbreak", "carriage\rreturn", "crlf\r\n",
+    '"); import os; os.system("touch PWNED")#', "'); import os; os.system('touch PWNED')#",
+    '"""\nimport os\nos.system("touch PWNED")\n"""', "\u2028import os", "\u2029x", "\x85next",
+    "nul\x00byte", "\x0c\x0bform", "\\N{BULLET}", "{}{0}%s", "\ud800", "😀 ünïcödé", "#", "\t" * 3,
+]
+
+
+def _skeleton(text: str, names: tuple[str, ...]) -> str:
+    """The statements of generated text with every literal and the generated names blanked."""
+
+    class Blank(ast.NodeTransformer):
+        def visit_Constant(self, node):
+            return ast.copy_location(ast.Constant(value=type(node.value).__name__), node)
+
+    dumped = ast.dump(Blank().visit(ast.parse(text)))
+    for name in names:
+        dumped = dumped.replace(repr(name), "'<generated>'")
+    return dumped
+
+
+@pytest.fixture(scope="module")
+def exported_parts():
+    from rb_crossclass.zoo.authoring import read_entry_card
+
+    entry = zoo.find_entry(ENTRY)
+    return entry, zoo.build_zoo_model(entry), read_entry_card(entry)
+
+
+@pytest.mark.parametrize("hostile", HOSTILE, ids=range(len(HOSTILE)))
+def test_hostile_text_in_every_field_stays_data(exported_parts, hostile):
+    from rb_crossclass.zoo.robustbench_export import _class_name, _py_name, entry_text
+
+    entry, model, card = exported_parts
+    extra = {**entry.extra, "benign": "benign", "k": ["benign", {"benign": 1}]}
+    benign = entry_text(dataclasses.replace(entry, extra=extra), "Benign2025", model, card)
+    names = ("Benign2025", _class_name("Benign2025"), _py_name("Benign2025"))
+    bad_entry = dataclasses.replace(entry, name=hostile, dataset=hostile, threat_model=hostile,
+                                    architecture=f"timm:resnet10t{hostile}",
+                                    extra={**entry.extra, hostile: hostile, "k": [hostile, {hostile: 1}]})
+    bad_card = {k: (hostile if isinstance(v, str) else v) for k, v in card.items()}
+    text = entry_text(bad_entry, hostile, model, bad_card)
+    tree = ast.parse(text)  # no SyntaxError, whatever the fields hold
+    assert _skeleton(text, (hostile, _class_name(hostile), _py_name(hostile))) == _skeleton(benign, names)
+    for line in text.splitlines():  # comments stay one printable-ASCII line each
+        if line.lstrip().startswith("#"):
+            assert all(" " <= c <= "~" for c in line), line
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef))
+    assert ast.get_docstring(cls, clean=False) == (f"{hostile}: timm resnet10t{hostile}, inputs in [0,1], "
+                                                   "normalization inside.")
+    entry_node = next(n for n in tree.body if isinstance(n, ast.Assign) and n.targets[0].id == "ENTRY")
+    assert ast.literal_eval(entry_node.value.elts[0]) == hostile
+    call = next(n for n in ast.walk(tree)
+                if isinstance(n, ast.Call) and getattr(n.func, "attr", "") == "create_model")
+    assert ast.literal_eval(call.args[0]) == f"resnet10t{hostile}"
+    kwargs = ast.literal_eval(call.keywords[-1].value)
+    assert kwargs[hostile] == hostile and kwargs["k"] == [hostile, {hostile: 1}]
+
+
+def test_values_that_are_not_literals_are_refused():
+    from rb_crossclass.zoo.robustbench_export import _literal
+
+    class Sneaky:
+        def __repr__(self):
+            return "__import__('os').system('touch PWNED')"
+
+    for value in (Sneaky(), float("nan"), {1, 2}, b"bytes"):
+        with pytest.raises(zoo.ExportError, match="Python literal"):
+            _literal(value)
+    plain = {"a": [1, 2.5, None, True, "x\u2028"]}
+    assert ast.literal_eval(_literal(plain)) == plain
+
+
+@pytest.mark.parametrize("hostile", ['"""', '"""); import os; os.system("touch {marker}")#',
+                                     '\\"""\nimport os; os.system("touch {marker}")\n#'])
+def test_export_of_a_card_with_code_in_its_architecture_writes_it_as_text(tmp_path, capsys, hostile):
+    """Recipe: a triple quote in the card's architecture crashed the export (SyntaxError) and a
+    crafted one ran code during the export and stayed in model_zoo_entry.py."""
+    import shutil
+
+    src = zoo.find_entry(ENTRY)
+    root = tmp_path / "zoo"
+    folder = root / "cifar10" / "Linf"
+    folder.mkdir(parents=True)
+    for path in src.yaml_path.parent.glob(f"{ENTRY}.*"):
+        shutil.copy(path, folder / path.name)
+    marker = tmp_path / "PWNED"
+    value = hostile.replace("{marker}", str(marker))
+    card = json.loads((folder / f"{ENTRY}.json").read_text())
+    card["architecture"] = value
+    (folder / f"{ENTRY}.json").write_text(json.dumps(card))
+    out = tmp_path / "pr"
+    assert main(["card", "export-robustbench", ENTRY, "--root", str(root), "--out", str(out),
+                 "--venue", "rb-crossclass 2026", "--link", "https://example.org/paper"]) == 0
+    capsys.readouterr()
+    assert not marker.exists()
+    text = (out / "model_zoo_entry.py").read_text()
+    cls = next(n for n in ast.parse(text).body if isinstance(n, ast.ClassDef))
+    assert ast.get_docstring(cls, clean=False).startswith(f"{value}: timm resnet10t")
+    assert not marker.exists()

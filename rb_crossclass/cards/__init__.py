@@ -7,6 +7,7 @@ A card is a plain ``dict`` (JSON object). Every RobustBench key keeps RobustBenc
 
 - :mod:`.schema` — the shipped JSON Schema and :func:`validate_card` (errors name file and field);
 - :mod:`.files` — strict reading (:func:`load_card`) and atomic writing (:func:`write_card`);
+- :mod:`.matrices` — K×K matrices inline up to 100 classes, packed above (:func:`matrix_array`);
 - :mod:`.build` — cards from measurements (:func:`card_from_results`, :func:`cross_class_block`).
 """
 
@@ -28,6 +29,7 @@ from .files import (
     read_card_json,
     write_card,
 )
+from .matrices import matrix_array
 from .schema import CardError, card_problems, card_schema, schema_path, validate_card
 
 __all__ = [
@@ -37,6 +39,7 @@ __all__ = [
     "card_from_results",
     "card_problems",
     "card_schema",
+    "matrix_array",
     "cross_class_block",
     "dumps_card",
     "format_percent",

@@ -10,6 +10,7 @@ from typing import Any
 from ..core.errors import RBCrossclassError
 from ..core.io import jsonable
 from ..core.threat import check_norm, format_eps
+from .matrices import INLINE_MAX_K, MATRIX_KEYS, pack_matrix
 from .schema import CardError, validate_card
 
 #: Keys of an official RobustBench card, in RobustBench's order (written first, in this order).
@@ -33,7 +34,9 @@ def cross_class_block(score: Any, attack: str | dict) -> dict:
     """The ``cross_class`` block from a scoring result (``ScoreResult`` or its ``to_dict()``).
 
     ``attack`` names how the adversarial examples were made (``"autoattack"``, ``"pgd"``) or is a
-    dict with a ``name`` key and its settings. NaN (empty classes) becomes ``null``.
+    dict with a ``name`` key and its settings. NaN (empty classes) becomes ``null``. Matrices of
+    more than ``INLINE_MAX_K`` classes are packed (:mod:`.matrices`; ``matrix_array`` reads both);
+    their adversarial confusion counts are left out (the confusion correlation is kept).
     """
     d = score.to_dict() if hasattr(score, "to_dict") else dict(score)
     attack_info = dict(attack) if isinstance(attack, Mapping) else {"name": str(attack)}
@@ -54,7 +57,13 @@ def cross_class_block(score: Any, attack: str | dict) -> dict:
                 "per_class", "intervals", "adversarial_confusion", "confusion_correlation"):
         if d.get(key) is not None:
             block[key] = d[key]
-    return jsonable(block)
+    block = jsonable(block)
+    for key in MATRIX_KEYS:
+        if isinstance(block.get(key), list) and len(block[key]) > INLINE_MAX_K:
+            block[key] = pack_matrix(block[key])
+    if len(block["class_names"]) > INLINE_MAX_K:  # K×K counts would dominate the card: the correlation stays
+        block.pop("adversarial_confusion", None)
+    return block
 
 
 def protocol_block(pgd_scores: Any, autoattack_scores: Any = None) -> dict:

@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from ..core.io import atomic_write_text
-from .schema import CardError, validate_card
+from .matrices import compact_matrices
+from .schema import CardError, depth_problem, validate_card
 
-MAX_CARD_BYTES = 32 * 1024 * 1024  # an ImageNet card with two 1000x1000 matrices is ~40 MB of JSON
+MAX_CARD_BYTES = 32 * 1024 * 1024  # an ImageNet card (K = 1000, matrices packed) is ~16 MB
 
 
 def _reject_constant(name: str) -> float:
@@ -41,6 +42,9 @@ def _decode(text: str, source: str) -> Any:
         raise CardError(f"{source}: field $: nested too deeply to be a card") from err
     except ValueError as err:
         raise CardError(f"{source}: field $: {err}") from err
+    deep = depth_problem(card)
+    if deep:  # before anything recursive (json.dumps below, the validator, repr in messages)
+        raise CardError(f"{source}: field {deep[0]}: {deep[1]}")
     try:
         json.dumps(card, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError as err:
@@ -87,10 +91,16 @@ def dumps_card(card: Mapping) -> str:
 
 
 def write_card(card: Mapping, path: str | os.PathLike) -> None:
-    """Validate ``card`` and write it to ``path`` atomically (a crash leaves the old file)."""
-    card = dict(card)
+    """Validate ``card`` and write it to ``path`` atomically (a crash leaves the old file). Matrices
+    of more than ``INLINE_MAX_K`` classes are packed (:mod:`.matrices`); a card our own reader
+    would refuse (over :data:`MAX_CARD_BYTES`) is never written."""
+    card = compact_matrices(dict(card))
     validate_card(card, str(path))
-    atomic_write_text(path, dumps_card(card))
+    text = dumps_card(card)
+    if len(text) > MAX_CARD_BYTES:
+        raise CardError(f"{path}: field $: the card would be {len(text)} characters, more than a card may "
+                        f"hold ({MAX_CARD_BYTES}); not written")
+    atomic_write_text(path, text)
 
 
 def normalized_json(card: Any) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import reprlib
 from collections.abc import Iterable
 from functools import lru_cache
 from importlib import resources
@@ -18,8 +19,13 @@ from typing import Any
 
 from ..core.errors import RBCrossclassError
 from ..core.threat import ThreatModelError, check_eps, parse_eps
+from .matrices import MatrixFormatError, matrix_array
 
 SCHEMA_RESOURCE = "schemas/card.schema.json"
+MAX_CARD_DEPTH = 32  # the deepest real card is ~8 levels (cross_class.pgd.matrix[i][j])
+MAX_CARD_LIST = 1000  # the longest list the schema allows (K <= 1000); x_ extension keys are free
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxstring, _REPR.maxother = 3, 6, 6, 60, 60
 
 
 class CardError(RBCrossclassError, ValueError):
@@ -55,9 +61,40 @@ def _json_path(parts: Iterable[Any]) -> str:
 
 
 def _short(value: Any, limit: int = 80) -> str:
-    """``repr(value)`` cut to ``limit`` characters (a 10 MB field must not become a 10 MB message)."""
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[:limit - 3]}... ({len(text)} characters)"
+    """``repr(value)`` cut to ``limit`` characters (a 10 MB field must not become a 10 MB message);
+    containers are shown a few levels and items deep only, so the cost is bounded too."""
+    if isinstance(value, (list, dict)):
+        text = _REPR.repr(value)
+        return text if len(text) <= limit else f"{text[:limit - 3]}..."
+    text = repr(value) if not isinstance(value, str) or len(value) <= 10 * limit else repr(value[:limit])
+    n = len(value) if isinstance(value, str) else len(text)
+    return text if len(text) <= limit else f"{text[:limit - 3]}... ({n} characters)"
+
+
+def depth_problem(value: Any, limit: int = MAX_CARD_DEPTH,
+                  max_list: int = MAX_CARD_LIST) -> tuple[str, str] | None:
+    """``(field path, message)`` for the first list or object nested deeper than ``limit`` levels
+    in ``value``, or a list longer than ``max_list`` outside ``x_`` extension keys; else ``None``.
+    Iterative (no recursion), so it is safe on any JSON value and runs before anything recursive
+    or per-item (the schema validator makes one error per item of a 100,000-item list, ``repr``,
+    ``json.dumps``) sees the card."""
+    stack: list[tuple[Any, int, tuple, bool]] = [(value, 1, (), False)]
+    while stack:
+        node, depth, path, free = stack.pop()
+        if isinstance(node, dict):
+            items = node.items()
+        elif isinstance(node, list):
+            if len(node) > max_list and not free:
+                return _json_path(path), (f"has {len(node)} entries, more than any list of a card may "
+                                          f"hold ({max_list})")
+            items = enumerate(node)
+        else:
+            continue
+        if depth > limit:
+            return _json_path(path), f"nested deeper than {limit} levels; a card is never that deep"
+        stack.extend((v, depth + 1, (*path, k), free or str(k).startswith("x_"))
+                     for k, v in items if isinstance(v, (dict, list)))
+    return None
 
 
 def _describe(error) -> tuple[str, str]:
@@ -79,6 +116,14 @@ def _describe(error) -> tuple[str, str]:
             "missing: a card needs autoattack_acc (Linf/L2), corruptions_acc (corruptions), or, for "
             "a training run not evaluated with AutoAttack yet, training and cross_class blocks"
         )
+    if error.validator == "anyOf" and path and path[-1] != "eps" and error.context:
+        # e.g. a matrix (inline rows, or packed): name the problem inside the branch of the value's
+        # own type, not "not valid under any of the given schemas"
+        inner = [e for e in error.context if e.validator != "type" or list(e.absolute_path) != path]
+        if inner:
+            import jsonschema
+
+            return _describe(jsonschema.exceptions.best_match(inner))
     if error.validator == "pattern" or (error.validator == "anyOf" and path and path[-1] == "eps"):
         field = str(path[-1]) if path else ""
         if field == "eps":
@@ -104,6 +149,9 @@ def _describe(error) -> tuple[str, str]:
 
 
 def _errors(card: Any) -> list[tuple[str, str]]:
+    deep = depth_problem(card)
+    if deep:
+        return [deep]
     errors = sorted(_validator().iter_errors(card),
                     key=lambda e: (list(map(str, e.absolute_path)), e.message))
     found = list(dict.fromkeys(_describe(e) for e in errors))  # if/then repeats some errors
@@ -125,17 +173,28 @@ def _semantic_errors(card: dict) -> list[tuple[str, str]]:
             check_eps(parse_eps(card["eps"]), "Linf")
         except ThreatModelError as err:
             out.append(("$.eps", str(err)))
+    out += _per_class_errors(card)
     cc = card.get("cross_class")
     if not isinstance(cc, dict):
         return out
     blocks = [("$.cross_class", cc)]
-    if isinstance(cc.get("pgd"), dict):
-        blocks.append(("$.cross_class.pgd", cc["pgd"]))
+    for key in ("pgd", "autoattack"):
+        if isinstance(cc.get(key), dict):
+            blocks.append((f"$.cross_class.{key}", cc[key]))
     for where, block in blocks:
         k = len(block["class_names"])
         for key in ("matrix", "clean_matrix"):
             m = block.get(key)
             if m is None:
+                continue
+            if isinstance(m, dict):  # packed (cards.matrices): it must decode to k x k
+                try:
+                    n = matrix_array(m).shape[0]
+                except MatrixFormatError as err:
+                    out.append((f"{where}.{key}", str(err)))
+                    continue
+                if n != k:
+                    out.append((f"{where}.{key}", f"is {n}x{n} but class_names has {k} names"))
                 continue
             if len(m) != k:
                 out.append((f"{where}.{key}", f"has {len(m)} rows but class_names has {k} names"))
@@ -148,6 +207,26 @@ def _semantic_errors(card: dict) -> list[tuple[str, str]]:
             v = block.get(key)
             if v is not None and len(v) != k:
                 out.append((f"{where}.{key}", f"has {len(v)} entries, expected {k} (one per class)"))
+    return out
+
+
+def _per_class_errors(card: dict) -> list[tuple[str, str]]:
+    """Every per-class list of a ``per_class`` block has one entry per class name (the board draws
+    one bar per name and reads the lists at that index)."""
+    out: list[tuple[str, str]] = []
+    cc = card.get("cross_class") if isinstance(card.get("cross_class"), dict) else {}
+    holders = [("$.evaluation", card.get("evaluation")), ("$.cross_class", cc),
+               *((f"$.cross_class.{k}", cc.get(k)) for k in ("pgd", "autoattack"))]
+    for where, holder in holders:
+        block = holder.get("per_class") if isinstance(holder, dict) else None
+        if not isinstance(block, dict):
+            continue
+        k = len(block["class_names"]) if isinstance(block.get("class_names"), list) else 0
+        for key in ("counts", "clean_accuracy", "robust_accuracy", "robust_interval"):
+            v = block.get(key)
+            if isinstance(v, list) and len(v) != k:
+                out.append((f"{where}.per_class.{key}", f"has {len(v)} entries, expected {k} (one per "
+                                                        "name in class_names)"))
     return out
 
 

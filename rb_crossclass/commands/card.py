@@ -74,6 +74,8 @@ def run_validate(args: argparse.Namespace) -> int:
             problems = [f"{path}: field {p}" for p in card_problems(read_card_json(path))]
         except CardError as err:  # unreadable or not JSON: the message starts with the path
             problems = [str(err)]
+        except Exception as err:  # noqa: BLE001 - one file must never stop the check of the others
+            problems = [f"{path}: could not be checked ({type(err).__name__}: {str(err)[:200]})"]
         if problems:
             n_bad += 1
             for problem in problems:
@@ -149,6 +151,9 @@ def _interval_words(cc: dict, key: str) -> str:
 def _matrix_lines(matrix: list[list], names: list[str]) -> list[str]:
     if len(names) > 20:
         return [f"  matrix           {len(names)}x{len(names)} (use --json to see it)"]
+    from ..cards.matrices import matrix_array
+
+    matrix = [[None if v != v else v for v in row] for row in matrix_array(matrix).tolist()]
     short = [n[:5] for n in names]
     out = ["", "  attribution matrix C[i,j] = cos(A_i, A_j)",
            "  " + " " * 6 + "".join(f"{s:>6}" for s in short)]

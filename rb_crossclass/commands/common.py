@@ -14,9 +14,18 @@ import torch
 
 from ..core.datasets import KNOWN_DATASETS, DatasetInfo
 from ..core.errors import RBCrossclassError
+from ..core.io import dangerous_output_dir
 from ..core.names import check_model_id
 from ..core.runtime import resolve_device
-from ..core.threat import NORMS, ThreatModelError, check_eps, default_eps, format_eps, parse_eps
+from ..core.threat import (
+    NORMS,
+    ThreatModelError,
+    check_attack_eps,
+    check_eps,
+    default_eps,
+    format_eps,
+    parse_eps,
+)
 from ..data import Split, open_split
 from ..figures import FORMATS, FigureStyle
 from ..models import FeatureClassifier, SourceOptions, create_model_source
@@ -25,12 +34,17 @@ log = logging.getLogger(__name__)
 
 
 # --------------------------------------------------------------------------- argument types
+def int_arg(text: str) -> int:
+    """A whole number written in ASCII digits, optionally signed (argparse type). ``int()`` alone
+    also takes other scripts' digits ('８') and underscores ('1_0')."""
+    if not re.fullmatch(r"\s*[+-]?[0-9]{1,30}\s*", text):
+        raise argparse.ArgumentTypeError(f"must be a whole number in ASCII digits, got {text[:40]!r}")
+    return int(text)
+
+
 def positive_int(text: str) -> int:
     """An integer >= 1 (argparse type)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, got {text[:40]!r}") from None
+    value = int_arg(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
     return value
@@ -38,10 +52,7 @@ def positive_int(text: str) -> int:
 
 def non_negative_int(text: str) -> int:
     """An integer >= 0 (argparse type)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, got {text[:40]!r}") from None
+    value = int_arg(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
     return value
@@ -50,6 +61,8 @@ def non_negative_int(text: str) -> int:
 def percent_arg(text: str) -> str:
     """An accuracy in percent, 0-100, as RobustBench writes it in cards (``53.4`` → ``"53.40"``)."""
     try:
+        if not re.fullmatch(r"[0-9]{1,3}(\.[0-9]*)?|\.[0-9]+", text.strip().rstrip("%")):
+            raise ValueError(text)
         value = float(text.strip().rstrip("%"))
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be a percentage such as 53.42, got {text[:40]!r}") from None
@@ -86,9 +99,18 @@ def eps_arg(text: str) -> float:
         raise argparse.ArgumentTypeError(str(err)) from err
 
 
-def eps_string_arg(text: str) -> str:
-    """ε kept in RobustBench's string form (``8/255``, ``0.5``) for cards (argparse type)."""
+def attack_eps_arg(text: str) -> float:
+    """ε of an attack: as :func:`eps_arg`, and > 0 (argparse type)."""
     try:
+        return check_attack_eps(parse_eps(text))
+    except RBCrossclassError as err:
+        raise argparse.ArgumentTypeError(str(err)) from err
+
+
+def eps_string_arg(text: str) -> str:
+    """ε kept in RobustBench's string form (``8/255``, ``0.5``) for cards, > 0 (argparse type)."""
+    try:
+        check_attack_eps(parse_eps(text))
         return format_eps(text)
     except RBCrossclassError as err:
         raise argparse.ArgumentTypeError(str(err)) from err
@@ -104,9 +126,14 @@ def device_arg(text: str) -> str:
 
 
 def output_dir_arg(text: str) -> str:
-    """A folder to write into: not empty, not an existing file (argparse type)."""
+    """A folder to write into: not empty, not an existing file, not the file system's root, a
+    system folder or the home folder itself (argparse type)."""
     if not text.strip():
         raise argparse.ArgumentTypeError("is empty: name a folder")
+    danger = dangerous_output_dir(text)
+    if danger:
+        raise argparse.ArgumentTypeError(f"{text[:200]} is {danger}, never an output folder: name a "
+                                         "folder of its own (e.g. ./out)")
     if os.path.exists(text) and not os.path.isdir(text):
         raise argparse.ArgumentTypeError(f"{text[:200]} exists and is not a folder")
     return text
@@ -169,7 +196,7 @@ def add_data_args(p: argparse.ArgumentParser, n_default: int | None = None) -> N
 def add_threat_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("threat model")
     g.add_argument("--threat-model", default="Linf", choices=NORMS)
-    g.add_argument("--eps", type=eps_arg, default=None, help="8/255 or 0.0314 (default: 8/255 "
+    g.add_argument("--eps", type=attack_eps_arg, default=None, help="8/255 or 0.0314 (default: 8/255 "
                    "for Linf, 0.5 for L2)")
 
 
@@ -179,7 +206,7 @@ def add_device_args(p: argparse.ArgumentParser, batch_help: str | None = None,
     g.add_argument("--device", type=device_arg, default=None,
                    help="cpu | cuda | cuda:N (default: cuda if available)")
     g.add_argument("--batch-size", type=positive_int, default=None, help=batch_help)
-    g.add_argument("--seed", type=int, default=0,
+    g.add_argument("--seed", type=int_arg, default=0,
                    help="seeds the attack's random starts and any weights the model source draws (an "
                    "untrained timm: model is the same network for the same seed); default 0")
     g.add_argument("--bf16", action="store_true", help=bf16_help)

@@ -6,7 +6,7 @@ import argparse
 
 from ..core.threat import THREAT_MODELS
 from ..leaderboard import SORT_CHOICES, build_leaderboard
-from .common import add_figure_args, eps_arg, figure_style
+from .common import add_figure_args, eps_arg, figure_style, output_dir_arg
 
 DESCRIPTION = """Build an extended leaderboard (index.html, README.md, leaderboard.json,
 cas_vs_robust.png) from RobustBench cards and ours. Each --cards folder is read as
@@ -35,7 +35,8 @@ def register(subparsers, summary: str) -> None:
                    help="the board: Linf, L2, corruptions or corruptions_3d")
     p.add_argument("--sort-by", default="robust", choices=SORT_CHOICES,
                    help="robust (RobustBench's order, default), clean, cas or fsi; descending")
-    p.add_argument("--out", required=True, metavar="DIR", help="output folder (replaced atomically)")
+    p.add_argument("--out", type=output_dir_arg, required=True, metavar="DIR",
+                   help="output folder (replaced atomically)")
     add_figure_args(p)
     p.set_defaults(func=run)
 

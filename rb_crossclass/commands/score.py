@@ -21,11 +21,11 @@ from .common import (
     add_figure_args,
     add_model_args,
     add_threat_args,
+    attack_eps_arg,
     build_model,
-    eps_arg,
     figure_style,
-    non_negative_int,
     output_dir_arg,
+    positive_int,
     read_test_split,
     reconcile_classes,
     resolve_eps,
@@ -56,8 +56,9 @@ def register(subparsers, summary: str) -> None:
                    "--step-size); none: clean only; torchattacks:<Name>[:k=v,...]: the examples of any "
                    "torchattacks attack, e.g. torchattacks:PGD:eps=8/255,alpha=2/255,steps=20 or "
                    "torchattacks:FGSM:eps=8/255 (its own arguments; --eps/--steps do not apply)")
-    g.add_argument("--steps", type=non_negative_int, default=20, help="PGD steps (default 20)")
-    g.add_argument("--step-size", type=eps_arg, default=None,
+    g.add_argument("--steps", type=positive_int, default=20, help="PGD steps (default 20; --attack none "
+                   "for clean inputs only)")
+    g.add_argument("--step-size", type=attack_eps_arg, default=None,
                    help="PGD step (default eps/4 for Linf, eps/8 for L2)")
     add_device_args(p, batch_help="images per batch (default: 64 on CPU, where small batches stay in the "
                     "caches, 256 on GPU); per-image results do not depend on it on CPU")

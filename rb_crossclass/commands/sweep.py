@@ -7,7 +7,7 @@ import math
 import sys
 
 from ..evaluate import VERSIONS
-from .common import eps_arg, model_id_arg, positive_int
+from .common import attack_eps_arg, model_id_arg, output_dir_arg, positive_int
 
 DESCRIPTION = """\
 Score every model of a RobustBench leaderboard (--robustbench cifar10:Linf: robustbench's own
@@ -59,7 +59,7 @@ def register(subparsers, summary: str) -> None:
     g.add_argument("--n-examples", type=positive_int, default=None,
                    help="first N test points (default: the whole test set)")
     s = p.add_argument_group("scoring")
-    s.add_argument("--eps", type=eps_arg, default=None,
+    s.add_argument("--eps", type=attack_eps_arg, default=None,
                    help="attack radius, 8/255 or 0.3 (default: the manifest's, else 8/255 Linf / 0.5 L2)")
     s.add_argument("--autoattack", action="store_true",
                    help="also AutoAttack (RobustBench's protocol) and CAS on its examples")
@@ -78,7 +78,7 @@ def register(subparsers, summary: str) -> None:
                    help="CPUs per Ray task and torch threads per model (default: 1 per Ray task; all "
                    "for local)")
     o = p.add_argument_group("output")
-    o.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    o.add_argument("--out", type=output_dir_arg, required=True, metavar="DIR", help="output folder")
     o.add_argument("--plan", action="store_true",
                    help="build every architecture without weights and write the applicability table "
                    "(OUT/plan.json, OUT/plan.md); nothing is scored or downloaded")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..core.errors import RBCrossclassError
 from ..core.io import atomic_write_json
-from .common import add_figure_args, eps_arg, figure_style, output_dir_arg
+from .common import add_figure_args, eps_arg, figure_style, output_dir_arg, positive_int
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ def register(subparsers, summary: str) -> None:
     q.add_argument("--out", type=output_dir_arg, required=True, help="output folder")
     q.add_argument("--eps", type=eps_arg, default=0.75, help="per-patch ℓ2 radius in span(v) (default 0.75)")
     q.add_argument("--seed", type=int, default=0)
-    q.add_argument("--steps", type=int, default=600)
+    q.add_argument("--steps", type=positive_int, default=600)
     q.add_argument("--n-train", type=int, default=500)
     q.add_argument("--n-test", type=int, default=2000)
     q.add_argument("--classes", type=int, default=4)

@@ -3,32 +3,66 @@ behind), and :func:`jsonable` (the JSON form of results: NaN/inf as ``null``).""
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import math
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from .errors import RBCrossclassError
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
-    """Call ``write(tmp_path)`` on a temp file beside ``path``, then rename it onto ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+class FileWriteError(RBCrossclassError, OSError):
+    """A file could not be written (disk full, no permission, ...); the message names the file and
+    ``errno`` keeps the cause."""
+
+    def __init__(self, code: int | None, message: str) -> None:
+        super().__init__(message)
+        self.errno = code
+
+
+@contextlib.contextmanager
+def naming_write_errors(path: str | os.PathLike) -> Iterator[None]:
+    """Inside the block, an ``OSError`` that names no file or only our hidden temp file (``ENOSPC``
+    from ``write``/``fsync`` names none), or torch's "file write failed", becomes
+    :class:`FileWriteError` naming ``path``."""
     try:
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; results are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        yield
+    except FileWriteError:
         raise
+    except OSError as err:
+        if err.filename is not None and not Path(os.fsdecode(err.filename)).name.endswith(".tmp"):
+            raise
+        disk_full = err.errno in (errno.ENOSPC, errno.EDQUOT)
+        raise FileWriteError(err.errno, f"cannot write {path}: {err.strerror or err}"
+                             + (" (the disk is full or over quota)" if disk_full else "")) from err
+    except RuntimeError as err:  # torch.save reports a failed write as a RuntimeError
+        if "write" not in str(err).lower():
+            raise
+        raise FileWriteError(errno.EIO, f"cannot write {path}: {str(err)[:200]} (is the disk full?)") from err
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
+    """Call ``write(tmp_path)`` on a temp file beside ``path``, then rename it onto ``path``. A write
+    that fails without naming a file (a full disk) raises :class:`FileWriteError` naming ``path``."""
+    path = Path(path)
+    with naming_write_errors(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        try:
+            write(tmp)
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; results are meant to be shared
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
@@ -76,6 +110,31 @@ def new_sibling_dir(target: str | os.PathLike) -> Path:
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
     os.chmod(tmp, 0o777 & ~_umask())
     return tmp
+
+
+# Top-level system folders: never an output folder (a typo such as `--out /usr` must not write there).
+SYSTEM_DIRS = frozenset({"bin", "boot", "dev", "etc", "lib", "lib32", "lib64", "libx32", "opt", "proc",
+                         "root", "run", "sbin", "srv", "sys", "usr", "var", "home", "tmp", "mnt", "media",
+                         "snap", "nix", "Users", "System", "Library", "Applications", "Volumes", "Windows",
+                         "Program Files"})
+
+
+def dangerous_output_dir(path: str | os.PathLike) -> str | None:
+    """Why ``path`` must never be an output folder, or ``None``: the file system's root (``/``,
+    ``C:\\``), a top-level system folder (``/usr``, ``/etc``, ...), or the user's home folder itself
+    (a sub-folder of it is fine). Symlinks and ``..`` are resolved first."""
+    resolved = Path(os.path.expanduser(os.fspath(path))).resolve()
+    if resolved == Path(resolved.anchor):
+        return "the root of the file system"
+    try:
+        home = Path.home().resolve()
+    except (RuntimeError, KeyError, OSError):  # no home folder known
+        home = None
+    if resolved == home:
+        return "your home folder itself"
+    if resolved.parent == Path(resolved.anchor) and resolved.name in SYSTEM_DIRS:
+        return "a system folder"
+    return None
 
 
 class OutputFolderError(RBCrossclassError, FileExistsError):

@@ -56,11 +56,19 @@ def check_threat_model(threat_model: str) -> str:
     return threat_model
 
 
+# ASCII digits only (Python's float() also takes '８' and '1_0'), a short exponent (Fraction would
+# build 10**99999999 exactly), and an optional '/denominator'.
+_DECIMAL = r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?"
+EPS_TEXT = re.compile(rf"{_DECIMAL}(?:/{_DECIMAL})?")
+
+
 def parse_eps(value: str | float) -> float:
     """``'8/255'``, ``'0.0314'`` or a number → float ε, finite and ≥ 0.
 
-    Raises :class:`ThreatModelError` (a ``ValueError``) for anything else, including ``inf``,
-    ``nan``, ``1e999`` (which float parsing turns into infinity) and division by zero.
+    Text must be ASCII digits with an optional decimal point, exponent and ``/denominator`` (no
+    ``_``, no other scripts' digits). Raises :class:`ThreatModelError` (a ``ValueError``) for
+    anything else, including ``inf``, ``nan``, ``1e999`` (infinity as a float), ``1e-400`` (a
+    non-zero value that underflows to 0) and division by zero.
     """
     if isinstance(value, bool):
         raise ThreatModelError(f"epsilon must look like 8/255 or 0.0314, got {value!r}")
@@ -68,12 +76,29 @@ def parse_eps(value: str | float) -> float:
         eps = float(value)
     else:
         text = str(value).strip()
+        if not EPS_TEXT.fullmatch(text):
+            raise ThreatModelError(f"epsilon must look like 8/255 or 0.0314 (ASCII digits, no '_'), "
+                                   f"got {_short(value)}")
+        num, _, den = text.partition("/")
         try:
-            eps = float(Fraction(text)) if "/" in text else float(text)
+            exact = Fraction(num) / Fraction(den or "1")
+            eps = float(exact)
         except (ValueError, ZeroDivisionError, OverflowError) as err:
-            raise ThreatModelError(f"epsilon must look like 8/255 or 0.0314, got {_short(value)}") from err
+            raise ThreatModelError(f"epsilon must be a finite number such as 8/255 or 0.0314, "
+                                   f"got {_short(value)}") from err
+        if eps == 0 and exact != 0:
+            raise ThreatModelError(f"epsilon {_short(value)} is too small to represent: it would be 0")
     if not math.isfinite(eps) or eps < 0:
         raise ThreatModelError(f"epsilon must be a finite number >= 0, got {_short(value)}")
+    return eps
+
+
+def check_attack_eps(eps: float) -> float:
+    """``eps`` when it is a radius an attack can use: > 0 (an attack of radius 0 returns its inputs).
+    Raises :class:`ThreatModelError`."""
+    if not eps > 0:
+        raise ThreatModelError(f"epsilon must be > 0 for an attack, got {eps:g} (a radius of 0 leaves "
+                               "every input unchanged)")
     return eps
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..core.errors import without_unsafe_advice
 from ..core.io import atomic_write, atomic_write_json
 from ..core.runtime import Ranks
 from .protocol import EvaluateError
@@ -74,7 +75,8 @@ class EvalState:
         try:
             return torch.load(path, map_location="cpu", weights_only=True)
         except Exception as err:  # noqa: BLE001 - a file we cannot read is redone, not trusted
-            log.warning("state file %s unreadable (%s): redoing it", path, err)
+            log.warning("state file %s unreadable (%s): redoing it", path,
+                        without_unsafe_advice(str(err))[:300])
             return None
 
     def _save(self, path: Path, record: dict) -> None:

@@ -51,18 +51,43 @@ def new_figure(figsize: tuple[float, float], dpi: int = 100):
     return fig
 
 
-def plain_text(text: str) -> str:
-    """``text`` shown literally by matplotlib (``$`` would start mathtext, e.g. in a model ID)."""
+def plain_text(text: object) -> str:
+    """``text`` shown literally by matplotlib: every ``$`` escaped, so no pair of them starts
+    mathtext (``$x^{$`` in a model ID would crash the drawing); backslashes, ``^``, ``_``, ``{``
+    outside mathtext are drawn as they are. Every text that comes from data (model IDs, titles,
+    class names, attack and recipe names) goes through this one helper before it is drawn."""
     return str(text).replace("$", r"\$")
+
+
+MAX_PIXELS = 25_000_000  # ~100 MB of RGBA while drawing, whatever the figure size and --dpi
+
+
+def bounded_dpi(figsize: tuple[float, float], dpi: int) -> int:
+    """``dpi``, lowered so that a figure of ``figsize`` inches has at most :data:`MAX_PIXELS`."""
+    w, h = figsize
+    return max(1, min(int(dpi), int((MAX_PIXELS / max(w * h, 1e-9)) ** 0.5)))
 
 
 def save_figure(fig, path: str | os.PathLike, style: FigureStyle | None = None,
                 default_dpi: int = 100) -> Path:
     """Write ``fig`` atomically to ``path`` with the style's suffix (``x.png`` → ``x.pdf`` for
-    PDF); returns the path written."""
+    PDF); returns the path written. The resolution is lowered where the image would exceed
+    :data:`MAX_PIXELS` (a large figure at a high ``--dpi``)."""
     style = style or DEFAULT_STYLE
     out = Path(path).with_suffix("." + style.format)
-    dpi = style.dpi or default_dpi
-    atomic_write(out, lambda tmp: fig.savefig(tmp, format=style.format, dpi=dpi,
-                                              metadata=_NO_STAMP[style.format]))
+    dpi = bounded_dpi(tuple(fig.get_size_inches()), style.dpi or default_dpi)
+    atomic_write(out, lambda tmp: _save_without_tex(fig, tmp, style.format, dpi))
     return out
+
+
+def _save_without_tex(fig, tmp: str, fmt: str, dpi: int) -> None:
+    """``fig.savefig`` with LaTeX off for every text (a ``text.usetex: True`` in the user's
+    matplotlibrc would send model IDs with ``_``, ``^``, ``{`` to LaTeX, and need it installed);
+    tick labels made while drawing read the setting, hence the context."""
+    import matplotlib
+    from matplotlib.text import Text
+
+    for text in fig.findobj(Text):
+        text.set_usetex(False)
+    with matplotlib.rc_context({"text.usetex": False}):
+        fig.savefig(tmp, format=fmt, dpi=dpi, metadata=_NO_STAMP[fmt])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .canvas import FigureStyle, new_figure, save_figure
+from .canvas import FigureStyle, new_figure, plain_text, save_figure
 
 
 def plot_curves(records: list[dict], path: str | os.PathLike, best_epoch: int | None = None,
@@ -19,8 +19,8 @@ def plot_curves(records: list[dict], path: str | os.PathLike, best_epoch: int | 
     fig = new_figure((10, 4), dpi=110)
     ax_acc, ax_cas = fig.subplots(1, 2)
     ax_acc.plot(epochs, [100 * r["clean_acc"] for r in rows], "o-", label="clean")
-    ax_acc.plot(epochs, [100 * r["robust_acc"] for r in rows], "s-", label=rows[0].get("attack", "robust")
-                if rows else "robust")
+    attack = rows[0].get("attack", "robust") if rows else "robust"
+    ax_acc.plot(epochs, [100 * r["robust_acc"] for r in rows], "s-", label=plain_text(attack))
     ax_acc.set_xlabel("epoch")
     ax_acc.set_ylabel("held-out accuracy (%)")
     ax_acc.set_title("accuracy")
@@ -42,6 +42,6 @@ def plot_curves(records: list[dict], path: str | os.PathLike, best_epoch: int | 
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8)
     if title:
-        fig.suptitle(title)
+        fig.suptitle(plain_text(title))
     fig.tight_layout()
     return save_figure(fig, path, style, default_dpi=110)

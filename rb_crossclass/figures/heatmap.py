@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .canvas import FigureStyle, new_figure, save_figure
+from .canvas import FigureStyle, bounded_dpi, new_figure, plain_text, save_figure
 
 DPI = 100
 ANNOTATE_MAX_K = 20
@@ -32,20 +32,25 @@ def _as_array(matrix) -> np.ndarray:
     return a
 
 
+MAX_SIDE_IN = 12.0  # the matrix's side in inches, whatever K: K = 1000 was 120 in (12,000 px, 4 GB)
+
+
 def _figsize(k: int) -> tuple[float, float]:
     cell = 0.6 if k <= ANNOTATE_MAX_K else max(0.12, 8.0 / k)
-    side = max(3.0, cell * k)
+    side = min(MAX_SIDE_IN, max(3.0, cell * k))
     return round(side + 2.6, 1), round(side + 1.8, 1)
 
 
-def heatmap_size_px(k: int) -> tuple[int, int]:
-    """``(width, height)`` in pixels of the PNG drawn for a K×K matrix."""
+def heatmap_size_px(k: int, dpi: int = DPI) -> tuple[int, int]:
+    """``(width, height)`` in pixels of the PNG drawn for a K×K matrix (at most
+    ``(MAX_SIDE_IN + 2.6) × (MAX_SIDE_IN + 1.8)`` inches at ``dpi``, within ``MAX_PIXELS``)."""
     w, h = _figsize(k)
-    return round(w * DPI), round(h * DPI)
+    dpi = bounded_dpi((w, h), dpi)
+    return round(w * dpi), round(h * dpi)
 
 
 def _labels(k: int, class_names: Sequence[str] | None) -> list[str]:
-    names = list(class_names) if class_names is not None else [str(i) for i in range(k)]
+    names = [plain_text(n) for n in class_names] if class_names is not None else [str(i) for i in range(k)]
     if len(names) != k:
         raise ValueError(f"{len(names)} class names for a {k}x{k} matrix")
     return names
@@ -73,7 +78,7 @@ def _draw(a: np.ndarray, names: list[str], path: str | os.PathLike, title: str, 
     ax.set_xticks(ticks, [names[i] for i in ticks], rotation=45, ha="right", rotation_mode="anchor",
                   fontsize=fontsize)
     ax.set_yticks(ticks, [names[i] for i in ticks], fontsize=fontsize)
-    ax.set_title(title, fontsize=10 if len(title) <= 60 else 8)
+    ax.set_title(plain_text(title), fontsize=10 if len(title) <= 60 else 8)
     if k <= ANNOTATE_MAX_K:
         span = max(abs(vmin), abs(vmax)) or 1.0
         for i in range(k):

@@ -6,7 +6,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from .canvas import FigureStyle, new_figure, save_figure
+from .canvas import FigureStyle, new_figure, plain_text, save_figure
 
 RECIPE_COLORS = {"pgd_at": "tab:blue", "trades": "tab:orange", "label_smoothing": "tab:green",
                  "ema_self_distill": "tab:red", "kd": "tab:purple", "standard": "tab:gray"}
@@ -72,7 +72,7 @@ def plot_cas_curves(runs: Sequence[dict], path: str | os.PathLike, num_classes: 
             for row, (key, _) in enumerate(keys):
                 vals = [h[key] for h in run["history"]]
                 axes[row][col].plot(epochs, vals, "-o", ms=3, color=RECIPE_COLORS.get(run["recipe"]),
-                                    label=run["recipe"])
+                                    label=plain_text(run["recipe"]))
         axes[0][col].set_title(f"ε = {eps:g}  (robust acc: " + ", ".join(
             f"{r['history'][-1]['robust_accuracy'] * 100:.0f}%" for r in runs if r["eps"] == eps) + ")",
             fontsize=9)

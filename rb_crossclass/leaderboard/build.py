@@ -134,6 +134,7 @@ def check_output_folder(out_dir: str | os.PathLike, card_dirs: Sequence[str | os
 def _write_model_pages(board: list[tuple[dict, Entry]], folder: Path, dataset: str,
                        threat_model: str) -> None:
     """One self-contained page per measured model, with its attribution-matrix heatmap inline."""
+    from ..cards.matrices import matrix_array
     from ..figures import plot_attribution_matrix
 
     for row, entry in board:
@@ -142,7 +143,7 @@ def _write_model_pages(board: list[tuple[dict, Entry]], folder: Path, dataset: s
         protocol = entry.protocol_scores or entry.autoattack_scores
         png = None
         if protocol and protocol.get("matrix"):
-            heatmap = plot_attribution_matrix(protocol["matrix"], protocol["class_names"],
+            heatmap = plot_attribution_matrix(matrix_array(protocol["matrix"]), protocol["class_names"],
                                               folder / "heatmap.png",
                                               title=f"{row['model_id'][:60]}: {row['cas_protocol'] or 'CAS'}")
             png = heatmap.read_bytes()

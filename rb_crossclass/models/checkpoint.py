@@ -14,14 +14,13 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from ..core.errors import RBCrossclassError
+from ..core.errors import RBCrossclassError, without_unsafe_advice
 from ..core.io import atomic_write
 
 
@@ -53,29 +52,53 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         except Exception as err:  # noqa: BLE001 - safetensors raises its own error types
             raise CheckpointError(f"{path}: not a readable safetensors file ({str(err)[:200]})") from err
     else:
-        obj = _torch_load(path)
+        obj = load_torch_file(path)
     return normalize_state_dict(obj, str(path))
 
 
-def _torch_load(path: Path) -> object:
+def load_torch_file(path: str | os.PathLike) -> object:
+    """``torch.load(path, weights_only=True)`` on the CPU; any error (a damaged file raises whatever
+    its bytes make the reader trip on: IndexError, struct.error, UnpicklingError, ...) becomes a
+    :class:`CheckpointError` naming the file, with torch's advice to unpickle removed."""
+    path = Path(path)
     try:
         return torch.load(str(path), map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        raise CheckpointError(
-            f"{path}: cannot be loaded with weights_only=True (it pickles arbitrary objects, or is "
-            f"corrupt/truncated; delete it and download again): {str(err)[:300]}"
-        ) from err
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, KeyError) as err:
+    except Exception as err:  # noqa: BLE001 - the kind: every way a damaged file can fail
+        what = torch_error_text(err)
+        if isinstance(err, pickle.UnpicklingError):
+            raise CheckpointError(
+                f"{path}: cannot be loaded with weights_only=True (it pickles objects other than "
+                f"tensors, or is corrupt/truncated; delete it and download again): {what}"
+            ) from err
         raise CheckpointError(
             f"{path}: not a readable torch checkpoint (corrupt or truncated download? delete it "
-            f"and download again): {type(err).__name__}: {str(err)[:200]}"
+            f"and download again): {type(err).__name__}: {what}"
         ) from err
+
+
+def torch_error_text(err: BaseException, limit: int = 300) -> str:
+    """The message of a torch error as we show it: without advice to unpickle, at most ``limit``
+    characters."""
+    return without_unsafe_advice(str(err))[:limit]
+
+
+HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<body", b"<?xml", b"<meta", b"<title", b"<script")
 
 
 def _looks_like_html(path: Path) -> bool:
+    """Whether the file starts like a web page: after a byte-order mark, whitespace and any
+    ``<!-- ... -->`` comments, an HTML/XML tag. UTF-16 pages are read as UTF-16."""
     with path.open("rb") as f:
-        head = f.read(512).lstrip().lower()
-    return head.startswith((b"<!doctype html", b"<html", b"<head", b"<?xml"))
+        head = f.read(4096)
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        head = head.decode("utf-16", errors="ignore").encode("utf-8", errors="ignore")
+    head = head.removeprefix(b"\xef\xbb\xbf").lstrip().lower()
+    while head.startswith(b"<!--"):
+        end = head.find(b"-->")
+        if end < 0:
+            return True  # a comment running past the first 4 KB: no checkpoint starts with '<!--'
+        head = head[end + 3:].lstrip()
+    return head.startswith(HTML_STARTS)
 
 
 def normalize_state_dict(obj: object, source: str = "checkpoint") -> dict[str, torch.Tensor]:

@@ -34,7 +34,10 @@ CONTRACT_REASONS = {
     "output_transform": "the logits are changed after the head (softmax, scaling, averaging, ...)",
     "no_logits": "the model's output holds no identifiable logits tensor",
     "probe_failed": "the model raised an error on a probe batch",
+    "non_finite": "the weights, or the logits on a probe batch, hold NaN or inf",
 }
+#: Reasons that mean the model (or its checkpoint) is broken, a failure, not "not applicable".
+MODEL_FAULTS = ("probe_failed", "non_finite")
 
 
 #: The way out named by every "not applicable" verdict: the head may be another layer.
@@ -328,6 +331,7 @@ def check_contract(model: FeatureClassifier, probe: torch.Tensor, atol: float = 
     largest absolute difference of ``F.linear(features, W, b)`` and the logits; raises
     :class:`ModelContractError` naming the cause when the algebra does not hold.
     """
+    _check_finite_weights(model)
     was_training = model.training
     model.eval()
     try:
@@ -343,10 +347,28 @@ def check_contract(model: FeatureClassifier, probe: torch.Tensor, atol: float = 
                 raise ModelContractError(f"model failed on a probe batch {tuple(probe.shape)}: "
                                          f"{type(err).__name__}: {str(err)[:300]}",
                                          reason="probe_failed") from err
+            if not bool(torch.isfinite(logits).all()):
+                raise ModelContractError(
+                    f"the model's logits on a probe batch {tuple(probe.shape)} hold NaN or inf although its "
+                    "weights are finite (an overflow in the forward?)", reason="non_finite")
             model.meta["randomized"] = not torch.allclose(logits.float(), again.float(), atol=atol, rtol=rtol)
             return _check_head_algebra(model, feats, logits, atol, rtol)
     finally:
         model.train(was_training)
+
+
+def _check_finite_weights(model: nn.Module) -> None:
+    """Raise :class:`ModelContractError` (reason ``non_finite``) naming the first parameter or
+    buffer holding NaN or inf: every later check would blame the model's structure instead."""
+    tensors = [*model.named_parameters(), *model.named_buffers()]
+    for name, t in tensors:
+        if t.is_floating_point() or t.is_complex():
+            bad = int((~torch.isfinite(t.detach())).sum())
+            if bad:
+                raise ModelContractError(
+                    f"the weights hold NaN or inf: tensor {name!r} {tuple(t.shape)} has {bad} non-finite "
+                    f"of {t.numel()} values (a damaged checkpoint or a diverged training run)",
+                    reason="non_finite")
 
 
 def _one_forward(model: FeatureClassifier, x: torch.Tensor) -> tuple[torch.Tensor, object]:

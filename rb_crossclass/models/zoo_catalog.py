@@ -37,6 +37,7 @@ import yaml
 from ..core.datasets import known_dataset
 from ..core.errors import RBCrossclassError
 from ..core.io import atomic_write
+from ..core.yaml_limits import YAMLLimitError, load_yaml
 from .checkpoint import sha256_file
 
 ZOO_ENV = "RB_CROSSCLASS_ZOO"
@@ -154,9 +155,11 @@ def load_entry(path: str | os.PathLike) -> ZooEntry:
     """Parse and check one zoo YAML file (schema, name = file name, folder = dataset/threat model)."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path.read_text(encoding="utf-8"), str(path))
     except FileNotFoundError as err:
         raise ZooError(f"zoo entry not found: {path}") from err
+    except YAMLLimitError as err:  # not YAML, or expanding beyond the bounds (an alias bomb)
+        raise ZooError(str(err)) from err
     except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError) as err:
         raise ZooError(f"{path}: not readable YAML ({str(err)[:200]})") from err
     if not isinstance(data, dict):

@@ -33,11 +33,16 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from ..core.names import check_model_id
-from ..core.threat import ThreatModelError, check_eps, default_eps, parse_eps
+from ..core.threat import ThreatModelError, check_attack_eps, check_eps, default_eps, parse_eps
+from ..core.yaml_limits import YAMLLimitError, YAMLLimits, load_yaml
 from .jobs import ModelJob, SweepError
 
 SCHEMA_RESOURCE = "schemas/manifest.schema.json"
 PERCENT_FIELDS = ("reported", "clean_acc", "autoattack_acc")
+# A manifest lists models and their card fields: a few thousand nodes for a whole board. The bounds
+# leave two orders of magnitude and refuse alias bombs before any model is scored.
+MANIFEST_LIMITS = YAMLLimits(max_text_chars=4 * 1024 * 1024, max_nodes=200_000,
+                             max_scalar_chars=4 * 1024 * 1024, max_string_chars=100_000, max_depth=32)
 
 
 class ManifestError(SweepError):
@@ -90,7 +95,8 @@ def validate_manifest(data: object, source: str) -> None:
                             "(extension keys must start with 'x_')")
     shown = repr(error.instance)
     shown = shown if len(shown) <= 80 else shown[:77] + "..."
-    if error.validator in ("pattern", "anyOf", "enum", "type", "minimum", "maximum", "minItems", "minLength"):
+    if error.validator in ("pattern", "anyOf", "enum", "type", "minimum", "maximum", "minItems", "minLength",
+                           "maxLength", "maxItems", "maxProperties"):
         what = error.schema.get("description") or error.message
         raise ManifestError(f"manifest {source}: field {_json_path(path)}: {shown} is not valid ({what})")
     raise ManifestError(f"manifest {source}: field {_json_path(path)}: {error.message[:300]}")
@@ -98,23 +104,21 @@ def validate_manifest(data: object, source: str) -> None:
 
 def load_manifest(path: str | os.PathLike) -> Manifest:
     """Read, validate and resolve a manifest file; :class:`ManifestError` on any problem."""
-    import yaml
-
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path.read_text(encoding="utf-8"), f"manifest {path}", MANIFEST_LIMITS)
     except FileNotFoundError:
         raise ManifestError(f"manifest {path} not found") from None
     except (OSError, UnicodeDecodeError) as err:
         raise ManifestError(f"manifest {path} cannot be read ({err})") from err
-    except yaml.YAMLError as err:
-        raise ManifestError(f"manifest {path} is not valid YAML: {' '.join(str(err).split())[:300]}") from err
+    except YAMLLimitError as err:  # not YAML, or an alias bomb: refused before anything is built
+        raise ManifestError(str(err)) from err
     validate_manifest(data, str(path))
     folder = path.resolve().parent
     threat_model = data["threat_model"]
     try:
-        eps = check_eps(parse_eps(data["eps"]), threat_model) if data.get("eps") is not None \
-            else default_eps(threat_model)
+        eps = check_attack_eps(check_eps(parse_eps(data["eps"]), threat_model)) \
+            if data.get("eps") is not None else default_eps(threat_model)
     except ThreatModelError as err:
         raise ManifestError(f"manifest {path}: field $.eps: {err}") from err
     jobs: list[ModelJob] = []

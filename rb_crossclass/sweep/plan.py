@@ -142,7 +142,7 @@ def _take(entry: PlanEntry, report, tier: str) -> None:
 def _contract(entry: PlanEntry, build, shape: Sequence[int], k: int) -> None:
     """Random weights + wrap + check_contract on a probe; fills ``entry`` (tier ``contract``)."""
     from ..models import FeatureClassifier, ModelContractError, check_contract, wrap_model
-    from ..models.feature_classifier import with_head_hint
+    from ..models.feature_classifier import MODEL_FAULTS, with_head_hint
     from ..models.structure import count_parameters, not_applicable_reason
 
     entry.tier = "contract"
@@ -161,7 +161,7 @@ def _contract(entry: PlanEntry, build, shape: Sequence[int], k: int) -> None:
     try:
         diff = check_contract(model, probe)
     except ModelContractError as err:
-        if err.reason == "probe_failed":
+        if err.reason in MODEL_FAULTS:
             raise
         reason, detail = not_applicable_reason(model.net, err, model.normalize(probe), k)
         entry.status, entry.reason, entry.detail = "not_applicable", reason, detail

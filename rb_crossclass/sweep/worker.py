@@ -79,7 +79,7 @@ def _describe(device: torch.device) -> str:
 def _run(job: ModelJob, settings: SweepSettings, split, device: torch.device,
          counts: dict[str, int]) -> JobResult:
     from ..models import ModelContractError, SourceOptions, check_contract, create_model_source
-    from ..models.feature_classifier import with_head_hint
+    from ..models.feature_classifier import MODEL_FAULTS, with_head_hint
     from ..models.structure import not_applicable_reason
     from .data import open_job_split
 
@@ -104,7 +104,7 @@ def _run(job: ModelJob, settings: SweepSettings, split, device: torch.device,
     try:
         check_contract(model, probe)
     except ModelContractError as err:
-        if err.reason == "probe_failed":
+        if err.reason in MODEL_FAULTS:
             raise
         reason, detail = not_applicable_reason(model.net, err, model.normalize(probe), info.num_classes)
         return JobResult(job.name, "not_applicable", reason=reason, detail=detail)

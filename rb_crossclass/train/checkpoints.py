@@ -23,8 +23,9 @@ import torch
 from torch import nn
 
 from ..core.errors import RBCrossclassError
-from ..core.io import atomic_write_json, new_sibling_dir, replace_dir
+from ..core.io import atomic_write_json, naming_write_errors, new_sibling_dir, replace_dir
 from ..models import read_state_dict, save_safetensors
+from ..models.checkpoint import load_torch_file
 
 MODEL_FILE = "model.safetensors"
 STATE_FILE = "training_state.pt"
@@ -47,10 +48,11 @@ def save_checkpoint(folder: str | os.PathLike, model: nn.Module, meta: dict,
     tmp = new_sibling_dir(folder)
     try:
         sha = save_safetensors(model, tmp / MODEL_FILE, metadata={"epoch": str(meta.get("epoch"))})
-        if training_state is not None:
-            torch.save(training_state, tmp / STATE_FILE)  # the folder swap below makes it atomic
-        if recipe_state is not None:
-            torch.save(recipe_state, tmp / RECIPE_FILE)
+        with naming_write_errors(folder / STATE_FILE):  # a full disk names the checkpoint
+            if training_state is not None:
+                torch.save(training_state, tmp / STATE_FILE)  # the folder swap below makes it atomic
+            if recipe_state is not None:
+                torch.save(recipe_state, tmp / RECIPE_FILE)
         atomic_write_json(tmp / META_FILE, {**meta, "model_sha256": sha})
         replace_dir(tmp, folder)  # a crash mid-swap leaves the previous checkpoint as ``.old``
     except BaseException:
@@ -107,7 +109,7 @@ def load_checkpoint(folder: str | os.PathLike) -> Loaded:
     states = []
     for name in (STATE_FILE, RECIPE_FILE):
         f = path / name
-        states.append(torch.load(f, map_location="cpu", weights_only=True) if f.is_file() else None)
+        states.append(load_torch_file(f) if f.is_file() else None)
     return meta, weights, states[0], states[1]
 
 

@@ -22,6 +22,7 @@ import yaml
 
 from ..core.errors import RBCrossclassError
 from ..core.threat import check_eps, check_norm, parse_eps
+from ..core.yaml_limits import YAMLLimitError, load_yaml
 
 log = logging.getLogger(__name__)
 
@@ -142,9 +143,9 @@ def _read_yaml(path_or_preset: str | os.PathLike) -> tuple[dict, str]:
     else:
         text, source = path.read_text(encoding="utf-8"), str(path)
     try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{source}: not valid YAML ({err})") from err
+        data = load_yaml(text, source) or {}
+    except YAMLLimitError as err:  # not YAML, or expanding beyond the bounds (an alias bomb)
+        raise ConfigError(str(err)) from err
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the top level must be a mapping")
     return data, source

@@ -20,6 +20,7 @@ Only ``timm:`` architectures can be written as RobustBench code; other sources a
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 from dataclasses import dataclass
@@ -126,7 +127,7 @@ def robustbench_state_dict(model: FeatureClassifier) -> dict[str, torch.Tensor]:
 
 
 def _py_name(name: str) -> str:
-    return "rb_crossclass_" + re.sub(r"\W", "_", name).lower()
+    return "rb_crossclass_" + re.sub(r"[^A-Za-z0-9_]", "_", name).lower()
 
 
 def entry_text(entry: ZooEntry, rb_name: str, model: FeatureClassifier, card: dict) -> str:
@@ -153,27 +154,29 @@ def entry_text(entry: ZooEntry, rb_name: str, model: FeatureClassifier, card: di
     mean = [round(float(v), 6) for v in model.normalize.mean.flatten()] if has_norm else None
     std = [round(float(v), 6) for v in model.normalize.std.flatten()] if has_norm else None
     fn = _py_name(rb_name)
-    args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+    # Data (card and entry fields) enters the text only as literals (_literal) or escaped comment
+    # text (_comment); never pasted raw, so no value can end a string or a line and become code.
+    name_c, zoo_c, data_c, tm_c = map(_comment, (rb_name, entry.name, entry.dataset, entry.threat_model))
+    doc = f"{card['architecture']}: timm {timm_name}, inputs in [0,1], normalization inside."
     lines = [
-        f"# RobustBench model-zoo entry for {rb_name} (exported by rb-crossclass from zoo entry "
-        f"{entry.name}).",
-        f"# 1. Put the architecture below near the top of robustbench/model_zoo/{entry.dataset}.py.",
-        f"# 2. Upload models/{entry.dataset}/{entry.threat_model}/{rb_name}.pt and put its Google Drive id",
+        f"# RobustBench model-zoo entry for {name_c} (exported by rb-crossclass from zoo entry {zoo_c}).",
+        f"# 1. Put the architecture below near the top of robustbench/model_zoo/{data_c}.py.",
+        f"# 2. Upload models/{data_c}/{tm_c}/{name_c}.pt and put its Google Drive id",
         "#    in 'gdrive_id'.",
-        f"# 3. Add the entry to the OrderedDict of the {entry.threat_model} threat model in that file, and",
-        f"#    model_info/{entry.dataset}/{entry.threat_model}/{rb_name}.json to robustbench's model_info/.",
+        f"# 3. Add the entry to the OrderedDict of the {tm_c} threat model in that file, and",
+        f"#    model_info/{data_c}/{tm_c}/{name_c}.json to robustbench's model_info/.",
         "import timm",
         "import torch",
         "from torch import nn",
         "",
         "",
         f"class {_class_name(rb_name)}(nn.Module):",
-        f"    \"\"\"{card['architecture']}: timm {timm_name}, inputs in [0,1], normalization inside.\"\"\"",
+        f"    {_literal(doc)}",
         "",
         "    def __init__(self) -> None:",
         "        super().__init__()",
-        *([f"        self.register_buffer('mean', torch.tensor({mean!r}).view(1, -1, 1, 1))",
-           f"        self.register_buffer('std', torch.tensor({std!r}).view(1, -1, 1, 1))"]
+        *([f"        self.register_buffer('mean', torch.tensor({_literal(mean)}).view(1, -1, 1, 1))",
+           f"        self.register_buffer('std', torch.tensor({_literal(std)}).view(1, -1, 1, 1))"]
           if has_norm else []),
         f"        self.net = {fn}()",
         "",
@@ -182,16 +185,16 @@ def entry_text(entry: ZooEntry, rb_name: str, model: FeatureClassifier, card: di
         "",
         "",
         f"def {fn}() -> nn.Module:",
-        f"    net = timm.create_model({timm_name!r}, pretrained=False, {args})",
+        f"    net = timm.create_model({_literal(timm_name)}, pretrained=False, **{_literal(kwargs)})",
         *stem,
         "    return net",
         "",
         "",
         "ENTRY = (",
-        f"    {rb_name!r},",
+        f"    {_literal(rb_name)},",
         "    {",
         f"        'model': {_class_name(rb_name)},",
-        f"        'gdrive_id': None,  # the Google Drive id of {rb_name}.pt",
+        f"        'gdrive_id': None,  # the Google Drive id of {name_c}.pt",
         "    },",
         ")",
         "",
@@ -199,8 +202,37 @@ def entry_text(entry: ZooEntry, rb_name: str, model: FeatureClassifier, card: di
     return "\n".join(lines)
 
 
+def _literal(value: object) -> str:
+    """``value`` (None, bool, int, float, str, list/tuple/dict of those) as Python literal text that
+    reads back as an equal value; anything else is refused, so no object's ``repr`` can inject code."""
+    text = repr(value)
+    try:
+        same = _plain(value) and ast.literal_eval(text) == value
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        same = False
+    if not same or "\n" in text or "\r" in text:
+        raise ExportError(f"cannot write {type(value).__name__} value {text[:60]!r} as a Python literal "
+                          "in the model-zoo entry")
+    return text
+
+
+def _plain(value: object) -> bool:
+    """Whether ``value`` is built of JSON-like types only (what a card or a zoo YAML can hold)."""
+    if value is None or type(value) in (bool, int, float, str):
+        return True
+    if type(value) in (list, tuple):
+        return all(_plain(v) for v in value)
+    return type(value) is dict and all(type(k) is str and _plain(v) for k, v in value.items())
+
+
+def _comment(value: str) -> str:
+    """``value`` as text safe inside a ``#`` comment: printable ASCII only (everything else escaped
+    as ``\\xNN``/``\\uNNNN``), so no line break or control character can end the comment."""
+    return "".join(c if " " <= c <= "~" else ascii(c)[1:-1] for c in str(value))
+
+
 def _class_name(name: str) -> str:
-    parts = re.split(r"\W+", name)
+    parts = re.split(r"[^A-Za-z0-9_]+", name)
     return "RBCrossclass_" + "".join(p[:1].upper() + p[1:] for p in parts if p)
 
 

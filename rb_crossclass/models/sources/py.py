@@ -14,6 +14,7 @@ from pathlib import Path
 
 from torch import nn
 
+from ..checkpoint import torch_error_text
 from ..feature_classifier import FeatureClassifier, wrap_model
 from .registry import ModelSourceError, SourceOptions, register_source
 
@@ -33,7 +34,7 @@ def py_source(target: str, opts: SourceOptions) -> FeatureClassifier:
         net = fn(**{k: v for k, v in candidates.items() if k in accepted or "**" in accepted})
     except Exception as err:  # noqa: BLE001 - user code: any failure is reported, not raised through
         raise ModelSourceError(f"py:{target}: calling {attr}() failed: {type(err).__name__}: "
-                               f"{str(err)[:300]}") from err
+                               f"{torch_error_text(err)}") from err  # e.g. its own torch.load
     if not isinstance(net, nn.Module):
         raise ModelSourceError(f"py:{target} returned {type(net).__name__}, not an nn.Module")
     if isinstance(net, FeatureClassifier):

@@ -15,7 +15,7 @@ from pathlib import Path
 from torch import nn
 
 from ...core.datasets import known_dataset
-from ..checkpoint import CheckpointError, read_state_dict
+from ..checkpoint import CheckpointError, read_state_dict, torch_error_text
 from ..feature_classifier import FeatureClassifier, wrap_model
 from .registry import ModelSourceError, SourceOptions, register_source
 
@@ -124,7 +124,7 @@ def robustbench_source(name: str, opts: SourceOptions) -> FeatureClassifier:
         else:
             hint = f"{path} could not be loaded into the architecture: delete it and download again"
         raise ModelSourceError(f"robustbench:{name}: {hint} "
-                               f"({type(err).__name__}: {str(err)[:200]})") from err
+                               f"({type(err).__name__}: {torch_error_text(err, 200)})") from err
     meta = {"architecture": type(net).__name__, "family": "robustbench", "robustbench_name": name,
             "input_shape": opts.input_shape}
     return wrap_model(net, head_name=opts.head_name, meta=meta)
