@@ -15,9 +15,9 @@ Stages (each writes under ``out``):
    (``train/network.json``, ``train/cas_vs_epoch.png``, ``train/models/*.safetensors``);
 3. ``evaluate``  — AutoAttack (standard) and the cross-class scorer on the held-out points;
 4. ``cards``     — validated RobustBench cards (``cards/<dataset>/Linf/*.json``);
-5. ``leaderboard`` — the extended leaderboard of the synthetic models' cards
-   (``leaderboard/index.html``). The real model's card holds PGD-20 scores only (no AutoAttack
-   evaluation, so no ``autoattack_acc``) and therefore ranks on no board.
+5. ``leaderboard`` — the extended leaderboards of the synthetic models' cards, one per radius
+   (``leaderboard/eps<ε>/index.html``: a board compares one ε). The real model's card holds PGD-20
+   scores only (no AutoAttack evaluation, so no ``autoattack_acc``) and therefore ranks on no board.
 
 Stages 1-5 use synthetic data; :attr:`DemoResult.inputs` says where every input came from.
 """
@@ -113,9 +113,16 @@ def run_demo(out_dir: str | Path, config: DemoConfig | None = None,
     res.outputs["cards"] = str(card_dir / DEMO_DATASET / "Linf")
     from .leaderboard import build_leaderboard
 
-    timed("leaderboard", lambda: build_leaderboard([card_dir], DEMO_DATASET, "Linf", out / "leaderboard",
-                                                   sort_by="robust"))
-    res.outputs["leaderboard"] = str(out / "leaderboard" / "index.html")
+    radii = sorted({m["eps"] for m in res.models})
+
+    def boards() -> None:  # a board holds one eps: one board per radius the models were trained at
+        for eps in radii:
+            build_leaderboard([card_dir], DEMO_DATASET, "Linf", out / "leaderboard" / _radius_folder(eps),
+                              sort_by="robust", eps=_card_eps(eps))
+
+    timed("leaderboard", boards)
+    res.outputs["leaderboard"] = ", ".join(str(out / "leaderboard" / _radius_folder(e) / "index.html")
+                                           for e in radii)
     res.summary = [_real_summary(res.real)] + _summary(cfg, theory, train, res)
     atomic_write_json(out / "demo.json", res.to_dict())
     return res
@@ -270,6 +277,18 @@ def _stage_cards(cfg: DemoConfig, train: dict, evals: dict, card_dir: Path) -> l
     return rows
 
 
+def _radius_folder(eps: float) -> str:
+    """The board folder of the models trained at theory radius ``eps`` (``eps0p1``)."""
+    return f"eps{eps:g}".replace(".", "p")
+
+
+def _card_eps(eps: float) -> float:
+    """The radius the cards of theory radius ``eps`` record (image units)."""
+    from .synthetic.crossclass_network import DEFAULT_SCALE
+
+    return eps * DEFAULT_SCALE
+
+
 def _model_id(recipe: str, eps: float) -> str:
     return f"Demo_Linear_{recipe}_eps{eps:g}".replace(".", "p")
 
@@ -301,9 +320,13 @@ def _summary(cfg: DemoConfig, theory: dict | None, train: dict | None, res: Demo
     else:
         lines += ["3. Train stage missing.", "4. Train stage missing."]
     if res.models:
-        best = max(res.models, key=lambda m: m["autoattack_accuracy"])
-        lines.append(f"5. {len(res.models)} synthetic-model cards + leaderboard: best AutoAttack accuracy "
-                     f"{100 * best['autoattack_accuracy']:.1f}% ({best['model_id']}); the real model's "
+        bests = []
+        for eps in sorted({m["eps"] for m in res.models}):
+            at_eps = [m for m in res.models if m["eps"] == eps]
+            best = max(at_eps, key=lambda m: m["autoattack_accuracy"])
+            bests.append(f"at eps {eps:g} {100 * best['autoattack_accuracy']:.1f}% ({best['model_id']})")
+        lines.append(f"5. {len(res.models)} synthetic-model cards + one leaderboard per eps (a board "
+                     f"compares one radius): best AutoAttack accuracy {'; '.join(bests)}; the real model's "
                      "card holds PGD-20 scores only (no AutoAttack), so it ranks on no board.")
     else:
         lines.append("5. No cards were written.")

@@ -30,9 +30,15 @@ def _check_outputs(out, res, n_models, n_real):
         assert card["cross_class"]["cas"] >= 0
         assert card["training"]["recipe"] in ("pgd_at", "ema_self_distill")
         assert (out / "train" / "models" / f"{path.stem}.safetensors").is_file()
-    board = json.loads((out / "leaderboard" / "leaderboard.json").read_text())
-    assert sorted(e["model_id"] for e in board["entries"]) == sorted(p.stem for p in cards)
-    assert (out / "leaderboard" / "index.html").stat().st_size > 1000
+    boards = sorted((out / "leaderboard").glob("eps*/leaderboard.json"))  # one board per radius
+    assert len(boards) == len({load_card(p)["evaluation"]["eps"] for p in cards})
+    entries = []
+    for path in boards:
+        board = json.loads(path.read_text())
+        assert len({e["eps_txt"] for e in board["entries"]}) == 1  # never two radii on one board
+        entries += [e["model_id"] for e in board["entries"]]
+        assert (path.parent / "index.html").stat().st_size > 1000
+    assert sorted(entries) == sorted(p.stem for p in cards)
     # the real model on real images: scores and its card (scores only: no AutoAttack, no board row)
     real = json.loads((out / "real" / "crossclass.json").read_text())
     assert real["n_examples"] == n_real and real["dataset"] == "sample:cifar10"
