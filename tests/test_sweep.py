@@ -75,7 +75,7 @@ def _tiny_models(tmp_path: Path) -> list[dict]:
 
 def _without_times(card: dict) -> dict:
     card = json.loads(json.dumps(card))
-    for key in ("date", "seconds"):
+    for key in ("date", "seconds", "cost"):  # cost: wall seconds and CPU threads of the process
         card.get("evaluation", {}).pop(key, None)
     return card
 

@@ -323,7 +323,8 @@ def test_eval_intervals_write_a_cas_bootstrap_per_epoch_and_change_no_weight(mod
     """``eval.intervals``: each epoch's score file gains the bootstrap interval of CAS (the multi-seed
     reproduction reads it as measurement noise); the bootstrap draws from its own generator, so the
     trained weights are those of a run without it, and the key may change on resume."""
-    over = {"optim.epochs": 1, "data.n_train": 64, "eval.cas": True}
+    # 400 held-out points: at least 20 per class, so the interval is not withheld
+    over = {"optim.epochs": 1, "data.n_train": 64, "eval.cas": True, "data.n_eval": 400}
     plain = train(config_from_dict(mnist_config(models_file, **over)), tmp_path / "plain")
     cfg = config_from_dict(mnist_config(models_file, **over, **{"eval.intervals": True}))
     with_ci = train(cfg, tmp_path / "ci")

@@ -26,7 +26,7 @@ def plot_per_class(class_names: Sequence[str], clean: Sequence[float | None],
         ranked = sorted((i for i in idx if robust[i] is not None), key=lambda i: robust[i])
         idx = sorted(set(ranked[:MAX_CLASSES_DRAWN // 2] + ranked[-MAX_CLASSES_DRAWN // 2:]))
         note = f" ({len(idx)} of {len(class_names)} classes: the worst and best by {robust_label} accuracy)"
-    width = min(16.0, max(5.0, 0.45 * len(idx) + 1.5))
+    width = min(15.0, max(5.0, 0.45 * len(idx) + 1.5))  # at most 1,500 px wide at the default dpi
     fig = new_figure((width, 3.6), dpi=100)
     ax = fig.subplots()
     xs = list(range(len(idx)))
