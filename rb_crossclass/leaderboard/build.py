@@ -24,6 +24,8 @@ from .render import (
     ACCURACY_LABELS,
     TIER_TEXT,
     entry_row,
+    per_class_block,
+    per_class_percent,
     protocol_summary,
     render_html,
     render_markdown,
@@ -158,21 +160,14 @@ def _per_class_png(row: dict, entry: Entry, folder: Path) -> bytes | None:
     """The model's per-class bars (clean and robust accuracy with 95 % intervals) as PNG bytes."""
     from ..figures import plot_per_class
 
-    evaluation = entry.measured.get("evaluation") or {}
-    protocol = entry.protocol_scores or {}
-    per_class = evaluation.get("per_class") or protocol.get("per_class") or {}
-    names = per_class.get("class_names") or []
-    if not names:
+    per_class, by_autoattack = per_class_block(entry)
+    table = per_class_percent(per_class)
+    if not table["names"]:
         return None
-
-    def pct(values):
-        return [None if v is None else 100.0 * v for v in values]
-
-    intervals = [None if not iv or None in iv else [100.0 * iv[0], 100.0 * iv[1]]
-                 for iv in per_class.get("robust_interval") or []]
-    label = "AutoAttack" if evaluation.get("per_class") else "PGD-20"
-    path = plot_per_class(names, pct(per_class["clean_accuracy"]), pct(per_class["robust_accuracy"]),
-                          folder / "per_class.png", robust_interval=intervals or None, robust_label=label,
+    intervals = table["robust_interval"]
+    path = plot_per_class(table["names"], table["clean"], table["robust"], folder / "per_class.png",
+                          robust_interval=intervals if any(intervals) else None,
+                          robust_label="AutoAttack" if by_autoattack else "PGD-20",
                           title=f"{row['model_id'][:60]}: per-class accuracy")
     png = path.read_bytes()
     path.unlink()

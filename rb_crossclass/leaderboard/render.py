@@ -265,6 +265,27 @@ def render_html(rows: Sequence[dict], composition: Sequence[dict], *, dataset: s
     )
 
 
+def per_class_block(entry: Entry) -> tuple[dict, bool]:
+    """The per-class results a model page shows: our AutoAttack evaluation's when the card has
+    them (``True``), else the PGD-protocol scores' (``False``); ``{}`` when neither."""
+    evaluation = entry.measured.get("evaluation") or {}
+    if evaluation.get("per_class"):
+        return evaluation["per_class"], True
+    return (entry.protocol_scores or {}).get("per_class") or {}, False
+
+
+def per_class_percent(per_class: dict) -> dict:
+    """A per-class block in percent: ``names``, ``clean``, ``robust`` (``None`` for a class
+    without points) and ``robust_interval`` (``None`` where missing), one entry per class."""
+    names = per_class.get("class_names") or []
+    intervals = per_class.get("robust_interval") or []
+    return {"names": list(names),
+            "clean": [_percent(v) for v in per_class.get("clean_accuracy") or []],
+            "robust": [_percent(v) for v in per_class.get("robust_accuracy") or []],
+            "robust_interval": [_percent_interval(intervals[i]) if i < len(intervals) else None
+                                for i in range(len(names))]}
+
+
 def render_model_page(row: dict, entry: Entry, *, dataset: str, threat_model: str,
                       heatmap_png: bytes | None, per_class_png: bytes | None = None) -> str:
     """One measured model's self-contained page: accuracies with intervals, per-class clean and
@@ -273,15 +294,14 @@ def render_model_page(row: dict, entry: Entry, *, dataset: str, threat_model: st
     css = _asset("leaderboard.css")
     evaluation = entry.measured.get("evaluation") or {}
     protocol = entry.protocol_scores or {}
-    per_class = evaluation.get("per_class") or protocol.get("per_class") or {}
-    names = per_class.get("class_names") or []
-    bars = [{"name": n, "count": per_class["counts"][i],
-             "clean": _percent(per_class["clean_accuracy"][i]),
-             "robust": _percent(per_class["robust_accuracy"][i])} for i, n in enumerate(names)]
+    per_class, by_autoattack = per_class_block(entry)
+    table = per_class_percent(per_class)
+    bars = [{"name": n, "count": per_class["counts"][i], "clean": table["clean"][i],
+             "robust": table["robust"][i]} for i, n in enumerate(table["names"])]
     return _environment().get_template("model.html.j2").render(
         row=_html_row(row), dataset=dataset, threat_model=threat_model, title_of=title_of(dataset),
         acc_label=ACCURACY_LABELS[ranking_fields(threat_model)[-1]],
-        robust_label="AutoAttack" if evaluation.get("per_class") else protocol_summary([row]),
+        robust_label="AutoAttack" if by_autoattack else protocol_summary([row]),
         bars=bars, per_class=per_class, heatmap_uri=_data_uri(heatmap_png),
         per_class_uri=_data_uri(per_class_png),
         top_pairs=protocol.get("top_pairs") or [], evaluation=evaluation,
