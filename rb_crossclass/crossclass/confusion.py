@@ -48,14 +48,11 @@ def attribution_confusion_correlation(matrix: Sequence[Sequence[float | None]],
     if c.shape != m.shape or c.dim() != 2 or c.shape[0] != c.shape[1]:
         raise ValueError(f"matrix {tuple(c.shape)} and confusion {tuple(m.shape)} must be the same K×K")
     counts = m.sum(1)
-    k = c.shape[0]
-    xs, ys = [], []
-    for i in range(k):
-        for j in range(i + 1, k):
-            if counts[i] == 0 or counts[j] == 0 or math.isnan(c[i, j]):
-                continue
-            xs.append(float(c[i, j]))
-            ys.append(float((m[i, j] / counts[i] + m[j, i] / counts[j]) / 2))
+    i, j = torch.triu_indices(c.shape[0], c.shape[0], offset=1)
+    keep = (counts[i] > 0) & (counts[j] > 0) & ~torch.isnan(c[i, j])
+    i, j = i[keep], j[keep]
+    xs = c[i, j].tolist()
+    ys = ((m[i, j] / counts[i] + m[j, i] / counts[j]) / 2).tolist()
     out = {"spearman_rho": None, "p_value": None, "n_pairs": len(xs),
            "pairs": "unordered class pairs: C[i,j] vs (M[i,j]/n_i + M[j,i]/n_j)/2"}
     if len(xs) >= 3 and len(set(xs)) > 1 and len(set(ys)) > 1:

@@ -113,6 +113,7 @@ class ScoreResult:
     intervals: dict = field(default_factory=dict)  # 95 % intervals: accuracies (Wilson), CAS (bootstrap)
     compute: dict | None = None
     adversarial_confusion: list[list[int]] = field(default_factory=list)  # [K,K]: true class → predicted
+    confusion_correlation: dict | None = None  # attribution matrix vs adversarial confusion (.confusion)
     clean_acc_state: AttributionAccumulator | None = field(default=None, repr=False, compare=False)
     adv_acc_state: AttributionAccumulator | None = field(default=None, repr=False, compare=False)
     x_adv: torch.Tensor | None = field(default=None, repr=False, compare=False)
@@ -147,8 +148,7 @@ class ScoreResult:
             out["intervals"] = dict(self.intervals)
         if self.adversarial_confusion and self.attack is not None:
             out["adversarial_confusion"] = [list(r) for r in self.adversarial_confusion]
-            out["confusion_correlation"] = attribution_confusion_correlation(self.matrix,
-                                                                              self.adversarial_confusion)
+            out["confusion_correlation"] = self.confusion_correlation
         return jsonable(out)
 
 
@@ -190,11 +190,13 @@ def result_from_accumulators(
     empty = clean.empty_classes()
     if empty:
         log.warning("classes without samples (left out of CAS): %s", [names[i] for i in empty])
+    matrix = [_nan_to_none(r) for r in mats["adv"]]
+    confusion_list = [] if confusion is None else confusion.cpu().tolist()
     return ScoreResult(
         cas=scores["adv"][0], normalized_cas=scores["adv"][1], fsi=scores["adv"][2],
         clean_cas=scores["clean"][0], clean_normalized_cas=scores["clean"][1],
         clean_fsi=scores["clean"][2],
-        matrix=[_nan_to_none(r) for r in mats["adv"]],
+        matrix=matrix,
         clean_matrix=[_nan_to_none(r) for r in mats["clean"]],
         robust_accuracy=n_robust_correct / n if n else math.nan,
         clean_accuracy=n_clean_correct / n if n else math.nan,
@@ -215,7 +217,9 @@ def result_from_accumulators(
         n_clean_correct=int(n_clean_correct),
         n_robust_correct=int(n_robust_correct),
         compute=dict(compute) if compute is not None else None,
-        adversarial_confusion=[] if confusion is None else confusion.cpu().tolist(),
+        adversarial_confusion=confusion_list,
+        confusion_correlation=(attribution_confusion_correlation(matrix, confusion_list)
+                               if confusion_list else None),
         clean_acc_state=clean,
         adv_acc_state=adv,
     )
