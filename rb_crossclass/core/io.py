@@ -173,6 +173,39 @@ class OutputLocationError(RBCrossclassError, OSError):
     """An output folder cannot be written; raised before any work, naming the flag and the cause."""
 
 
+def _probe_once(target: Path, path: str | os.PathLike, flag: str) -> None:
+    """One attempt of :func:`check_output_dir`. A folder another process creates at the same time
+    counts as existing (and is not ours to remove); a folder removed under us raises
+    ``FileNotFoundError`` for the caller to retry."""
+    created: list[Path] = []
+    try:
+        for folder in [*reversed(target.parents), target]:
+            if not folder.exists():
+                try:
+                    folder.mkdir()
+                    created.append(folder)
+                    continue
+                except FileExistsError:
+                    pass  # created by another process a moment ago
+            if not folder.is_dir():
+                raise OutputLocationError(f"cannot write to {flag} {str(path)[:200]}: "
+                                          f"{str(folder)[:200]} is a file, not a folder")
+        fd, probe = tempfile.mkstemp(dir=target, prefix=".rb-crossclass-write-check.")
+        os.close(fd)
+        os.unlink(probe)
+    except (OutputLocationError, FileNotFoundError):
+        raise
+    except OSError as err:
+        raise OutputLocationError(f"cannot write to {flag} {str(path)[:200]}: "
+                                  f"{err.strerror or type(err).__name__} (checked before any work)") from err
+    finally:
+        for folder in reversed(created):
+            try:
+                folder.rmdir()
+            except OSError:  # not empty: another process is writing there
+                pass
+
+
 def check_output_dir(path: str | os.PathLike, flag: str = "--out") -> Path:
     """Make sure results can be written under ``path`` *before* any computation: every command
     calls this for each of its output folders before a model is built or data is read.
@@ -183,28 +216,13 @@ def check_output_dir(path: str | os.PathLike, flag: str = "--out") -> Path:
     here, as one line naming ``flag``. Returns the path.
     """
     target = Path(path)
-    created: list[Path] = []
-    try:
-        for folder in [*reversed(target.parents), target]:
-            if folder.exists():
-                if not folder.is_dir():
-                    raise OutputLocationError(f"cannot write to {flag} {str(path)[:200]}: "
-                                              f"{str(folder)[:200]} is a file, not a folder")
-                continue
-            folder.mkdir()
-            created.append(folder)
-        fd, probe = tempfile.mkstemp(dir=target, prefix=".rb-crossclass-write-check.")
-        os.close(fd)
-        os.unlink(probe)
-    except OutputLocationError:
-        raise
-    except OSError as err:
-        raise OutputLocationError(f"cannot write to {flag} {str(path)[:200]}: "
-                                  f"{err.strerror or type(err).__name__} (checked before any work)") from err
-    finally:
-        for folder in reversed(created):
-            try:
-                folder.rmdir()
-            except OSError:
-                pass
+    for attempt in range(5):  # torchrun ranks check the same folder at once: see _probe_once
+        try:
+            _probe_once(target, path, flag)
+            break
+        except FileNotFoundError as err:  # another rank removed a folder it had created meanwhile
+            if attempt == 4:
+                raise OutputLocationError(f"cannot write to {flag} {str(path)[:200]}: "
+                                          f"{err.strerror or type(err).__name__} (checked before any work)"
+                                          ) from err
     return target
