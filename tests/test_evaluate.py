@@ -142,10 +142,20 @@ def test_evaluate_model_result_and_cas_on_autoattack_examples(trained, points, d
     assert res.robust_flag_tensor().tolist() == flags.tolist()
     assert res.robust_correct == int(flags.sum()) and res.robust_accuracy == int(flags.sum()) / N
     assert res.clean_correct == int(model(x).argmax(1).eq(y).sum())
-    # CAS comes from AutoAttack's own examples, not a second attack
+    # CAS comes from AutoAttack's own examples, not a second attack: bit for bit with the model as
+    # it is (aa_exact: bare pyautoattack's arithmetic); with the faster attack model the examples
+    # differ from bare pyautoattack's in float rounding only
     ref = score_examples(model, x, x_adv, y, batch_size=CFG_B.batch_size, progress=False)
-    assert res.cross_class["cas"] == pytest.approx(ref.cas, rel=1e-12)
-    assert res.cross_class["matrix"] == ref.matrix
+    exact = evaluate_model(model, x, y, CFG_B, class_names=[str(i) for i in range(10)], model_name="tiny",
+                           dataset="cifar10", progress=False, pgd=False, aa_exact=True)
+    assert exact.attack_model["exact"] and exact.robust_flags == res.robust_flags
+    assert exact.cross_class["cas"] == pytest.approx(ref.cas, rel=1e-12)
+    assert exact.cross_class["matrix"] == ref.matrix
+    assert res.cross_class["cas"] == pytest.approx(ref.cas, rel=1e-6)
+    got = [v for row in res.cross_class["matrix"] for v in row]
+    want = [v for row in ref.matrix for v in row]
+    assert [v is None for v in got] == [v is None for v in want]
+    assert [v for v in got if v is not None] == pytest.approx([v for v in want if v is not None], abs=1e-5)
     assert res.cross_class["attack"]["name"] == "autoattack"
     assert res.batches_run == sum(-(-res.robust_after_attack[s] // 4) for s in ("clean", "apgd-ce"))
     card = result_card(res, name="Tiny", architecture="TinyConvNet")
@@ -357,3 +367,18 @@ def test_standard_version_matches_direct_pyautoattack(trained, cifar_test, one_t
     assert set(ours.robust_after) == {"clean", *ours.attacks}  # every attack had points to attack
     assert torch.equal(ours.robust_flags, flags) and torch.equal(ours.x_adv, x_adv)
     assert torch.equal(ours.y_adv, y_adv)
+
+
+def test_cli_aa_exact_attacks_the_model_as_it_is(trained, direct_b, tmp_path, one_thread):
+    """``evaluate --aa-exact``: bare pyautoattack's flags, and the card says the model was attacked
+    as it is; without the flag the card records the faster model's speed-ups."""
+    _, ckpt = trained
+    _, _, flags = direct_b
+    for extra, exact in ((["--aa-exact"], True), ([], False)):
+        out = tmp_path / ("exact" if exact else "fast")
+        assert main(_cli_args(ckpt, out, "--no-cas", *extra)) == 0
+        record = json.loads((out / "eval.json").read_text())
+        assert record["robust_flags"] == "".join("1" if f else "0" for f in flags.tolist())
+        card = load_card(next(p for p in out.glob("*.json") if p.name != "eval.json"))
+        model = card["evaluation"]["cost"]["autoattack_model"]
+        assert model["exact"] is exact and model["input_only_gradients"] is (not exact)

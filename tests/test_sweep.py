@@ -485,3 +485,19 @@ def test_job_result_summary_is_the_record_entry():
                   card={"x": 1}, record={"y": 2})
     assert r.summary() == {"status": "failed", "reason": "boom", "detail": None, "seconds": 1.235,
                            "passes": {"forward_passes": 1}, "device": "cpu", "metrics": {}}
+
+
+def test_summary_totals_the_cost_of_every_model():
+    """The sweep summary's last line sums wall seconds and samples over every model with a record
+    (done, failed or not applicable alike) and names the devices."""
+    from rb_crossclass.sweep.run import cost_total_line
+
+    rows = {"A": {"status": "done", "seconds": 12.5, "device": "cpu",
+                  "passes": {"forward_samples": 1000, "backward_samples": 400}},
+            "B": {"status": "failed", "seconds": 2.25, "device": "cuda:0",
+                  "passes": {"forward_samples": 24, "backward_samples": 0}},
+            "C": {"status": "not_applicable", "seconds": 0.25},
+            "D": {"status": "pending"}}
+    assert cost_total_line(rows) == ("cost: 15.0 s of model time, 1,024 forward and 400 backward samples "
+                                     "on cpu, cuda:0")
+    assert cost_total_line({}) == "cost: 0.0 s of model time, 0 forward and 0 backward samples"

@@ -74,6 +74,10 @@ def register(subparsers, summary: str) -> None:
     g.add_argument("--state", metavar="DIR",
                    help="resume folder: progress is saved per attack and batch; rerun the same "
                    "command to continue after an interruption")
+    g.add_argument("--aa-exact", action="store_true",
+                   help="attack the model as it is, with bare pyautoattack's arithmetic (default: a "
+                   "faster copy with input-only gradients, folded batch norms, channels_last where "
+                   "it pays and chunked forwards; same function, other float rounding)")
     g.add_argument("--no-progress", action="store_true", help="no progress bars")
     s = p.add_argument_group("cross-class scores")
     s.add_argument("--no-cas", action="store_true", help="skip the cross-class scores")
@@ -177,7 +181,7 @@ def run(args: argparse.Namespace) -> int:
             class_names=info.class_names, cas=not args.no_cas, pgd=not args.no_pgd,
             score_batch_size=args.score_batch_size, score_bf16=args.bf16, model_name=args.model,
             dataset=card_dataset,
-            progress=not args.no_progress, ranks=ranks,
+            progress=not args.no_progress, ranks=ranks, aa_exact=args.aa_exact,
         )
         if not ranks.main:
             return 0

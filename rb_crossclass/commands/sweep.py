@@ -65,6 +65,9 @@ def register(subparsers, summary: str) -> None:
                    help="also AutoAttack (RobustBench's protocol) and CAS on its examples")
     s.add_argument("--version", default="standard", choices=[v for v in VERSIONS if v != "custom"],
                    help="AutoAttack version (default standard)")
+    s.add_argument("--aa-exact", action="store_true",
+                   help="with --autoattack: attack each model as it is, with bare pyautoattack's "
+                   "arithmetic (default: a faster copy, same function, other float rounding)")
     s.add_argument("--batch-size", type=positive_int, default=250,
                    help="batch size of every pass (default 250, pyautoattack's)")
     e = p.add_argument_group("engine")
@@ -102,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
         model_dir=args.model_dir, official_cards=args.official_cards, data_dir=args.data_dir,
         n_examples=args.n_examples, eps=args.eps, autoattack=args.autoattack, version=args.version,
         batch_size=args.batch_size, engine=args.engine, ray_address=args.ray_address,
-        gpus_per_model=args.gpus_per_model, cpus_per_model=args.cpus_per_model,
+        gpus_per_model=args.gpus_per_model, cpus_per_model=args.cpus_per_model, aa_exact=args.aa_exact,
     )
     print(summary_table(report))
     cards = report.out / "cards"

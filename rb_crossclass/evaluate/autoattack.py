@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from ..core.runtime import Ranks
+from .attack_model import attack_model
 from .passes import PassCounter
 from .protocol import AutoAttackConfig, EvaluateError
 from .state import EvalState
@@ -58,6 +59,7 @@ class AutoAttackOutcome:
     passes: dict[str, int] = field(default_factory=dict)
     diagnostics: list[str] = field(default_factory=list)  # pyautoattack's warnings, in order
     adjustments: dict[str, str] = field(default_factory=dict)  # settings reconciled with K
+    attack_model: dict = field(default_factory=dict)  # AttackModelSettings.as_dict(): the speed-ups used
 
 
 def _build_adversary(model: nn.Module, config: AutoAttackConfig, device):
@@ -161,18 +163,23 @@ def run_autoattack(
     ranks: Ranks | None = None,
     progress: bool = True,
     checks: bool = True,
+    exact: bool = False,
 ) -> AutoAttackOutcome:
     """AutoAttack on ``x: [N,C,H,W]`` in [0,1], ``y: [N]``, per attack and per batch.
 
-    Gives exactly the robust flags and adversarial examples of ``AutoAttack(model, norm, eps,
-    version, seed).run_standard_evaluation(x, y, batch_size=config.batch_size)`` (same device);
+    With ``exact=True`` gives exactly the robust flags and adversarial examples of
+    ``AutoAttack(model, norm, eps, version, seed).run_standard_evaluation(x, y,
+    batch_size=config.batch_size)`` (same device). By default pyautoattack attacks
+    :func:`~rb_crossclass.evaluate.attack_model.attack_model`'s faster form of the model (same
+    function, other float rounding; see that module for what may differ).
     ``state`` makes it resumable, ``ranks`` splits batches over ``torch.distributed`` ranks.
     """
     ranks = ranks or Ranks.current()
     device = torch.device(device)
     # pyautoattack views gradients with .view(): inputs must be contiguous NCHW (not channels_last)
     x, y = x.contiguous(), y.contiguous()
-    counter = PassCounter(model)
+    attacked, speedups = attack_model(model, x, device, exact=exact)
+    counter = PassCounter(attacked)
     adversary = _build_adversary(counter, config, device)
     warnings = _Warnings()
     adversary.logger.addHandler(warnings)
@@ -200,7 +207,7 @@ def run_autoattack(
         attacks=list(adversary.attacks_to_run), robust_after=run.robust_after, seconds=seconds,
         batches_run=totals.pop("batches_run"), batches_loaded=totals.pop("batches_loaded"),
         passes=totals, diagnostics=list(dict.fromkeys(diagnostics + square)),
-        adjustments=adjustments,
+        adjustments=adjustments, attack_model=speedups.as_dict(),
     )
 
 

@@ -66,6 +66,7 @@ class EvalResult:
     adjustments: dict[str, str] = field(default_factory=dict)  # attack settings fitted to K
     threads: int | None = None  # torch CPU threads of the process (None on an accelerator)
     score_dtype: str = "float32"  # the scoring passes' precision (AutoAttack always runs in float32)
+    attack_model: dict = field(default_factory=dict)  # the speed-ups AutoAttack's model had (attack_model.py)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -113,6 +114,7 @@ def _cost_of(result: EvalResult) -> dict:
         "backward_samples": int(result.passes.get("backward_samples", 0)),
         "device": result.device, "threads": result.threads, "world_size": result.world_size,
         "autoattack_dtype": "float32", "scoring_dtype": result.score_dtype,
+        **({"autoattack_model": dict(result.attack_model)} if result.attack_model else {}),
     }
 
 
@@ -137,6 +139,7 @@ def evaluate_model(
     dataset: str = "",
     progress: bool = True,
     ranks: Ranks | None = None,
+    aa_exact: bool = False,
 ) -> EvalResult:
     """Clean + AutoAttack accuracy of ``model`` on ``x: [N,C,H,W]`` in [0,1], ``y: [N]``, per class
     and with 95 % intervals, and (``cas``) the cross-class scores of the paper's PGD-20 protocol
@@ -144,7 +147,9 @@ def evaluate_model(
     eval mode and take [0,1] inputs.
 
     Under ``torch.distributed`` the attack batches are split over ranks and every rank returns the
-    same result; ``state_dir`` makes the run resumable (see :class:`EvalState`).
+    same result; ``state_dir`` makes the run resumable (see :class:`EvalState`). ``aa_exact``
+    hands pyautoattack the model as it is (bare pyautoattack's arithmetic) instead of its faster
+    form (:func:`~rb_crossclass.evaluate.attack_model.attack_model`).
     """
     if x.shape[0] != y.shape[0] or x.shape[0] == 0:
         raise EvaluateError(f"x has {x.shape[0]} points and y {y.shape[0]}: need the same, non-zero")
@@ -158,10 +163,11 @@ def evaluate_model(
     state = None
     if state_dir is not None:
         fingerprint = {"config": config.as_dict(), "n_examples": int(x.shape[0]),
-                       "data": tensor_digest(x, y), "model": model_digest(model), "dataset": dataset}
+                       "data": tensor_digest(x, y), "model": model_digest(model), "dataset": dataset,
+                       "aa_exact": bool(aa_exact)}
         state = EvalState(state_dir, fingerprint, ranks)
     outcome = run_autoattack(model, x, y, config, device=device, state=state, ranks=ranks,
-                             progress=progress)
+                             progress=progress, exact=aa_exact)
     n = int(x.shape[0])
     stages = dict(outcome.seconds)
     cross = cross_pgd = None
@@ -191,7 +197,7 @@ def evaluate_model(
         randomized=bool(meta.get("randomized", False)), diagnostics=outcome.diagnostics,
         adjustments=outcome.adjustments,
         threads=torch.get_num_threads() if device.type == "cpu" else None,
-        score_dtype="bfloat16" if score_bf16 else "float32",
+        score_dtype="bfloat16" if score_bf16 else "float32", attack_model=outcome.attack_model,
     )
 
 

@@ -24,8 +24,6 @@ from collections import Counter
 import torch
 from torch import nn
 
-from .feature_classifier import FeatureClassifier
-
 log = logging.getLogger(__name__)
 
 __all__ = ["conv_bn_pairs", "fold_batch_norms"]
@@ -35,7 +33,7 @@ FOLD_RTOL = 1e-4
 magnitude (folding changes float32 rounding by ~1e-6 relative; a wrong fold by O(1))."""
 
 
-def conv_bn_pairs(model: FeatureClassifier, probe: torch.Tensor) -> list[tuple[str, str]]:
+def conv_bn_pairs(model: nn.Module, probe: torch.Tensor) -> list[tuple[str, str]]:
     """``(conv name, batch-norm name)`` of every foldable pair, found by one eval-mode forward of
     ``probe [B,C,H,W]`` (see the module docstring for the rules)."""
     convs = {m: n for n, m in model.named_modules() if type(m) is nn.Conv2d}
@@ -62,7 +60,7 @@ def conv_bn_pairs(model: FeatureClassifier, probe: torch.Tensor) -> list[tuple[s
     handles += [m.register_forward_pre_hook(before_norm) for m in norms]
     try:
         with torch.no_grad():
-            model.forward_with_features(probe)
+            _outputs(model, probe)
     finally:
         for h in handles:
             h.remove()
@@ -103,10 +101,19 @@ def _close(got: torch.Tensor, want: torch.Tensor) -> bool:
     return bool(torch.isfinite(got).all()) and float((got - want).abs().max()) <= FOLD_RTOL * scale
 
 
-def fold_batch_norms(model: FeatureClassifier, probe: torch.Tensor) -> tuple[FeatureClassifier, int]:
+def _outputs(model: nn.Module, probe: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """``(logits, features)`` of a model with ``forward_with_features`` (a
+    :class:`FeatureClassifier`), ``(logits,)`` of any other model."""
+    if callable(getattr(model, "forward_with_features", None)):
+        return tuple(model.forward_with_features(probe))
+    return (model(probe),)
+
+
+def fold_batch_norms(model: nn.Module, probe: torch.Tensor) -> tuple[nn.Module, int]:
     """``(folded copy, number of batch norms folded)`` of an eval-mode ``model``, or
     ``(model, 0)`` when nothing can be folded or the folded copy does not reproduce the model's
-    logits and features on ``probe [B,C,H,W]`` in [0,1] (checked in float32)."""
+    logits (and, for a :class:`FeatureClassifier`, features) on ``probe [B,C,H,W]`` in [0,1]
+    (checked in float32). ``model`` may be any module taking ``probe``."""
     pairs = conv_bn_pairs(model, probe)
     if not pairs:
         return model, 0
@@ -120,9 +127,8 @@ def fold_batch_norms(model: FeatureClassifier, probe: torch.Tensor) -> tuple[Fea
         _replace(folded, bn_name, nn.Identity())
     folded.eval()
     with torch.no_grad():
-        logits, feats = model.forward_with_features(probe)
-        logits_f, feats_f = folded.forward_with_features(probe)
-    if not (_close(logits_f, logits) and _close(feats_f, feats)):
+        want, got = _outputs(model, probe), _outputs(folded, probe)
+    if not all(_close(g, w) for g, w in zip(got, want, strict=True)):
         log.warning("batch norms not folded: the folded model's outputs differ from the model's on a "
                     "probe batch (a convolution output used elsewhere?)")
         return model, 0

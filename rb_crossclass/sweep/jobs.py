@@ -70,6 +70,8 @@ class SweepSettings:
     the folder is removed when the model's card is written. ``extra_eps``: further radii at which
     every model also gets the PGD-20 protocol (the card's ``cross_class.other_eps``). ``state_dir``
     is not part of :meth:`fingerprint`: the state checks its own settings, model and data.
+    ``aa_exact``: AutoAttack attacks each model as it is (bare pyautoattack's arithmetic) instead
+    of its faster copy (:func:`~rb_crossclass.evaluate.attack_model.attack_model`).
     """
 
     dataset: str
@@ -87,6 +89,7 @@ class SweepSettings:
     progress: bool = True
     state_dir: str | None = None
     extra_eps: tuple[float, ...] = ()
+    aa_exact: bool = False
 
     def model_state_dir(self, name: str) -> Path | None:
         """The AutoAttack resume folder of model ``name`` (``None`` without ``state_dir``)."""
@@ -102,7 +105,8 @@ class SweepSettings:
                 "eps_string": format_eps(self.eps), "n_examples": self.n_examples, "data": self.data_spec,
                 "autoattack": self.autoattack, "version": self.version if self.autoattack else None,
                 "batch_size": self.batch_size, "seed": self.seed, "pgd_steps": 20,
-                **({"extra_eps": [format_eps(e) for e in self.extra_eps]} if self.extra_eps else {})}
+                **({"extra_eps": [format_eps(e) for e in self.extra_eps]} if self.extra_eps else {}),
+                **({"aa_exact": True} if self.aa_exact and self.autoattack else {})}
 
 
 @dataclass

@@ -188,6 +188,7 @@ def run_sweep(
     gpus_per_model: float = 0.0,
     cpus_per_model: int | None = None,
     progress: bool = True,
+    aa_exact: bool = False,
 ) -> SweepReport:
     """Score every model of a RobustBench board (``robustbench="cifar10:Linf"``) or of a manifest
     (``manifest="models.yaml"``) and rebuild the leaderboard; resumable (see the module docstring).
@@ -196,7 +197,8 @@ def run_sweep(
     and the cross-class scores (PGD-20 protocol) on the first ``n_examples`` test points, with
     ``autoattack`` also AutoAttack ``version`` and CAS on its examples. ``data_dir`` is the
     dataset's folder, or ``npz:PATH`` for a file holding the dataset's first test points.
-    ``engine``: ``local`` or ``ray`` (:mod:`.engines`). Raises
+    ``engine``: ``local`` or ``ray`` (:mod:`.engines`). ``aa_exact``: AutoAttack with bare
+    pyautoattack's arithmetic (:class:`~rb_crossclass.sweep.jobs.SweepSettings`). Raises
     :class:`~rb_crossclass.sweep.jobs.SweepError` for bad arguments; a model's failure is recorded,
     never raised.
     """
@@ -227,6 +229,7 @@ def run_sweep(
         data=data, data_dir=folder, model_dir=str(Path(model_dir).resolve()), autoattack=autoattack,
         version=version, batch_size=batch_size, threads=cpus_per_model, progress=progress,
         state_dir=str((out / "state").resolve()) if autoattack else None, extra_eps=sweep.extra_eps,
+        aa_exact=aa_exact,
     )
     splits = SplitCache(settings)  # ImageNet: one read per distinct preprocessing of the models
     splits(jobs[0] if jobs else None)  # the data is checked before any model
@@ -324,7 +327,20 @@ def summary_table(report: SweepReport) -> str:
     lines.append(f"{len(report.rows)} models: {c['done']} done, {c['not_applicable']} not applicable, "
                  f"{c['failed']} failed" + (f", {c['pending']} pending" if c["pending"] else "")
                  + (f" ({report.resumed} finished in an earlier run)" if report.resumed else ""))
+    lines.append(cost_total_line(report.rows))
     return "\n".join(lines)
+
+
+def cost_total_line(rows: dict[str, dict]) -> str:
+    """What the sweep's models cost together: wall seconds and forward/backward samples through
+    the models, summed over every model with a record (done, not applicable or failed), and the
+    devices they ran on."""
+    seconds = sum(float(r.get("seconds") or 0) for r in rows.values())
+    fwd = sum(int((r.get("passes") or {}).get("forward_samples", 0)) for r in rows.values())
+    bwd = sum(int((r.get("passes") or {}).get("backward_samples", 0)) for r in rows.values())
+    devices = sorted({str(r["device"]) for r in rows.values() if r.get("device")})
+    return (f"cost: {seconds:.1f} s of model time, {fwd:,} forward and {bwd:,} backward samples"
+            + (f" on {', '.join(devices)}" if devices else ""))
 
 
 # --------------------------------------------------------------------------- planning

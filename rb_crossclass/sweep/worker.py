@@ -141,7 +141,8 @@ def _score(job: ModelJob, settings: SweepSettings, model, split, device: torch.d
                                   batch_size=settings.batch_size, seed=settings.seed)
         res = evaluate_model(model, split.x, split.y, config, device=device, class_names=names, cas=True,
                              pgd=True, model_name=job.source, dataset=settings.dataset,
-                             progress=settings.progress, state_dir=settings.model_state_dir(job.name))
+                             progress=settings.progress, state_dir=settings.model_state_dir(job.name),
+                             aa_exact=settings.aa_exact)
         card = result_card(res, name=title, dataset=settings.dataset, architecture=architecture, base=base)
         pgd_scores, aa_scores, record = res.cross_class_pgd, res.cross_class, res.to_dict()
         metrics.update(clean_acc=res.clean_accuracy, autoattack_acc=res.robust_accuracy,
