@@ -207,7 +207,9 @@ def main() -> None:
         sys.exit(f"needs the shared data and checkpoints (RB_CROSSCLASS_SHARED): missing {missing}")
     results = {"benchmark": "AutoAttack: bare pyautoattack vs rb-crossclass evaluate (whole processes)",
                "date": time.strftime("%Y-%m-%dT%H:%M:%S"), "machine": {"platform": platform.platform(),
-               "cpus": os.cpu_count()}, "load_average_start": _load(), "results": []}
+               "cpus": os.cpu_count()}, "load_average_start": _load(),
+               "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "unset: bare runs with OpenMP's default, "
+                                                 "rb-crossclass sets PASSIVE"), "results": []}
     for case in args.models:
         n = args.n_resnet if case == "resnet18" else args.n_mnist
         for threads in args.threads:
