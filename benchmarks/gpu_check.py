@@ -206,13 +206,14 @@ def main() -> None:
         if "skipped" in row:
             print(f"scorer {dtype_name:<8}: skipped ({row['skipped']})")
             continue
-        vendor = (f", MFU {100 * row['mfu_vs_vendor_peak']:.1f}% of the vendor's "
+        vendor = (f", {100 * row['mfu_vs_vendor_peak']:.1f}% of the vendor's "
                   f"{row['vendor_peak_tflops']:.0f} TFLOP/s") if "mfu_vs_vendor_peak" in row else ""
-        print(f"scorer {dtype_name:<8}: {row['images_per_s']:9.1f} images/s, "
-              f"{row['flops_per_image'] / 1e9:.2f} GFLOP/image counted, "
-              f"{row['achieved_tflops']:.3f} TFLOP/s = "
-              f"{100 * row['mfu_vs_matmul_peak']:.1f}% of the measured matmul peak "
-              f"({row['matmul_peak_tflops']:.2f} TFLOP/s){vendor}")
+        print(f"scorer {dtype_name:<8}: {row['images_per_s']:9.1f} images/s (PGD-20 protocol + "
+              f"attribution), {row['flops_per_image'] / 1e9:.2f} GFLOP/image counted over the whole "
+              f"scoring pass, {row['achieved_tflops'] * 1e3:.2f} GFLOP/s achieved; MFU "
+              f"{100 * row['mfu_vs_matmul_peak']:.1f}% of the dense matmul peak measured here "
+              f"({row['matmul_peak_tflops'] * 1e3:.1f} GFLOP/s){vendor}")
+    print(f"AutoAttack: {report['autoattack']['attack']}, {n_aa} images, batch {aa_batch}")
     for name in ("bare", "ours", "ours_exact"):
         row = aa[name]
         extra = (f", {row['speedup_vs_bare']:.2f}x bare, {row['flips_vs_bare']} flags differ"

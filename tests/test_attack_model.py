@@ -76,7 +76,7 @@ def test_same_function_nchw_gradients_and_model_untouched():
     x = torch.rand(150, 3, 16, 16)
     attacked, settings = attack_model(model, x, "cpu")
     assert isinstance(attacked, AttackModel)
-    assert settings.fold_batch_norms == 2 and settings.input_only_gradients and settings.chunk == 64
+    assert settings.fold_batch_norms == 2 and settings.frozen_parameters and settings.chunk == 64
     assert settings.channels_last == torch.backends.mkldnn.is_available()
     assert not any(isinstance(m, nn.BatchNorm2d) for m in attacked.modules())
     assert not any(p.requires_grad for p in attacked.parameters())
@@ -118,7 +118,7 @@ def test_exact_is_the_model_itself():
     attacked, settings = attack_model(model, torch.rand(4, 3, 8, 8), "cpu", exact=True)
     assert attacked is model
     assert settings.as_dict() == {"exact": True, "fold_batch_norms": 0, "channels_last": False,
-                                  "chunk": None, "input_only_gradients": False}
+                                  "chunk": None, "frozen_parameters": False}
 
 
 def test_a_model_that_cannot_be_copied_is_attacked_as_it_is():
@@ -129,7 +129,7 @@ def test_a_model_that_cannot_be_copied_is_attacked_as_it_is():
     model = NoCopy().eval()
     attacked, settings = attack_model(model, torch.rand(4, 3, 8, 8), "cpu")
     assert attacked.inner is model and settings.fold_batch_norms == 0
-    assert not settings.channels_last and not settings.input_only_gradients
+    assert not settings.channels_last and not settings.frozen_parameters
 
 
 # --------------------------------------------------------------------------- bare pyautoattack's flags
@@ -166,7 +166,7 @@ def test_flags_equal_bare_pyautoattack_on_a_published_mnist_model(mnist_test, on
     cfg = AutoAttackConfig(norm="Linf", eps=0.3, version="custom", attacks=("apgd-ce", "apgd-t"),
                            batch_size=8)
     fast = run_autoattack(model, x, y, cfg, progress=False)
-    assert not fast.attack_model["exact"] and fast.attack_model["input_only_gradients"]
+    assert not fast.attack_model["exact"] and fast.attack_model["frozen_parameters"]
     bare = _bare(model, x, y, cfg)
     assert torch.equal(fast.robust_flags, bare)
     assert 0 < int(bare.sum()) < int(fast.clean_flags.sum())
@@ -211,3 +211,19 @@ def test_card_records_the_attack_model_and_the_schema_checks_it():
     bad["evaluation"]["cost"]["autoattack_model"] = {"exact": "yes"}
     with pytest.raises(Exception, match="autoattack_model"):
         validate_card(bad)
+
+
+def test_the_summary_says_which_model_autoattack_attacked():
+    from rb_crossclass.evaluate.result import attack_model_words
+
+    fast = {"exact": False, "fold_batch_norms": 20, "channels_last": True, "chunk": 64,
+            "frozen_parameters": True}
+    assert attack_model_words(fast) == (
+        "AutoAttack attacked: a faster copy of the model (frozen parameters, 20 batch norms folded into "
+        "convolutions, channels_last, forwards of at most 64 images; same function, other float rounding, "
+        "so AutoAttack's examples and the CAS on them may differ slightly from --aa-exact's)")
+    exact = {"exact": True, "fold_batch_norms": 0, "channels_last": False, "chunk": None,
+             "frozen_parameters": False}
+    assert attack_model_words(exact).endswith(
+        "the model as it is (--aa-exact; bare pyautoattack's arithmetic)")
+    assert attack_model_words({}) == "AutoAttack attacked: not recorded"

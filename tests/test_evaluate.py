@@ -176,6 +176,7 @@ def test_evaluate_model_result_and_cas_on_autoattack_examples(trained, points, d
     table = summary_table(res)
     assert "apgd-dlr" in table and "AutoAttack accuracy" in table
     assert table.count("(95% CI withheld (fewer than 20 points in some class))") == 2  # PGD-20 and AA CAS
+    assert "AutoAttack attacked: a faster copy of the model (frozen parameters, channels_last" in table
     # what it cost, on the card (schema-checked by result_card) and per point
     cost = card["evaluation"]["cost"]
     assert cost["forward_samples"] == res.passes["forward_samples"] > 0 and cost["backward_samples"] > 0
@@ -381,4 +382,4 @@ def test_cli_aa_exact_attacks_the_model_as_it_is(trained, direct_b, tmp_path, on
         assert record["robust_flags"] == "".join("1" if f else "0" for f in flags.tolist())
         card = load_card(next(p for p in out.glob("*.json") if p.name != "eval.json"))
         model = card["evaluation"]["cost"]["autoattack_model"]
-        assert model["exact"] is exact and model["input_only_gradients"] is (not exact)
+        assert model["exact"] is exact and model["frozen_parameters"] is (not exact)

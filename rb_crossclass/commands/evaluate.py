@@ -57,7 +57,8 @@ def register(subparsers, summary: str) -> None:
         "evaluate", help=summary,
         description="Clean and AutoAttack robust accuracy under RobustBench's protocol (first N test "
         "points, inputs in [0,1], seed 0, version standard), the cross-class scores (CAS, matrix, "
-        "FSI) of AutoAttack's own adversarial examples, and a RobustBench-compatible card. "
+        "FSI) under the paper's PGD-20 protocol and of AutoAttack's own adversarial examples, and a "
+        "RobustBench-compatible card. "
         "Resumable with --state; shardable with torchrun.",
     )
     add_model_args(p)
@@ -70,7 +71,7 @@ def register(subparsers, summary: str) -> None:
     g.add_argument("--aa-version", dest="aa_version", default="standard", choices=VERSIONS,
                    help="AutoAttack version (default: standard, RobustBench's)")
     g.add_argument("--attacks", nargs="+", choices=AA_ATTACKS, metavar="ATTACK",
-                   help=f"with --version custom: attacks to run in order ({', '.join(AA_ATTACKS)})")
+                   help=f"with --aa-version custom: attacks to run in order ({', '.join(AA_ATTACKS)})")
     g.add_argument("--state", metavar="DIR",
                    help="resume folder: progress is saved per attack and batch; rerun the same "
                    "command to continue after an interruption")

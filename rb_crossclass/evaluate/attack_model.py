@@ -5,8 +5,10 @@ parameter, runs each batch norm as its own pass, and on a CPU with oneDNN uses t
 convolution kernels. :func:`attack_model` gives pyautoattack a model computing the same function
 faster, without changing or copying anything in pyautoattack:
 
-- **input-only gradients**: the parameters of the model pyautoattack sees do not require
-  gradients (only the input does), so a backward pass computes no weight gradients;
+- **frozen parameters**: the parameters of the model pyautoattack sees do not require gradients.
+  pyautoattack's APGD already asks ``torch.autograd.grad`` for the input's gradient only, so this
+  gains little there (measured: ``benchmarks/bench_autoattack_speed.py``); it keeps any attack
+  that calls ``backward()`` from computing weight gradients;
 - **folded batch norms** on a checked copy (:func:`~rb_crossclass.models.fold.fold_batch_norms`:
   checked against the model on a probe batch, else not folded);
 - **channels_last** where :func:`~rb_crossclass.core.runtime.prefers_channels_last` says it pays:
@@ -97,12 +99,12 @@ class AttackModelSettings:
     fold_batch_norms: int
     channels_last: bool
     chunk: int | None
-    input_only_gradients: bool
+    frozen_parameters: bool
 
     def as_dict(self) -> dict:
         return {"exact": self.exact, "fold_batch_norms": self.fold_batch_norms,
                 "channels_last": self.channels_last, "chunk": self.chunk,
-                "input_only_gradients": self.input_only_gradients}
+                "frozen_parameters": self.frozen_parameters}
 
 
 def _frozen(model: nn.Module) -> nn.Module:

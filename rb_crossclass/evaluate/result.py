@@ -288,11 +288,30 @@ def summary_table(result: EvalResult) -> str:
                      + ("" if result.version == "rand" else " (use --aa-version rand)"))
     for message in result.diagnostics:
         lines.append(f"AutoAttack warning (card marked unreliable): {message}")
+    lines.append(attack_model_words(result.attack_model))
     p = result.passes
     lines.append(f"passes: {p.get('forward_passes', 0)} forward ({p.get('forward_samples', 0)} samples), "
                  f"{p.get('backward_passes', 0)} backward; {result.seconds:.1f} s in total"
                  + (f"; resumed {result.batches_loaded} batches" if result.batches_loaded else ""))
     return "\n".join(lines)
+
+
+def attack_model_words(record: dict) -> str:
+    """One line saying which model AutoAttack attacked (``evaluation.cost.autoattack_model``)."""
+    if not record:
+        return "AutoAttack attacked: not recorded"
+    if record.get("exact"):
+        return "AutoAttack attacked: the model as it is (--aa-exact; bare pyautoattack's arithmetic)"
+    parts = ["frozen parameters"] if record.get("frozen_parameters") else []
+    if record.get("fold_batch_norms"):
+        parts.append(f"{record['fold_batch_norms']} batch norms folded into convolutions")
+    if record.get("channels_last"):
+        parts.append("channels_last")
+    if record.get("chunk"):
+        parts.append(f"forwards of at most {record['chunk']} images")
+    return ("AutoAttack attacked: a faster copy of the model (" + ", ".join(parts or ["as it is"])
+            + "; same function, other float rounding, so AutoAttack's examples and the CAS on them "
+            "may differ slightly from --aa-exact's)")
 
 
 def _pct(interval: list) -> str:
