@@ -162,13 +162,17 @@ def _flips(a: str, b: str) -> int:
     return sum(u != v for u, v in zip(a, b, strict=True))
 
 
-def measure(case: str, n: int, threads: int) -> dict:
+ROWS = {"evaluate --no-cas": ("--no-cas",), "evaluate --no-cas --aa-exact": ("--no-cas", "--aa-exact"),
+        "evaluate": ()}
+
+
+def measure(case: str, n: int, threads: int, rows_wanted: list[str] | None = None) -> dict:
     with tempfile.TemporaryDirectory() as d:
         work = Path(d)
-        rows = {"bare": _bare(case, n, threads, work),
-                "evaluate --no-cas": _ours(case, n, threads, work, "--no-cas"),
-                "evaluate --no-cas --aa-exact": _ours(case, n, threads, work, "--no-cas", "--aa-exact"),
-                "evaluate": _ours(case, n, threads, work)}
+        rows = {"bare": _bare(case, n, threads, work)}
+        for name, extra in ROWS.items():
+            if rows_wanted is None or name in rows_wanted:
+                rows[name] = _ours(case, n, threads, work, *extra)
     bare = dict(rows["bare"])
     for row in rows.values():
         row["flips_vs_bare"] = _flips(row["robust_flags"], bare["robust_flags"])
@@ -193,6 +197,8 @@ def main() -> None:
     p.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     p.add_argument("--n-resnet", type=int, default=16, help="CIFAR-10 points for the ResNet-18 (default 16)")
     p.add_argument("--n-mnist", type=int, default=16, help="MNIST points for the LeNet5 (default 16)")
+    p.add_argument("--rows", nargs="+", choices=list(ROWS), default=None,
+                   help="our processes to time against bare (default: all three)")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "autoattack_speed.json")
     p.add_argument("--role-bare", choices=sorted(CASES), help=argparse.SUPPRESS)
     p.add_argument("--n", type=int, help=argparse.SUPPRESS)
@@ -213,7 +219,7 @@ def main() -> None:
     for case in args.models:
         n = args.n_resnet if case == "resnet18" else args.n_mnist
         for threads in args.threads:
-            r = measure(case, n, threads)
+            r = measure(case, n, threads, args.rows)
             r["load_average_end"] = _load()
             results["results"].append(r)
             print(f"\n{case} ({r['what']}), {n} points, eps {r['eps']}, {threads} thread(s)")
