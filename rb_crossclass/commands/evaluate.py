@@ -77,7 +77,7 @@ def register(subparsers, summary: str) -> None:
                    "command to continue after an interruption")
     g.add_argument("--aa-exact", action="store_true",
                    help="attack the model as it is, with bare pyautoattack's arithmetic (default: a "
-                   "faster copy with input-only gradients, folded batch norms, channels_last where "
+                   "faster copy with frozen parameters, folded batch norms, channels_last where "
                    "it pays and chunked forwards; same function, other float rounding)")
     g.add_argument("--no-progress", action="store_true", help="no progress bars")
     s = p.add_argument_group("cross-class scores")

@@ -1,32 +1,30 @@
 """The model pyautoattack attacks: the scorer's exact speed-ups around the user's model.
 
-Bare pyautoattack attacks the model as it is: every attack step also computes gradients of every
-parameter, runs each batch norm as its own pass, and on a CPU with oneDNN uses the slower NCHW
-convolution kernels. :func:`attack_model` gives pyautoattack a model computing the same function
-faster, without changing or copying anything in pyautoattack:
+Bare pyautoattack attacks the model as it is: each batch norm runs as its own pass and, on a CPU
+with oneDNN, the convolutions use the slower NCHW kernels. :func:`attack_model` gives pyautoattack
+a model computing the same function faster, without changing or copying anything in pyautoattack:
 
 - **frozen parameters**: the parameters of the model pyautoattack sees do not require gradients.
   pyautoattack's APGD already asks ``torch.autograd.grad`` for the input's gradient only, so this
   gains little there (measured: ``benchmarks/bench_autoattack_speed.py``); it keeps any attack
   that calls ``backward()`` from computing weight gradients;
-- **folded batch norms** on a checked copy (:func:`~rb_crossclass.models.fold.fold_batch_norms`:
-  checked against the model on a probe batch, else not folded);
+- **folded batch norms** (:func:`~rb_crossclass.models.fold.fold_batch_norms`: a copy, checked
+  against the model on a probe batch, else not folded);
 - **channels_last** where :func:`~rb_crossclass.core.runtime.prefers_channels_last` says it pays:
   the weights are NHWC, the input is converted inside ``forward`` and its gradient converted back,
   so the tensors pyautoattack sees (inputs, gradients, outputs) stay contiguous NCHW (it reshapes
   gradients with ``.view``);
-- **the device's batch**: a batch larger than
-  :func:`~rb_crossclass.crossclass.compute.default_batch_size` (64 on CPU, where batches of 256
-  ran 1.4x slower per image) is computed in chunks of that size; pyautoattack's own batches (which
-  fix its random seeds per batch) are untouched.
+- **the scorer's CPU batch**: on CPU a batch larger than
+  :data:`~rb_crossclass.crossclass.compute.CPU_BATCH_SIZE` is computed in chunks of that size;
+  pyautoattack's own batches (which fix its random seeds per batch) are untouched.
 
 What changes is float rounding only: folding and NHWC kernels associate sums differently (logits
 within ~1e-6 relative of the model's). pyautoattack's decisions (the sign of a gradient
-coordinate under L∞, an argmax, a step-size halving) can in principle turn on such a difference,
-so per-point robust flags can differ from bare pyautoattack on a point the attack barely fools or
-barely misses. Measured in ``benchmarks/bench_autoattack_speed.py`` and the tests (identical flags
-on the published MNIST models and a batch-norm network); ``exact=True`` (CLI ``--aa-exact``) hands
-pyautoattack the model as it is, as bare pyautoattack does.
+coordinate under L∞, an argmax, a step-size halving) can turn on such a difference, so an
+attack's path, its adversarial examples and in principle a per-point robust flag can differ from
+bare pyautoattack's. Flags measured identical in ``benchmarks/bench_autoattack_speed.py`` and the
+tests (a published MNIST model and a trained batch-norm network); ``exact=True`` (CLI
+``--aa-exact``) hands pyautoattack the model as it is, as bare pyautoattack does.
 """
 
 from __future__ import annotations
@@ -39,18 +37,12 @@ import torch
 from torch import nn
 
 from ..core.runtime import prefers_channels_last
+from ..crossclass.compute import CPU_BATCH_SIZE, FOLD_PROBE
 from ..models.fold import fold_batch_norms
 
 log = logging.getLogger(__name__)
 
 __all__ = ["AttackModel", "AttackModelSettings", "attack_model"]
-
-CPU_CHUNK = 64
-"""Largest batch one forward computes on CPU (the scorer's CPU batch; see
-:data:`~rb_crossclass.crossclass.compute.CPU_BATCH_SIZE`)."""
-FOLD_PROBE = 16
-"""Images of the probe batch on which folded batch norms are checked against the model."""
-
 
 class _ChannelsLastInput(torch.autograd.Function):
     """``x`` in channels_last for the convolutions; its gradient back in contiguous NCHW."""
@@ -93,7 +85,8 @@ class AttackModel(nn.Module):
 
 @dataclass(frozen=True)
 class AttackModelSettings:
-    """What :func:`attack_model` did: the record written on the card (``evaluation.attack_model``)."""
+    """What :func:`attack_model` did: the record written on the card
+    (``evaluation.cost.autoattack_model``)."""
 
     exact: bool
     fold_batch_norms: int
@@ -107,17 +100,13 @@ class AttackModelSettings:
                 "frozen_parameters": self.frozen_parameters}
 
 
-def _frozen(model: nn.Module) -> nn.Module:
-    """A copy of ``model`` in eval mode whose parameters need no gradient (the model is untouched);
-    the model itself when it cannot be copied (then with its flags as they are)."""
+def _copy(model: nn.Module) -> nn.Module | None:
+    """A copy of ``model``, or ``None`` when it cannot be copied."""
     try:
-        out = copy.deepcopy(model)
+        return copy.deepcopy(model)
     except Exception as err:  # noqa: BLE001 - a model that cannot be copied is attacked as it is
         log.info("AutoAttack runs on the model itself: it cannot be copied (%s)", err)
-        return model
-    for p in out.parameters():
-        p.requires_grad_(False)
-    return out.eval()
+        return None
 
 
 def attack_model(model: nn.Module, x: torch.Tensor, device: torch.device | str, *,
@@ -127,21 +116,24 @@ def attack_model(model: nn.Module, x: torch.Tensor, device: torch.device | str, 
 
     ``exact=True`` yields ``model`` itself (bare pyautoattack's arithmetic). Otherwise a copy with
     parameters frozen, batch norms folded where checked, channels_last by
-    :func:`~rb_crossclass.core.runtime.prefers_channels_last` and forwards chunked to the device's
-    batch (see the module docstring); ``model`` itself is never modified.
+    :func:`~rb_crossclass.core.runtime.prefers_channels_last` and CPU forwards chunked to the
+    scorer's CPU batch (see the module docstring); ``model`` itself is never modified. A model
+    that cannot be copied is attacked as it is (only chunked).
     """
     device = torch.device(device)
     if exact:
         return model, AttackModelSettings(True, 0, False, None, False)
-    inner = _frozen(model)
-    frozen = inner is not model
-    folded = 0
-    if frozen and x.dim() == 4:
-        probe = x[:FOLD_PROBE].to(device)
-        inner, folded = fold_batch_norms(inner, probe)
-    channels_last = frozen and x.dim() == 4 and prefers_channels_last(inner, device)
+    chunk = CPU_BATCH_SIZE if device.type == "cpu" else None
+    inner, folded = fold_batch_norms(model, x[:FOLD_PROBE].to(device)) if x.dim() == 4 else (model, 0)
+    if inner is model:  # nothing folded: the copy is still ours to freeze
+        inner = _copy(model)
+        if inner is None:
+            return AttackModel(model, False, chunk), AttackModelSettings(False, 0, False, chunk, False)
+    for p in inner.parameters():
+        p.requires_grad_(False)
+    inner.eval()
+    channels_last = x.dim() == 4 and prefers_channels_last(inner, device)
     if channels_last:
         inner = inner.to(memory_format=torch.channels_last)
-    chunk = CPU_CHUNK if device.type == "cpu" else None
     return (AttackModel(inner, channels_last, chunk),
-            AttackModelSettings(False, folded, channels_last, chunk, frozen))
+            AttackModelSettings(False, folded, channels_last, chunk, True))
