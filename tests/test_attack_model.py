@@ -17,7 +17,7 @@ from rb_crossclass.evaluate import AutoAttackConfig, evaluate_model, result_card
 from rb_crossclass.evaluate.attack_model import AttackModel, attack_model
 from rb_crossclass.models import create_model_source, wrap_model
 
-from conftest import SHARED_ROOT, needs_shared
+from conftest import SHARED_ROOT, direct_pyautoattack, needs_shared, train_briefly
 
 ROOT = Path(__file__).resolve().parents[1]
 MNIST_ARCHS = ROOT / "leaderboards" / "manifests" / "mnist_archs.py"
@@ -50,14 +50,7 @@ class BNNet(nn.Module):
 
 def _bare(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: AutoAttackConfig) -> torch.Tensor:
     """Per-point robust flags of a plain pyautoattack run, as a user would write it."""
-    from pyautoattack import AutoAttack
-
-    aa = AutoAttack(model, norm=cfg.norm, eps=cfg.eps, version=cfg.version,
-                    attacks=list(cfg.attacks) if cfg.attacks else None, seed=cfg.seed)
-    aa.verbose = False
-    x_adv, _ = aa.run_standard_evaluation(x, y, batch_size=cfg.batch_size)
-    with torch.no_grad():
-        return model(x_adv).argmax(1).eq(y)
+    return direct_pyautoattack(model, x, y, cfg)[2]
 
 
 @pytest.fixture
@@ -137,19 +130,7 @@ def test_a_model_that_cannot_be_copied_is_attacked_as_it_is():
 def trained_bn(cifar_train):
     """BNNet trained 2 epochs (a few seconds) on the 5,085 real CIFAR-10 training images: its batch
     norms hold learned running statistics; ~35 % clean accuracy, some points robust at 2/255."""
-    x, y = cifar_train
-    net = BNNet()
-    opt = torch.optim.Adam(net.parameters(), 1e-2)
-    g = torch.Generator().manual_seed(0)
-    for _ in range(2):
-        perm = torch.randperm(len(y), generator=g)
-        for i in range(0, len(y), 128):
-            b = perm[i:i + 128]
-            loss = torch.nn.functional.cross_entropy(net(x[b]), y[b])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    return wrap_model(net.eval()).eval()
+    return wrap_model(train_briefly(BNNet(), *cifar_train, epochs=2)).eval()
 
 
 @needs_shared

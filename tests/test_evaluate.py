@@ -31,7 +31,14 @@ from rb_crossclass.evaluate import (
 from rb_crossclass.models import wrap_model
 from rb_crossclass.scoring import score_examples
 
-from conftest import CIFAR_TEST_NPZ, OFFICIAL_CARDS, needs_shared, tiny_convnet
+from conftest import (
+    CIFAR_TEST_NPZ,
+    OFFICIAL_CARDS,
+    direct_pyautoattack,
+    needs_shared,
+    tiny_convnet,
+    train_briefly,
+)
 
 pytestmark = needs_shared
 
@@ -41,19 +48,6 @@ EPS = 2 / 255
 N = 24
 # the per-batch / per-attack config of the resume and sharding tests (cheap: 100 iterations each)
 CFG_B = AutoAttackConfig(eps=EPS, version="custom", attacks=("apgd-ce", "apgd-dlr"), batch_size=4)
-
-
-def _direct(model, x, y, cfg: AutoAttackConfig):
-    """A plain pyautoattack run, as a user would write it."""
-    from pyautoattack import AutoAttack
-
-    aa = AutoAttack(model, norm=cfg.norm, eps=cfg.eps, version=cfg.version,
-                    attacks=list(cfg.attacks) if cfg.attacks else None, seed=cfg.seed)
-    aa.verbose = False
-    with torch.no_grad():
-        x_adv, y_adv = aa.run_standard_evaluation(x, y, batch_size=cfg.batch_size)
-        flags = model(x_adv).argmax(1).eq(y)
-    return x_adv, y_adv, flags
 
 
 @pytest.fixture(scope="session")
@@ -69,19 +63,7 @@ def one_thread():
 def trained(tmp_path_factory, cifar_train, one_thread):
     """A TinyConvNet trained 3 epochs (~3 s) on real CIFAR-10: ~33% clean, some points robust at
     ε=2/255 and some not. Returns (model, checkpoint path)."""
-    x, y = cifar_train
-    net = tiny_convnet()
-    opt = torch.optim.Adam(net.parameters(), 1e-2)
-    g = torch.Generator().manual_seed(0)
-    for _ in range(3):
-        perm = torch.randperm(len(y), generator=g)
-        for i in range(0, len(y), 128):
-            b = perm[i:i + 128]
-            loss = torch.nn.functional.cross_entropy(net(x[b]), y[b])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    net.eval()
+    net = train_briefly(tiny_convnet(), *cifar_train, epochs=3)
     path = tmp_path_factory.mktemp("tiny") / "tiny.pt"
     torch.save(net.state_dict(), path)
     return wrap_model(net).eval(), path
@@ -95,7 +77,7 @@ def points(cifar_test):
 
 @pytest.fixture(scope="session")
 def direct_b(trained, points):
-    return _direct(trained[0], *points, CFG_B)
+    return direct_pyautoattack(trained[0], *points, CFG_B)
 
 
 @pytest.fixture(scope="session")
@@ -123,7 +105,7 @@ def test_matches_direct_pyautoattack_with_targeted_attack(trained, points, one_t
     x, y = points
     cfg = AutoAttackConfig(eps=EPS, version="custom", attacks=("apgd-ce", "apgd-t"), batch_size=8)
     ours = run_autoattack(model, x, y, cfg, progress=False)
-    x_adv, y_adv, flags = _direct(model, x, y, cfg)
+    x_adv, y_adv, flags = direct_pyautoattack(model, x, y, cfg)
     assert torch.equal(ours.robust_flags, flags)
     assert torch.equal(ours.x_adv, x_adv) and torch.equal(ours.y_adv, y_adv)
     clean = model(x).argmax(1).eq(y)
@@ -363,7 +345,7 @@ def test_standard_version_matches_direct_pyautoattack(trained, cifar_test, one_t
     x, y = x[:12].contiguous(), y[:12]
     cfg = AutoAttackConfig(eps=EPS, batch_size=6)
     ours = run_autoattack(model, x, y, cfg, progress=False)
-    x_adv, y_adv, flags = _direct(model, x, y, cfg)
+    x_adv, y_adv, flags = direct_pyautoattack(model, x, y, cfg)
     assert ours.attacks == ["apgd-ce", "apgd-t", "fab-t", "square"]
     assert set(ours.robust_after) == {"clean", *ours.attacks}  # every attack had points to attack
     assert torch.equal(ours.robust_flags, flags) and torch.equal(ours.x_adv, x_adv)
