@@ -290,7 +290,7 @@ def _card_eps(eps: float) -> float:
 
 
 def _model_id(recipe: str, eps: float) -> str:
-    return f"Demo_Linear_{recipe}_eps{eps:g}".replace(".", "p")
+    return f"Demo_Linear_{recipe}_{_radius_folder(eps)}"
 
 
 # --------------------------------------------------------------------------- summary
