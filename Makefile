@@ -19,8 +19,11 @@ venv: $(STAMP)
 demo: venv
 	$(VENV)/bin/rb-crossclass demo --out $(DEMO_OUT)
 
-test: venv chromium
-	$(PY) -m pytest $(PYTEST_ARGS)
+# CI (.ci/run) runs exactly this: lint first, then the fast tests, then the slow ones (each test
+# has a time limit, pyproject's [tool.pytest.ini_options] timeout), so a broken change fails in minutes.
+test: venv chromium lint
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS) || [ $$? -eq 5 ]  # 5: PYTEST_ARGS selected none
+	$(PY) -m pytest -m slow $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 # Headless Chromium for the leaderboard page tests (skipped with a reason when it cannot be had).
 chromium:
