@@ -7,6 +7,8 @@ import hashlib
 import re
 from collections.abc import Sequence
 
+from ..core.datasets import DATASET_TITLES as DATASET_TITLES  # re-exported: its old home
+from ..core.datasets import dataset_title
 from ..core.threat import ranking_fields
 from .collect import Entry
 from .sanitize import safe_href, sanitize_html, strip_html
@@ -14,14 +16,14 @@ from .sanitize import safe_href, sanitize_html, strip_html
 MISSING = "—"
 ACCURACY_LABELS = {"autoattack_acc": "AutoAttack", "corruptions_acc": "Corruptions",
                    "corruptions_acc_3d": "3D corruptions"}
-DATASET_TITLES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenet": "ImageNet", "mnist": "MNIST"}
 
 def _fmt(value: float | None, digits: int) -> str:
     return MISSING if value is None else f"{value:.{digits}f}"
 
 
 def title_of(dataset: str) -> str:
-    return DATASET_TITLES.get(dataset, dataset)
+    """A dataset's board title (:func:`rb_crossclass.core.datasets.dataset_title`)."""
+    return dataset_title(dataset)
 
 
 def _interval_text(interval: list | None, digits: int) -> str:

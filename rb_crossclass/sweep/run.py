@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..core.datasets import BOARD_DATASETS
 from ..core.names import check_model_id
 from ..core.threat import NORMS, ThreatModelError, check_eps, check_threat_model, default_eps
 from .data import SplitCache
@@ -36,8 +37,6 @@ from .plan import PlanEntry, write_plan
 from .record import SweepRecord
 
 log = logging.getLogger(__name__)
-
-BOARD_DATASETS = ("cifar10", "cifar100", "imagenet")
 
 
 @dataclass
