@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.datasets import BOARD_DATASETS
+from ..core.formatting import format_number
 from ..core.names import check_model_id
 from ..core.threat import NORMS, ThreatModelError, check_eps, check_threat_model, default_eps
 from .data import SplitCache
@@ -289,11 +290,11 @@ def _rebuild_leaderboard(out: Path, sweep: Sweep, cards_dir: Path) -> tuple[Path
 
 
 def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{100 * value:.2f}"
+    return format_number(value, ".2f", scale=100)
 
 
 def _num(value: float | None) -> str:
-    return "—" if value is None else f"{value:.2f}"
+    return format_number(value, ".2f")
 
 
 def _result_line(result: JobResult) -> str:
