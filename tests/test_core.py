@@ -446,3 +446,45 @@ def _downloads(node: ast.AST) -> bool:
 def test_checkpoint_downloads_have_one_home():
     _check_one_home(_downloads, "rb_crossclass/models/checkpoint.py",
                     {"rb_crossclass/models/zoo_catalog.py"})  # models/ outside checkpoint.py: another part
+
+
+# --------------------------------------------------------------------------- numbers for people
+def test_one_number_formatter_with_the_boards_missing_mark():
+    from rb_crossclass.core.formatting import MISSING, format_number, is_missing
+    from rb_crossclass.leaderboard import render
+
+    assert MISSING == render.MISSING == "—"  # the mark of the published boards
+    assert format_number(None) == format_number(math.nan, ".3g") == MISSING
+    assert format_number(0.53421, ".2f", scale=100) == "53.42" and format_number(10_000, ",") == "10,000"
+    assert format_number(2.0, ".3f") == "2.000" and format_number(0, ".2f") == "0.00"
+    assert is_missing(None) and is_missing(math.nan) and not is_missing(0.0)
+    with pytest.raises(ValueError):
+        format_number(1.5, "d")
+
+
+_MISSING_MARKS = {"n/a", "—", "–", "-", "nan", "N/A", "NaN"}
+
+
+def _writes_a_missing_mark(node: ast.AST) -> bool:
+    """``<mark> if <value is None / isnan> else <number text>``, or ``if <value is None / isnan>:
+    return <mark>``: a formatter of its own."""
+    if isinstance(node, ast.If):
+        branches = tuple(b.value for b in node.body if isinstance(b, ast.Return) and b.value is not None)
+    elif isinstance(node, ast.IfExp):
+        branches = (node.body, node.orelse)
+    else:
+        return False
+    mark = any(isinstance(b, ast.Constant) and b.value in _MISSING_MARKS for b in branches)
+    test = ast.unparse(node.test)
+    return mark and ("None" in test or "isnan" in test)
+
+
+MISSING_MARK_PENDING = {  # formatters in files of other parts of issue 23: use core.formatting
+    "rb_crossclass/commands/card.py", "rb_crossclass/commands/score.py", "rb_crossclass/commands/zoo.py",
+    "rb_crossclass/evaluate/result.py", "rb_crossclass/reproduce/seed_tables.py",
+    "rb_crossclass/reproduce/tables.py", "rb_crossclass/sweep/plan.py",
+}
+
+
+def test_number_formatting_has_one_home():
+    _check_one_home(_writes_a_missing_mark, "rb_crossclass/core/formatting.py", MISSING_MARK_PENDING)
