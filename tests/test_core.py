@@ -488,3 +488,34 @@ MISSING_MARK_PENDING = {  # formatters in files of other parts of issue 23: use 
 
 def test_number_formatting_has_one_home():
     _check_one_home(_writes_a_missing_mark, "rb_crossclass/core/formatting.py", MISSING_MARK_PENDING)
+
+
+# --------------------------------------------------------------------------- progress bars
+def _imports_tqdm(node: ast.AST) -> bool:
+    if isinstance(node, ast.Import):
+        return any(a.name.split(".")[0] == "tqdm" for a in node.names)
+    return isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "tqdm"
+
+
+def test_every_progress_bar_goes_through_the_one_factory():
+    _check_one_home(_imports_tqdm, "rb_crossclass/core/progress.py", set())
+
+
+def test_progress_bars_share_one_style(monkeypatch):
+    from tqdm.auto import tqdm
+
+    from rb_crossclass.core import progress
+
+    monkeypatch.setattr(progress, "stderr_is_terminal", lambda: True)
+    bars = [progress.progress_bar(total=3, desc=d, unit="img", leave=False) for d in ("apgd-ce", "models")]
+    try:
+        assert all(isinstance(b, tqdm) and b.dynamic_ncols for b in bars)
+        assert {len(b.desc) for b in bars} == {progress.DESC_WIDTH} and bars[0].desc.strip() == "apgd-ce"
+        assert not bars[0].leave and bars[0].unit == "img"
+    finally:
+        for b in bars:
+            b.close()
+    assert progress.progress_bar(total=3, desc="x", disable=True).disable  # progress=False: nothing shown
+    monkeypatch.setattr(progress, "stderr_is_terminal", lambda: False)
+    plain = progress.progress_bar(total=3, desc="apgd-ce", leave=False)
+    assert isinstance(plain, progress.PlainProgress) and plain.desc == "apgd-ce"  # logs: no padding

@@ -242,7 +242,7 @@ def run_sweep(
     record.save(engine)
     cards_dir = out / "cards" / sweep.dataset / sweep.threat_model
     bar = progress_bar(total=len(jobs), initial=len(jobs) - len(todo), desc="models", unit="model",
-                       disable=not progress, dynamic_ncols=True)
+                       disable=not progress)
 
     def on_result(result: JobResult) -> None:
         card_path = None
@@ -378,7 +378,7 @@ def plan_sweep(
     else:
         work = [(s, j) for s in sweeps for j in select(s.jobs, models)]
     entries: list[PlanEntry] = []
-    for s, job in progress_bar(work, desc="plan", unit="model", disable=not progress, dynamic_ncols=True):
+    for s, job in progress_bar(work, desc="plan", unit="model", disable=not progress):
         if job.robustbench_name is not None and "robustbench" in s.source:
             entry = plan_robustbench_entry(job.robustbench_name, s.dataset, s.threat_model,
                                            contract_max_params=contract_max_params)
