@@ -239,3 +239,24 @@ def test_show_gives_the_cas_interval_and_the_aa_examples_cas(capsys):
     assert f"(95% CI {low:.4g}-{high:.4g})" in shown
     assert f"cas (AA examples)    {card['cross_class']['autoattack']['cas']:.4g}" in shown
     assert "passes per input 1" in shown
+
+
+def test_the_schemas_threat_models_are_core_threats():
+    """The card schema's threat models are core.threat's (RobustBench's): L1 is refused, a 3D common
+    corruptions card (ranked by corruptions_acc_3d, no corruptions_acc) validates."""
+    from rb_crossclass.core.threat import THREAT_MODELS, accuracy_field
+
+    schema = cards.card_schema()
+    assert schema["$defs"]["evaluation"]["properties"]["threat_model"]["enum"] == list(THREAT_MODELS)
+    required = {tuple(b["required"]) for b in schema["anyOf"] if "not" not in b}
+    assert required == {(accuracy_field(tm),) for tm in THREAT_MODELS}
+
+    card = _our_card()
+    card["evaluation"]["threat_model"] = "L1"
+    with pytest.raises(CardError, match=r"threat_model"):
+        validate_card(card)
+    three_d = {k: v for k, v in STANDARD.items() if k != "autoattack_acc"}
+    three_d.update(dataset="imagenet", eps=None, corruptions_acc_3d="54.32", corruptions_mce_3d="61.00")
+    validate_card(three_d)
+    with pytest.raises(CardError, match="corruptions_acc_3d"):
+        validate_card({k: v for k, v in three_d.items() if k != "corruptions_acc_3d"})

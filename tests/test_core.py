@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import math
 from importlib import resources
+from pathlib import Path
 
 import pytest
 import torch
@@ -314,3 +316,206 @@ def test_jsonable_turns_nan_and_tensors_into_json_values():
     value = {"a": math.nan, "b": [1.0, math.inf, torch.tensor([0.5, float("nan")])], "c": torch.tensor(2)}
     assert jsonable(value) == {"a": None, "b": [1.0, None, [0.5, None]], "c": 2}
     json.dumps(jsonable(value), allow_nan=False)
+
+
+# --------------------------------------------------------------------------- one home per fact
+# Each rule below scans the package's source (AST) for a fact spelled outside its home. A file owned
+# by another part of issue 23 that still spells the fact is listed in the rule's PENDING set until
+# it takes the fact from its home; a PENDING file that no longer spells it fails the test, so the
+# list only shrinks.
+PACKAGE = Path(datasets.__file__).resolve().parents[1]
+_DATASET_NAMES = set(datasets.KNOWN_DATASETS)
+
+
+def _modules():
+    for path in sorted(PACKAGE.rglob("*.py")):
+        yield path.relative_to(PACKAGE.parent).as_posix(), ast.parse(path.read_text(encoding="utf-8"))
+
+
+def _spellers(rule) -> set[str]:
+    return {name for name, tree in _modules() if any(rule(node) for node in ast.walk(tree))}
+
+
+def _check_one_home(rule, home: str, pending: set[str]) -> None:
+    found = _spellers(rule) - {home}
+    assert found - pending == set(), f"spelled outside {home}: {sorted(found - pending)}"
+    assert pending - found == set(), f"no longer spelled there, drop from PENDING: {sorted(pending - found)}"
+
+
+def _names_two_datasets(node: ast.AST) -> bool:
+    """A tuple/list/set of, or a dict keyed by, two or more dataset names."""
+    if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+        items = node.elts
+    elif isinstance(node, ast.Dict):
+        items = [k for k in node.keys if k is not None]
+    else:
+        return False
+    names = {e.value for e in items if isinstance(e, ast.Constant) and isinstance(e.value, str)}
+    return len(names & _DATASET_NAMES) >= 2
+
+
+DATASET_LISTS_PENDING = {
+    "rb_crossclass/models/sources/robustbench.py",  # its own BOARD_DATASETS (models/ is another part)
+    "rb_crossclass/train/setup.py",  # `info.name in (...)`: is known_dataset(info.name) is not None
+}
+
+
+def test_every_list_of_dataset_names_derives_from_core_datasets():
+    from rb_crossclass.compat import import_robustbench
+    from rb_crossclass.data.loaders import FILE_DATASETS
+    from rb_crossclass.leaderboard.render import title_of
+    from rb_crossclass.sweep import run
+
+    _check_one_home(_names_two_datasets, "rb_crossclass/core/datasets.py", DATASET_LISTS_PENDING)
+    assert FILE_DATASETS is datasets.KNOWN_DATASETS and run.BOARD_DATASETS is datasets.BOARD_DATASETS
+    import_robustbench()
+    from robustbench.model_zoo.enums import BenchmarkDataset
+
+    assert set(datasets.BOARD_DATASETS) == {d.value for d in BenchmarkDataset}
+    assert set(datasets.DATASET_TITLES) == _DATASET_NAMES and title_of("cifar10") == "CIFAR-10"
+    manifest = json.loads((resources.files("rb_crossclass") / "schemas" / "manifest.schema.json").read_text())
+    assert set(manifest["properties"]["dataset"]["enum"]) == _DATASET_NAMES
+
+
+def _spells_twenty_steps(node: ast.AST) -> bool:
+    """``steps=20`` as a keyword, a field default, a dict entry, a parameter default or an
+    argparse ``--steps`` default."""
+    names = {"steps", "pgd_steps", "real_steps"}
+
+    def twenty(v: ast.AST | None) -> bool:
+        return isinstance(v, ast.Constant) and type(v.value) is int and v.value == 20
+
+    if isinstance(node, ast.keyword):
+        return node.arg in names and twenty(node.value)
+    if isinstance(node, ast.AnnAssign):
+        return isinstance(node.target, ast.Name) and node.target.id in names and twenty(node.value)
+    if isinstance(node, ast.Dict):
+        return any(isinstance(k, ast.Constant) and k.value in names and twenty(v)
+                   for k, v in zip(node.keys, node.values, strict=True))
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        a = node.args
+        pos = a.posonlyargs + a.args
+        pairs = list(zip(pos[len(pos) - len(a.defaults):], a.defaults, strict=True))
+        pairs += list(zip(a.kwonlyargs, a.kw_defaults, strict=True))
+        return any(arg.arg in names and twenty(d) for arg, d in pairs)
+    if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
+        return node.args[0].value == "--steps" and any(k.arg == "default" and twenty(k.value)
+                                                       for k in node.keywords)
+    return False
+
+
+PGD_STEPS_PENDING = {  # files of other parts of issue 23: each should use threat.PAPER_PGD_STEPS
+    "rb_crossclass/attacks/pgd.py", "rb_crossclass/commands/score.py",
+    "rb_crossclass/crossclass/reference.py",
+    "rb_crossclass/demo.py", "rb_crossclass/evaluate/result.py", "rb_crossclass/sweep/jobs.py",
+    "rb_crossclass/train/config.py",
+}
+
+
+def test_the_papers_pgd_steps_have_one_home():
+    from rb_crossclass.attacks import PGDConfig
+
+    assert threat.PAPER_PGD_STEPS == 20 == PGDConfig(eps=0.1).steps
+    _check_one_home(_spells_twenty_steps, "rb_crossclass/core/threat.py", PGD_STEPS_PENDING)
+
+
+def _counts_passes(node: ast.AST) -> bool:
+    """An increment of a backward-pass count (``x.backward_samples += n``, ``d["backward_samples"] += n``)."""
+    if not isinstance(node, ast.AugAssign):
+        return False
+    t = node.target
+    if isinstance(t, ast.Attribute):
+        return t.attr in ("backward_samples", "backward_calls", "backward_passes")
+    return (isinstance(t, ast.Subscript) and isinstance(t.slice, ast.Constant)
+            and t.slice.value in ("backward_samples", "backward_passes"))
+
+
+def test_pass_counting_has_one_home():
+    _check_one_home(_counts_passes, "rb_crossclass/evaluate/passes.py", set())
+
+
+def _downloads(node: ast.AST) -> bool:
+    """A call of ``download_url_to_file`` / ``urlretrieve`` (a checkpoint download)."""
+    if not isinstance(node, ast.Call):
+        return False
+    f = node.func
+    name = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else ""
+    return name in ("download_url_to_file", "urlretrieve")
+
+
+def test_checkpoint_downloads_have_one_home():
+    _check_one_home(_downloads, "rb_crossclass/models/checkpoint.py",
+                    {"rb_crossclass/models/zoo_catalog.py"})  # models/ outside checkpoint.py: another part
+
+
+# --------------------------------------------------------------------------- numbers for people
+def test_one_number_formatter_with_the_boards_missing_mark():
+    from rb_crossclass.core.formatting import MISSING, format_number, is_missing
+    from rb_crossclass.leaderboard import render
+
+    assert MISSING == render.MISSING == "—"  # the mark of the published boards
+    assert format_number(None) == format_number(math.nan, ".3g") == MISSING
+    assert format_number(0.53421, ".2f", scale=100) == "53.42" and format_number(10_000, ",") == "10,000"
+    assert format_number(2.0, ".3f") == "2.000" and format_number(0, ".2f") == "0.00"
+    assert is_missing(None) and is_missing(math.nan) and not is_missing(0.0)
+    with pytest.raises(ValueError):
+        format_number(1.5, "d")
+
+
+_MISSING_MARKS = {"n/a", "—", "–", "-", "nan", "N/A", "NaN"}
+
+
+def _writes_a_missing_mark(node: ast.AST) -> bool:
+    """``<mark> if <value is None / isnan> else <number text>``, or ``if <value is None / isnan>:
+    return <mark>``: a formatter of its own."""
+    if isinstance(node, ast.If):
+        branches = tuple(b.value for b in node.body if isinstance(b, ast.Return) and b.value is not None)
+    elif isinstance(node, ast.IfExp):
+        branches = (node.body, node.orelse)
+    else:
+        return False
+    mark = any(isinstance(b, ast.Constant) and b.value in _MISSING_MARKS for b in branches)
+    test = ast.unparse(node.test)
+    return mark and ("None" in test or "isnan" in test)
+
+
+MISSING_MARK_PENDING = {  # formatters in files of other parts of issue 23: use core.formatting
+    "rb_crossclass/commands/card.py", "rb_crossclass/commands/score.py", "rb_crossclass/commands/zoo.py",
+    "rb_crossclass/evaluate/result.py", "rb_crossclass/reproduce/seed_tables.py",
+    "rb_crossclass/reproduce/tables.py", "rb_crossclass/sweep/plan.py",
+}
+
+
+def test_number_formatting_has_one_home():
+    _check_one_home(_writes_a_missing_mark, "rb_crossclass/core/formatting.py", MISSING_MARK_PENDING)
+
+
+# --------------------------------------------------------------------------- progress bars
+def _imports_tqdm(node: ast.AST) -> bool:
+    if isinstance(node, ast.Import):
+        return any(a.name.split(".")[0] == "tqdm" for a in node.names)
+    return isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "tqdm"
+
+
+def test_every_progress_bar_goes_through_the_one_factory():
+    _check_one_home(_imports_tqdm, "rb_crossclass/core/progress.py", set())
+
+
+def test_progress_bars_share_one_style(monkeypatch):
+    from tqdm.auto import tqdm
+
+    from rb_crossclass.core import progress
+
+    monkeypatch.setattr(progress, "stderr_is_terminal", lambda: True)
+    bars = [progress.progress_bar(total=3, desc=d, unit="img", leave=False) for d in ("apgd-ce", "models")]
+    try:
+        assert all(isinstance(b, tqdm) and b.dynamic_ncols for b in bars)
+        assert {len(b.desc) for b in bars} == {progress.DESC_WIDTH} and bars[0].desc.strip() == "apgd-ce"
+        assert not bars[0].leave and bars[0].unit == "img"
+    finally:
+        for b in bars:
+            b.close()
+    assert progress.progress_bar(total=3, desc="x", disable=True).disable  # progress=False: nothing shown
+    monkeypatch.setattr(progress, "stderr_is_terminal", lambda: False)
+    plain = progress.progress_bar(total=3, desc="apgd-ce", leave=False)
+    assert isinstance(plain, progress.PlainProgress) and plain.desc == "apgd-ce"  # logs: no padding

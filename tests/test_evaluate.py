@@ -335,6 +335,28 @@ def test_pass_counter_counts_forward_and_backward():
         counter(torch.randn(2, 4))
     assert counter.counts() == {"forward_passes": 2, "forward_samples": 7,
                                 "backward_passes": 1, "backward_samples": 5}
+    assert (counter.forward_calls, counter.forward_samples, counter.backward_calls,
+            counter.backward_samples) == (2, 7, 1, 5)
+    counter.reset()
+    assert set(counter.counts().values()) == {0}
+
+
+def test_the_wrapper_and_the_hook_count_passes_alike(tiny_model):
+    """PassCounter (a wrapper) and count_passes (a hook at the model's input normalization) share
+    one tally: the same forwards and backwards give the same counts, live during the block."""
+    from rb_crossclass.evaluate.passes import PASS_KEYS, count_passes
+
+    x = torch.rand(3, 3, 32, 32, requires_grad=True)
+    counter = PassCounter(tiny_model)
+    counter(x).sum().backward()
+    with torch.no_grad():
+        counter(x[:2])
+    with count_passes(tiny_model) as live:
+        tiny_model(x).sum().backward()
+        assert live["backward_samples"] == 3  # counted as it happens, not at the end
+        with torch.no_grad():
+            tiny_model(x[:2])
+    assert tuple(live) == PASS_KEYS and live == counter.counts()
 
 
 @pytest.mark.slow

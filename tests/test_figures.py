@@ -127,3 +127,35 @@ def test_figures_never_go_through_latex(tmp_path, monkeypatch):
     path = plot_attribution_matrix([[1.0, 0.2], [0.2, 1.0]], ["a_b", "c^{d"], tmp_path / "h.png",
                                    title="$x^{$ model_1 100%")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _epoch_tick_labels(fig) -> list[str]:
+    """The tick labels of every axis labelled ``epoch`` in ``fig``, as drawn."""
+    fig.canvas.draw()
+    return [t.get_text() for ax in fig.axes if ax.get_xlabel() == "epoch" for t in ax.get_xticklabels()]
+
+
+def test_a_one_epoch_curve_has_integer_epoch_ticks(tmp_path, monkeypatch):
+    """Every curve over epochs ticks whole epochs, also for a one-epoch history (matplotlib's
+    default would write 0.945, 0.960, ... around a single point)."""
+    from rb_crossclass.figures import curves, dynamics, synthetic
+
+    figures = _drawn_texts(monkeypatch, (curves, dynamics, synthetic))
+    curves.plot_curves([{"epoch": 1, "clean_acc": 0.5, "robust_acc": 0.3, "cas": 2.0}], tmp_path / "c.png", 1)
+    dynamics.plot_dynamics([{"name": "r", "recipe": "pgd_at", "eps": "8/255",
+                             "epochs": [{"epoch": 1, "robust_acc": 30.0, "cas": 1.0}]}], tmp_path / "y.png")
+    band = {"mean": [1.0], "min": [1.0], "max": [1.0]}
+    dynamics.plot_seed_dynamics([{
+        "name": "r", "recipe": "pgd_at", "eps": "8/255", "seeds": [0],
+        "curves": {"epochs": [1], "cas": band, "robust_acc": band,
+                   "seeds": {0: {"cas": [1.0], "robust_acc": [1.0]}}},
+        "per_seed": {0: {"best_epoch": 1, "cas_best": 1.0, "robust_best": 1.0, "cas_gap": 0.0}},
+        "metrics": {"cas_gap": {"mean": 0.0, "min": 0.0, "max": 0.0, "ci95": None, "n": 1}}}],
+        tmp_path / "z.png")
+    synthetic.plot_cas_curves([{"eps": 0.1, "recipe": "pgd_at", "history": [
+        {"epoch": 1, "cas": 1.0, "clean_cas": 0.5, "weight_ratio": None, "robust_accuracy": 0.5}]}],
+        tmp_path / "s.png", 3)
+    assert len(figures) == 4
+    for fig in figures:
+        labels = _epoch_tick_labels(fig)
+        assert labels and all(label.lstrip("−-").isdigit() for label in labels), labels

@@ -261,3 +261,60 @@ def test_every_registered_source_ends_in_a_checked_feature_classifier(prefix, tm
     assert model.meta["source"] == spec and model.meta["randomized"] is False
     _check_invariant(model)
     assert model.num_classes == 10
+
+
+# --------------------------------------------------------------------------- checkpoint downloads
+def test_download_checkpoint_from_a_file_url_checks_its_sha256(tmp_path):
+    """One download function for every checkpoint URL: written atomically, checked, reused."""
+    import hashlib
+
+    from rb_crossclass.models.checkpoint import ChecksumMismatchError, check_sha256, download_checkpoint
+
+    source = tmp_path / "served" / "model.pt"
+    source.parent.mkdir()
+    source.write_bytes(b"weights" * 1000)
+    sha = hashlib.sha256(source.read_bytes()).hexdigest()
+    target = tmp_path / "downloads" / "model.pt"
+    got = download_checkpoint(source.as_uri(), target, sha256=sha.upper())
+    assert got == target and target.read_bytes() == source.read_bytes()
+    assert [p.name for p in target.parent.iterdir()] == ["model.pt"]  # no temp file left
+    source.unlink()
+    assert download_checkpoint(source.as_uri(), target, sha256=sha) == target  # present: not fetched
+    assert check_sha256(target, sha) == sha
+
+    other = tmp_path / "other.pt"
+    other.write_bytes(b"something else")
+    with pytest.raises(ChecksumMismatchError) as err:
+        download_checkpoint(other.as_uri(), tmp_path / "bad" / "other.pt", sha256=sha,
+                            recorded_by="the manifest's")
+    message = str(err.value)
+    assert sha in message and hashlib.sha256(b"something else").hexdigest() in message
+    assert "the manifest's" in message and "\n" not in message
+
+
+def test_download_checkpoint_offline_is_one_line_naming_the_place(tmp_path, monkeypatch):
+    import urllib.error
+
+    import torch.hub
+
+    from rb_crossclass.models.checkpoint import CheckpointError, download_checkpoint
+
+    def offline(url, dst, progress=True):
+        Path(dst).write_bytes(b"partial")
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    target = tmp_path / "d" / "model.pt"
+    with pytest.raises(CheckpointError) as err:
+        download_checkpoint("https://example.invalid/model.pt", target, place_hint=" or place it at X")
+    message = str(err.value)
+    assert "could not be downloaded" in message and str(target) in message and "offline?" in message
+    assert "URLError" in message and "or place it at X" in message and "\n" not in message
+    assert not target.exists() and list(target.parent.iterdir()) == []  # no partial file
+
+
+def test_sweep_checksum_error_is_the_checkpoint_one():
+    from rb_crossclass.models.checkpoint import ChecksumMismatchError
+    from rb_crossclass.sweep import worker
+
+    assert worker.CheckpointMismatch is ChecksumMismatchError

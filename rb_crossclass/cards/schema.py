@@ -113,7 +113,8 @@ def _describe(error) -> tuple[str, str]:
     top_any_of = error.validator == "anyOf" and not path and list(error.schema_path)[:1] == ["anyOf"]
     if top_any_of:
         return "$.autoattack_acc", (
-            "missing: a card needs autoattack_acc (Linf/L2), corruptions_acc (corruptions), or, for "
+            "missing: a card needs autoattack_acc (Linf/L2), corruptions_acc (corruptions), "
+            "corruptions_acc_3d (corruptions_3d), or, for "
             "a training run not evaluated with AutoAttack yet, training and cross_class blocks"
         )
     if error.validator == "anyOf" and path and path[-1] != "eps" and error.context:

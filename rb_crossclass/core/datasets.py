@@ -17,6 +17,12 @@ from pathlib import PurePath
 from .errors import RBCrossclassError
 
 KNOWN_DATASETS: tuple[str, ...] = ("cifar10", "cifar100", "mnist", "imagenet")
+# The datasets RobustBench keeps leaderboards for (``robustbench.model_zoo.enums.BenchmarkDataset``);
+# MNIST has no board. Every other list of dataset names in the package derives from these two.
+BOARD_DATASETS: tuple[str, ...] = tuple(d for d in KNOWN_DATASETS if d != "mnist")
+# How people read a dataset's name (board titles).
+DATASET_TITLES: dict[str, str] = dict(zip(KNOWN_DATASETS, ("CIFAR-10", "CIFAR-100", "MNIST", "ImageNet"),
+                                          strict=True))
 
 CIFAR10_CLASSES: tuple[str, ...] = (
     "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
@@ -117,6 +123,11 @@ def _known(name: str) -> DatasetInfo:
     if name == "mnist":
         return DatasetInfo(name, 10, MNIST_CLASSES, (1, 28, 28), mean, std, source)
     return DatasetInfo(name, 1000, imagenet_class_names(), (3, 224, 224), mean, std, source)
+
+
+def dataset_title(dataset: str) -> str:
+    """A dataset's name as a title (``cifar10`` → ``CIFAR-10``); other names are returned as given."""
+    return DATASET_TITLES.get(dataset, dataset)
 
 
 def imagenet_class_names() -> tuple[str, ...]:

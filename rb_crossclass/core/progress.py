@@ -11,6 +11,11 @@
 
 Both kinds take the same calls (``update``, ``set_postfix``, ``set_postfix_str``, ``write``,
 ``close``, iteration, ``with``).
+
+One style for every bar of the package: the description padded to :data:`DESC_WIDTH` characters
+(stacked bars line up), the width following the terminal (``dynamic_ncols``), a unit naming what
+is counted (``img``, ``batch``, ``model``, ...), and ``leave=False`` for bars nested in another
+(they vanish when done). Only this module imports ``tqdm`` (a test checks it).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 LOG_EVERY_SECONDS = float(os.environ.get("RB_CROSSCLASS_PROGRESS_SECONDS", "30"))
+DESC_WIDTH = 12  # "epoch 10/200", "apgd-ce", "models": one column for stacked bars
 
 
 def stderr_is_terminal() -> bool:
@@ -35,12 +41,16 @@ def stderr_is_terminal() -> bool:
 def progress_bar(iterable: Iterable | None = None, *, total: int | float | None = None, desc: str = "",
                  unit: str = "it", disable: bool = False, leave: bool = True, initial: int = 0,
                  **tqdm_kwargs: Any):
-    """A progress bar following the module's rule; ``tqdm_kwargs`` reach tqdm on a terminal."""
+    """A progress bar following the module's rule and style: over ``iterable`` (or updated by hand
+    up to ``total``), ``desc`` padded to :data:`DESC_WIDTH`, counting ``unit``; nothing when
+    ``disable`` (callers pass ``disable=not progress``). ``tqdm_kwargs`` reach tqdm on a terminal
+    (``dynamic_ncols`` is on unless given)."""
     if disable or stderr_is_terminal():
         from tqdm.auto import tqdm
 
-        return tqdm(iterable, total=total, desc=desc, unit=unit, disable=disable, leave=leave,
-                    initial=initial, **tqdm_kwargs)
+        tqdm_kwargs.setdefault("dynamic_ncols", True)
+        return tqdm(iterable, total=total, desc=desc.ljust(DESC_WIDTH) if desc else desc, unit=unit,
+                    disable=disable, leave=leave, initial=initial, **tqdm_kwargs)
     return PlainProgress(iterable, total=total, desc=desc, unit=unit, leave=leave, initial=initial)
 
 

@@ -13,7 +13,7 @@
   image: such a value is the "8 instead of 8/255" slip and is refused (ℓ2 radii may exceed 1).
 - **Defaults** (:func:`default_eps`): RobustBench's 8/255 for ℓ∞ and 0.5 for ℓ2.
 - **PGD step rule** of the cross-class protocol (Wei, Guo & Wang, ICML 2025) (:func:`pgd_step_size`):
-  ε/4 for ℓ∞ and ε/8 for ℓ2.
+  ε/4 for ℓ∞ and ε/8 for ℓ2, for :data:`PAPER_PGD_STEPS` (20) iterations.
 - **Accuracy fields** of a card per threat model, as in ``robustbench.utils.ACC_FIELDS``:
   :func:`accuracy_field` is the measured key (``autoattack_acc``, ``corruptions_acc``,
   ``corruptions_acc_3d``); :func:`ranking_fields` the keys a board ranks by, first present wins
@@ -34,6 +34,9 @@ THREAT_MODELS: tuple[str, ...] = NORMS + CORRUPTIONS
 EPS_PATTERN = r"^([0-9]+/[1-9][0-9]*|[0-9]+(\.[0-9]+)?)$"
 _DEFAULT_EPS = {"Linf": 8 / 255, "L2": 0.5}
 _STEP_DIVISOR = {"Linf": 4.0, "L2": 8.0}
+# The cross-class protocol's number of PGD iterations (Wei, Guo & Wang, ICML 2025: untargeted
+# PGD-20 on CE with the true label, random start). Every default of 20 steps in the package is this one.
+PAPER_PGD_STEPS: int = 20
 
 
 class ThreatModelError(RBCrossclassError, ValueError):

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..core.datasets import DatasetInfo, known_dataset
+from ..core.datasets import KNOWN_DATASETS, DatasetInfo, known_dataset
 from .benchmark import cifar_missing, load_benchmark_test
 from .errors import DatasetError
 from .npz import describe, read_npz
@@ -31,7 +31,7 @@ from .samples import PREFIX as SAMPLE_PREFIX
 from .samples import resolve_sample
 
 DEFAULT_DATA_DIR = os.environ.get("RB_CROSSCLASS_DATA", "./data")
-FILE_DATASETS = ("cifar10", "cifar100", "mnist", "imagenet")
+FILE_DATASETS = KNOWN_DATASETS  # every named dataset is read from files
 
 
 @dataclass

@@ -282,7 +282,7 @@ class _Run:
         owned = [b for b in range(math.ceil(len(robust_idx) / self.bs)) if self.ranks.owns(b)]
         records: dict[int, dict] = {}
         with progress_bar(total=sum(len(robust_idx[b * self.bs:(b + 1) * self.bs]) for b in owned),
-                  desc=f"{attack:<8}", unit="pt", disable=not self.progress, dynamic_ncols=True) as bar:
+                  desc=attack, unit="pt", disable=not self.progress) as bar:
             for b in owned:
                 idx = robust_idx[b * self.bs:(b + 1) * self.bs]
                 records[b] = self._batch(attack, b, idx)

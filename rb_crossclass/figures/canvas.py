@@ -51,6 +51,15 @@ def new_figure(figsize: tuple[float, float], dpi: int = 100):
     return fig
 
 
+def epoch_axis(axis) -> None:
+    """Integer ticks on an epoch axis (a matplotlib ``Axis``, e.g. ``ax.xaxis``), also when the
+    history has one epoch: ``min_n_ticks=1`` keeps integer ticks where the view holds a single
+    integer (MaxNLocator's default falls back to ticks such as 0.945, 0.960, ... then)."""
+    from matplotlib.ticker import MaxNLocator
+
+    axis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+
+
 def plain_text(text: object) -> str:
     """``text`` shown literally by matplotlib: every ``$`` escaped, so no pair of them starts
     mathtext (``$x^{$`` in a model ID would crash the drawing); backslashes, ``^``, ``_``, ``{``

@@ -5,15 +5,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .canvas import FigureStyle, new_figure, plain_text, save_figure
+from .canvas import FigureStyle, epoch_axis, new_figure, plain_text, save_figure
 
 
 def plot_curves(records: list[dict], path: str | os.PathLike, best_epoch: int | None = None,
                 title: str = "", style: FigureStyle | None = None) -> Path:
     """Plot ``records`` (metrics.jsonl rows with ``epoch``, ``clean_acc``, ``robust_acc`` and
     optionally ``cas`` / ``clean_cas``) to a two-panel PNG written atomically."""
-    from matplotlib.ticker import MaxNLocator
-
     rows = [r for r in records if r.get("clean_acc") is not None]
     epochs = [r["epoch"] for r in rows]
     fig = new_figure((10, 4), dpi=110)
@@ -35,7 +33,7 @@ def plot_curves(records: list[dict], path: str | os.PathLike, best_epoch: int | 
     ax_cas.set_ylabel("CAS")
     ax_cas.set_title("cross-class attribution similarity")
     for ax in (ax_acc, ax_cas):
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        epoch_axis(ax.xaxis)
         if best_epoch is not None:
             ax.axvline(best_epoch, color="k", ls=":", lw=1, label=f"best epoch ({best_epoch})")
         ax.grid(alpha=0.3)

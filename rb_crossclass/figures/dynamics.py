@@ -7,7 +7,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from .canvas import FigureStyle, new_figure, plain_text, save_figure
+from .canvas import FigureStyle, epoch_axis, new_figure, plain_text, save_figure
 
 
 def plot_dynamics(runs: Sequence[dict], path: str | os.PathLike, *, title: str = "",
@@ -15,8 +15,6 @@ def plot_dynamics(runs: Sequence[dict], path: str | os.PathLike, *, title: str =
     """``runs``: ``[{"name", "recipe", "eps", "epochs": [{"epoch", "robust_acc" (%), "cas"}]}]``;
     robust accuracy on the left axis, CAS on the right, the best epoch (highest robust accuracy)
     as a dotted line."""
-    from matplotlib.ticker import MaxNLocator
-
     n = max(1, len(runs))
     cols = min(3, n)
     rows = math.ceil(n / cols)
@@ -36,7 +34,7 @@ def plot_dynamics(runs: Sequence[dict], path: str | os.PathLike, *, title: str =
         ax.plot(xs, [e["robust_acc"] for e in epochs], "s-", ms=3, color="tab:blue",
                 label="held-out PGD robust acc")
         ax.set_xlabel("epoch", fontsize=8)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        epoch_axis(ax.xaxis)
         ax.set_ylabel("robust accuracy (%)", fontsize=8, color="tab:blue")
         right = ax.twinx()
         cas = [e["cas"] for e in epochs]
@@ -82,8 +80,6 @@ def plot_seed_dynamics(runs: Sequence[dict], path: str | os.PathLike, *, title: 
     seeds, the min–max range (the label says which), and every seed's value as a dot. ``footer``:
     lines printed under the panels (the claims' verdicts).
     """
-    from matplotlib.ticker import MaxNLocator
-
     extra = 0.17 * len(footer) + (0.1 if footer else 0)  # inches of text under the panels
     fig = new_figure((15.5, 4.6 + extra), dpi=110)
     ax_cas, ax_rob, ax_gap = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1.25, 1.25, 1]})
@@ -111,7 +107,7 @@ def plot_seed_dynamics(runs: Sequence[dict], path: str | os.PathLike, *, title: 
                       (ax_rob, "held-out PGD-20 robust accuracy (%)")):
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        epoch_axis(ax.xaxis)
         ax.grid(alpha=0.3)
     ax_cas.set_title("CAS: mean over seeds (thick), min–max band over seeds,\nevery seed raw (thin), "
                      "★ each seed's best epoch", fontsize=8)

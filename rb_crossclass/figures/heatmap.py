@@ -4,7 +4,8 @@
 written in the cells (K ≤ 20), like the figures of Wei, Guo & Wang (ICML 2025);
 :func:`plot_matrix_difference` draws ``A − B`` (e.g. best minus last checkpoint) on a symmetric
 diverging scale. Undefined cells (classes without samples, NaN/None) are shown grey and
-marked "n/a". The image size in pixels is :func:`heatmap_size_px` ``(K)``.
+marked with :data:`~rb_crossclass.core.formatting.MISSING` (—). The image size in pixels is
+:func:`heatmap_size_px` ``(K)``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.formatting import format_number
 from .canvas import FigureStyle, bounded_dpi, new_figure, plain_text, save_figure
 
 DPI = 100
@@ -84,7 +86,7 @@ def _draw(a: np.ndarray, names: list[str], path: str | os.PathLike, title: str, 
         for i in range(k):
             for j in range(k):
                 v = a[i, j]
-                text = "n/a" if math.isnan(v) else format(v, fmt)
+                text = format_number(float(v), fmt)
                 dark = not math.isnan(v) and abs(v) > 0.6 * span
                 ax.text(j, i, text, ha="center", va="center", fontsize=fontsize - 1,
                         color="white" if dark else "black")

@@ -7,6 +7,7 @@ import math
 import os
 from collections.abc import Sequence
 
+from ..core.formatting import format_number
 from .canvas import FigureStyle, new_figure, plain_text, save_figure
 
 PANELS = (("cas", "CAS"), ("normalized_cas", "normalized CAS"))
@@ -102,7 +103,7 @@ def _panel(ax, points: Sequence[dict], acc_key: str, cas_key: str, acc_label: st
                     gid="point-label")
     ax.set_xlabel(acc_label, fontsize=9)
     ax.set_ylabel(f"{cas_label} (PGD protocol)", fontsize=9)
-    ax.set_title("Spearman ρ = " + (f"{rho:.2f}" if rho is not None else "n/a") + f" (n = {len(points)})",
+    ax.set_title(f"Spearman ρ = {format_number(rho, '.2f')} (n = {len(points)})",
                  fontsize=9)
     ax.grid(True, alpha=0.3)
     ax.margins(0.15)

@@ -6,7 +6,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from .canvas import FigureStyle, new_figure, plain_text, save_figure
+from .canvas import FigureStyle, epoch_axis, new_figure, plain_text, save_figure
 
 RECIPE_COLORS = {"pgd_at": "tab:blue", "trades": "tab:orange", "label_smoothing": "tab:green",
                  "ema_self_distill": "tab:red", "kd": "tab:purple", "standard": "tab:gray"}
@@ -77,6 +77,7 @@ def plot_cas_curves(runs: Sequence[dict], path: str | os.PathLike, num_classes: 
             f"{r['history'][-1]['robust_accuracy'] * 100:.0f}%" for r in runs if r["eps"] == eps) + ")",
             fontsize=9)
         axes[-1][col].set_xlabel("epoch")
+        epoch_axis(axes[-1][col].xaxis)  # shared x: one locator for the column
         for row, (_, label) in enumerate(keys):
             axes[row][col].grid(alpha=0.3)
             if col == 0:

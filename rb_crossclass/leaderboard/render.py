@@ -7,21 +7,24 @@ import hashlib
 import re
 from collections.abc import Sequence
 
+from ..core.datasets import DATASET_TITLES as DATASET_TITLES  # re-exported: its old home
+from ..core.datasets import dataset_title
+from ..core.formatting import MISSING, format_number
 from ..core.threat import ranking_fields
 from .collect import Entry
 from .sanitize import safe_href, sanitize_html, strip_html
 
-MISSING = "—"
 ACCURACY_LABELS = {"autoattack_acc": "AutoAttack", "corruptions_acc": "Corruptions",
                    "corruptions_acc_3d": "3D corruptions"}
-DATASET_TITLES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenet": "ImageNet", "mnist": "MNIST"}
 
 def _fmt(value: float | None, digits: int) -> str:
-    return MISSING if value is None else f"{value:.{digits}f}"
+    """``value`` with ``digits`` decimals (:func:`rb_crossclass.core.formatting.format_number`)."""
+    return format_number(value, f".{digits}f")
 
 
 def title_of(dataset: str) -> str:
-    return DATASET_TITLES.get(dataset, dataset)
+    """A dataset's board title (:func:`rb_crossclass.core.datasets.dataset_title`)."""
+    return dataset_title(dataset)
 
 
 def _interval_text(interval: list | None, digits: int) -> str:
@@ -52,7 +55,7 @@ def _display(row: dict) -> dict:
         "ncas_txt": _fmt(row["normalized_cas"], 3),
         "fsi_txt": _fmt(row["fsi"], 3),
         "extra_txt": MISSING if extra is None else ("yes" if extra else "no"),
-        "n_txt": MISSING if row.get("n_examples") is None else f"{row['n_examples']:,}",
+        "n_txt": format_number(row.get("n_examples"), ","),
         "eps_txt": row.get("eps_txt") or MISSING,
         "tier_txt": row.get("tier") or MISSING,
         "cost_txt": cost_text(row.get("aa_cost")),

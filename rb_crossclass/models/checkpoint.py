@@ -204,3 +204,65 @@ def sha256_file(path: str | os.PathLike) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+class _DownloadFailed(Exception):
+    """Carries a download's own error through :func:`atomic_write` (args[0])."""
+
+
+class ChecksumMismatchError(CheckpointError, ValueError):
+    """A checkpoint whose sha256 differs from the recorded one; the message names the file and both
+    digests."""
+
+
+def check_sha256(path: str | os.PathLike, expected: str, *, recorded_by: str = "recorded") -> str:
+    """``path``'s hex sha256 when it equals ``expected`` (64 hex digits, any case).
+
+    ``recorded_by`` names where ``expected`` comes from in the message (``"the manifest's"``).
+    Raises :class:`ChecksumMismatchError` naming the file and both digests, :class:`CheckpointError`
+    when the file does not exist.
+    """
+    if not Path(path).is_file():
+        raise CheckpointError(f"checkpoint {path} not found")
+    digest = sha256_file(path)
+    if digest != expected.lower():
+        raise ChecksumMismatchError(f"checkpoint {path}: sha256 {digest} differs from {recorded_by} "
+                                    f"{expected.lower()} (a different or corrupted file)")
+    return digest
+
+
+def download_checkpoint(url: str, target: str | os.PathLike, *, sha256: str | None = None,
+                        recorded_by: str = "recorded", place_hint: str = "",
+                        progress: bool = False) -> Path:
+    """The checkpoint at ``url`` as the local file ``target``, its sha256 checked when given.
+
+    A ``target`` already present (and matching ``sha256`` when given) is used as it is; otherwise the
+    file is downloaded (``http(s)://`` or ``file://``) and written atomically, so an interrupted
+    download leaves no partial file. ``place_hint`` (e.g. ``" or place the file at X"``) is added
+    to the offline advice. Raises :class:`CheckpointError` when the download fails (offline,
+    unknown host, HTTP error: one line saying where to put the file) and
+    :class:`ChecksumMismatchError` when the downloaded file's digest differs from ``sha256``.
+    """
+    import torch.hub
+
+    target = Path(target)
+    if target.is_file() and (not sha256 or sha256_file(target) == sha256.lower()):
+        return target
+
+    def fetch(tmp: str) -> None:
+        try:
+            torch.hub.download_url_to_file(url, tmp, progress=progress)
+        except Exception as err:  # noqa: BLE001 - urllib / http errors of many kinds
+            # raised past atomic_write's disk-error translation (a URLError is an OSError)
+            raise _DownloadFailed(err) from err
+
+    try:
+        atomic_write(target, fetch)
+    except _DownloadFailed as failed:
+        err = failed.args[0]
+        reason = f"{type(err).__name__}: {' '.join(str(err).split())}"[:120]
+        raise CheckpointError(f"checkpoint {url} could not be downloaded to {target} ({reason}); "
+                              f"offline? download it elsewhere and put it at {target}{place_hint}") from err
+    if sha256:
+        check_sha256(target, sha256, recorded_by=recorded_by)
+    return target

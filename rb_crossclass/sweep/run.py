@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..core.datasets import BOARD_DATASETS
+from ..core.formatting import format_number
 from ..core.names import check_model_id
 from ..core.threat import NORMS, ThreatModelError, check_eps, check_threat_model, default_eps
 from .data import SplitCache
@@ -36,8 +38,6 @@ from .plan import PlanEntry, write_plan
 from .record import SweepRecord
 
 log = logging.getLogger(__name__)
-
-BOARD_DATASETS = ("cifar10", "cifar100", "imagenet")
 
 
 @dataclass
@@ -242,7 +242,7 @@ def run_sweep(
     record.save(engine)
     cards_dir = out / "cards" / sweep.dataset / sweep.threat_model
     bar = progress_bar(total=len(jobs), initial=len(jobs) - len(todo), desc="models", unit="model",
-                       disable=not progress, dynamic_ncols=True)
+                       disable=not progress)
 
     def on_result(result: JobResult) -> None:
         card_path = None
@@ -290,11 +290,11 @@ def _rebuild_leaderboard(out: Path, sweep: Sweep, cards_dir: Path) -> tuple[Path
 
 
 def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{100 * value:.2f}"
+    return format_number(value, ".2f", scale=100)
 
 
 def _num(value: float | None) -> str:
-    return "—" if value is None else f"{value:.2f}"
+    return format_number(value, ".2f")
 
 
 def _result_line(result: JobResult) -> str:
@@ -378,7 +378,7 @@ def plan_sweep(
     else:
         work = [(s, j) for s in sweeps for j in select(s.jobs, models)]
     entries: list[PlanEntry] = []
-    for s, job in progress_bar(work, desc="plan", unit="model", disable=not progress, dynamic_ncols=True):
+    for s, job in progress_bar(work, desc="plan", unit="model", disable=not progress):
         if job.robustbench_name is not None and "robustbench" in s.source:
             entry = plan_robustbench_entry(job.robustbench_name, s.dataset, s.threat_model,
                                            contract_max_params=contract_max_params)

@@ -37,13 +37,22 @@ import torch
 
 from ..core.errors import RBCrossclassError
 from ..core.runtime import cpu_threads, resolve_device
+from ..core.threat import PAPER_PGD_STEPS
+from ..evaluate.passes import count_passes
 from .jobs import JobResult, ModelJob, SweepSettings, one_line
 
 log = logging.getLogger(__name__)
 
 
-class CheckpointMismatch(RBCrossclassError, ValueError):
-    """A checkpoint whose sha256 differs from the one its manifest records."""
+def __getattr__(name: str) -> type:
+    """``CheckpointMismatch``: a checkpoint whose sha256 differs from the one its manifest records,
+    now :class:`rb_crossclass.models.checkpoint.ChecksumMismatchError` (the one checksum error),
+    imported when asked for so that importing the sweep does not import the model stage."""
+    if name == "CheckpointMismatch":
+        from ..models.checkpoint import ChecksumMismatchError
+
+        return ChecksumMismatchError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def run_job(job: ModelJob, settings: SweepSettings, split=None) -> JobResult:
@@ -149,7 +158,8 @@ def _score(job: ModelJob, settings: SweepSettings, model, split, device: torch.d
                        cas_autoattack=aa_scores["cas"], normalized_cas_autoattack=aa_scores["normalized_cas"])
     else:
         score = score_model(model, split.x, split.y,
-                            attack=PGDConfig(eps=settings.eps, steps=20, norm=settings.threat_model),
+                            attack=PGDConfig(eps=settings.eps, steps=PAPER_PGD_STEPS,
+                                             norm=settings.threat_model),
                             batch_size=settings.batch_size, device=device, seed=settings.seed,
                             class_names=names, progress=settings.progress)
         pgd_scores = score.to_dict()
@@ -187,7 +197,8 @@ def _other_eps(model, split, settings: SweepSettings, device: torch.device, name
     from ..core.threat import format_eps
     from ..crossclass import score_model
 
-    d = score_model(model, split.x, split.y, attack=PGDConfig(eps=eps, steps=20, norm=settings.threat_model),
+    attack = PGDConfig(eps=eps, steps=PAPER_PGD_STEPS, norm=settings.threat_model)
+    d = score_model(model, split.x, split.y, attack=attack,
                     batch_size=settings.batch_size, device=device, seed=settings.seed, class_names=names,
                     progress=settings.progress, intervals=True, desc=f"PGD-20 at {format_eps(eps)}").to_dict()
     keep = ("robust_accuracy", "clean_accuracy", "cas", "normalized_cas", "fsi", "n_examples", "attack",
@@ -222,7 +233,7 @@ def _structure_verdict(name: str, settings: SweepSettings) -> tuple[str, str] | 
 
 def _local_checkpoint(job: ModelJob, model_dir: str) -> str | None:
     """The checkpoint as a local file (downloaded when it is a URL), its sha256 checked."""
-    from ..models.checkpoint import sha256_file
+    from ..models.checkpoint import check_sha256, download_checkpoint
 
     if job.checkpoint is None and job.url is None:
         return None
@@ -232,52 +243,14 @@ def _local_checkpoint(job: ModelJob, model_dir: str) -> str | None:
         path = job.url  # the local copy is absent: the original address
     if urlparse(path).scheme in ("http", "https"):
         target = Path(model_dir) / "downloads" / job.name / (Path(urlparse(path).path).name or "checkpoint")
-        if not target.is_file() or (job.sha256 and sha256_file(target) != job.sha256.lower()):
-            target.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                torch.hub.download_url_to_file(path, str(target), progress=False)
-            except Exception as err:  # noqa: BLE001 - urllib / http errors of many kinds
-                where = f" or place the file at {job.checkpoint}" if job.checkpoint else ""
-                raise RBCrossclassError(f"checkpoint {path} could not be downloaded to {target} "
-                                        f"({one_line(err, 120)}); offline? download it elsewhere and "
-                                        f"put it at {target}{where}") from err
-        path = str(target)
+        where = f" or place the file at {job.checkpoint}" if job.checkpoint else ""
+        path = str(download_checkpoint(path, target, sha256=job.sha256, recorded_by="the manifest's",
+                                       place_hint=where))
     if not os.path.isfile(path):
         raise RBCrossclassError(f"checkpoint {path} not found")
     if job.sha256:
-        digest = sha256_file(path)
-        if digest != job.sha256.lower():
-            raise CheckpointMismatch(f"checkpoint {path}: sha256 {digest} differs from the manifest's "
-                                     f"{job.sha256.lower()} (a different or corrupted file)")
+        check_sha256(path, job.sha256, recorded_by="the manifest's")
     return path
-
-
-@contextlib.contextmanager
-def count_passes(model) -> Iterator[dict[str, int]]:
-    """Count forward and backward passes (calls and samples) through a FeatureClassifier while
-    active, whoever calls it (AutoAttack, PGD, the scorer). Counted where every forward enters the
-    model, at its input normalization; outputs are unchanged."""
-    counts = {"forward_passes": 0, "forward_samples": 0, "backward_passes": 0, "backward_samples": 0}
-
-    def backward(n: int) -> None:
-        counts["backward_passes"] += 1
-        counts["backward_samples"] += n
-
-    def forward(module, inputs, output):
-        n = int(output.shape[0])
-        counts["forward_passes"] += 1
-        counts["forward_samples"] += n
-        if output.requires_grad:
-            output = output.view_as(output)  # a fresh node: the hook fires once per backward
-            output.register_hook(lambda grad, n=n: backward(n))
-            return output
-        return None
-
-    handle = model.normalize.register_forward_hook(forward)
-    try:
-        yield counts
-    finally:
-        handle.remove()
 
 
 @contextlib.contextmanager

@@ -137,8 +137,7 @@ class Trainer:
         n_seen, steps, step_rows, t0 = 0, len(self.data.loader), [], time.perf_counter()
         lr = self.opt.param_groups[0]["lr"]
         with progress_bar(total=steps, desc=f"epoch {epoch + 1}/{cfg.optim.epochs}", unit="batch",
-                          leave=False, disable=not (ranks.main and cfg.runtime.progress),
-                          dynamic_ncols=True) as bar:
+                          leave=False, disable=not (ranks.main and cfg.runtime.progress)) as bar:
             for step, (x, y) in enumerate(self.data.loader):
                 values = self._step(epoch, step, x, y)
                 n_seen += len(y)
