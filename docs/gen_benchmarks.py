@@ -67,7 +67,8 @@ def _cell(value: object) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, list):  # a list of scalars
-        if len(value) > MAX_LIST and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+        numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+        if len(value) > MAX_LIST and numbers:
             return f"{len(value)} values, {_number(min(value))} to {_number(max(value))}"
         return ", ".join(_cell(v) for v in value)
     return str(value).replace("|", "\\|").replace("\n", " ")
