@@ -66,7 +66,7 @@ cifar10-2-255-sweep: venv
 	$(MAKE) leaderboard
 
 # The docs site (MkDocs, strict: a broken link, a page outside the nav or an API reference that
-# does not render fails the build) into site/.
+# does not render fails the build) into build/site/.
 docs: venv
 	$(VENV)/bin/mkdocs build --strict
 
