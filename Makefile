@@ -6,12 +6,12 @@ STAMP := $(VENV)/.installed
 DEMO_OUT ?= demo_out
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test lint leaderboard mnist-sweep cifar10-2-255-sweep chromium clean
+.PHONY: venv demo test docs lint leaderboard mnist-sweep cifar10-2-255-sweep chromium clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade "pip>=23"
-	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev]"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev,docs]"
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -67,6 +67,11 @@ cifar10-2-255-sweep: venv
 	cp $(CIFAR_SWEEP)/cards/cifar10/Linf/*.json leaderboards/cards/cifar10/Linf/
 	cp $(CIFAR_SWEEP)/sweep.json leaderboards/sweeps/cifar10_Linf_2-255/
 	$(MAKE) leaderboard
+
+# The docs site (MkDocs, strict: a broken link, a page outside the nav or an API reference that
+# does not render fails the build) into build/site/.
+docs: venv
+	$(VENV)/bin/mkdocs build --strict
 
 lint: venv
 	$(VENV)/bin/ruff check rb_crossclass tests benchmarks

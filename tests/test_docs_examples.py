@@ -1,7 +1,8 @@
-"""The README's examples run as written: every ```bash and ```python block of README.md is taken
-from the file itself (so examples and test cannot drift apart) and run, in order, in a scratch
-copy of a checkout beside a ``shared`` folder, with the environment's ``bin`` first on PATH (as
-after ``source .venv/bin/activate``) and ``.venv`` pointing at it.
+"""The examples of README.md and of the docs site run as written: every ```bash and ```python block
+of README.md and docs/**/*.md is taken from the file itself (so examples and test cannot drift
+apart) and run, in order (README.md first, then the pages sorted by path), in one scratch copy of a
+checkout beside a ``shared`` folder, with the environment's ``bin`` first on PATH (as after
+``source .venv/bin/activate``) and ``.venv`` pointing at it.
 
 A block may be preceded by a marker comment:
 
@@ -11,6 +12,8 @@ A block may be preceded by a marker comment:
 
 Each command of a bash block must exit with status 0, or with the status its comment announces
 (``# exit status 1``). Variables set by one command are seen by the next (one shell per block).
+The blocks of ``docs/reproductions/`` are records of what produced those results (data files, not
+edited here): they are skipped with that reason unless they carry a marker of their own.
 """
 
 from __future__ import annotations
@@ -29,13 +32,22 @@ from conftest import SHARED_ROOT
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
+DOCS = ROOT / "docs"
 FENCE = re.compile(r"(?:<!-- readme-test: (?P<marker>[^>]*?) -->\n)?^```(?P<lang>[a-z]*)\n(?P<body>.*?)^```",
                    re.S | re.M)
 EXIT = re.compile(r"#\s*exit status (\d+)")
+# Folders whose blocks record how a committed result was made (hours of work) and are not ours to mark.
+RECORDS = {"docs/reproductions/": "skip: a record of the command that produced this committed reproduction"}
+
+
+def example_files() -> list[Path]:
+    """README.md, then every Markdown page of docs/ sorted by path (the order examples run in)."""
+    return [README, *sorted(DOCS.rglob("*.md"))]
 
 
 @dataclass
 class Block:
+    file: str  # relative to the repository root
     line: int
     lang: str
     marker: str
@@ -43,16 +55,25 @@ class Block:
 
     @property
     def id(self) -> str:
-        return f"README.md:{self.line}:{self.lang}"
+        return f"{self.file}:{self.line}:{self.lang}"
 
 
-def readme_blocks() -> list[Block]:
-    text = README.read_text(encoding="utf-8")
-    return [Block(text.count("\n", 0, m.start("body")) + 1, m["lang"], (m["marker"] or "").strip(), m["body"])
+def file_blocks(path: Path) -> list[Block]:
+    """The ```bash and ```python blocks of one Markdown file, with their markers."""
+    rel = path.relative_to(ROOT).as_posix()
+    default = next((marker for folder, marker in RECORDS.items() if rel.startswith(folder)), "")
+    text = path.read_text(encoding="utf-8")
+    return [Block(rel, text.count("\n", 0, m.start("body")) + 1, m["lang"], (m["marker"] or default).strip(),
+                  m["body"])
             for m in FENCE.finditer(text) if m["lang"] in ("bash", "python")]
 
 
-BLOCKS = readme_blocks()
+def example_blocks() -> list[Block]:
+    """Every example block of README.md and docs/, in run order."""
+    return [block for path in example_files() for block in file_blocks(path)]
+
+
+BLOCKS = example_blocks()
 
 
 def commands(body: str) -> list[tuple[int, str, int]]:
@@ -79,7 +100,7 @@ def shell_script(block: Block) -> str:
     lines = []
     for offset, cmd, expected in commands(block.body):
         shown = cmd.replace("'", "")[:160]
-        where = f"README.md:{block.line + offset}"
+        where = f"{block.file}:{block.line + offset}"
         check = f"__rc=$?; if [ \"$__rc\" != \"{expected}\" ]; then"
         message = f"'{where}: exit status '$__rc' (expected {expected}): {shown}'"
         lines += [cmd, f"{check} echo {message} >&2; exit 97; fi"]
@@ -90,7 +111,7 @@ def shell_script(block: Block) -> str:
 def checkout(tmp_path_factory):
     """A scratch checkout: copies of model_zoo/ and leaderboards/ (examples write there), ``.venv``
     linked to this environment, ``../shared`` linked to the shared folder when there is one."""
-    base = tmp_path_factory.mktemp("readme")
+    base = tmp_path_factory.mktemp("examples")
     repo = base / "rb-crossclass"
     repo.mkdir()
     for folder in ("model_zoo", "leaderboards"):
@@ -106,18 +127,21 @@ def checkout(tmp_path_factory):
 
 
 def test_every_example_block_is_run_or_says_why_not():
-    assert len(BLOCKS) >= 15, "README.md lost its examples?"
+    assert len(BLOCKS) >= 15, "README.md and docs/ lost their examples?"
+    assert any(b.file == "README.md" and not b.marker for b in BLOCKS), "the README runs no example"
     for block in BLOCKS:
         assert block.marker in ("", "needs-shared") or re.fullmatch(r"skip: .{10,}", block.marker), (
             f"{block.id}: unknown marker {block.marker!r} (use 'needs-shared' or 'skip: <reason>')")
     run = [b for b in BLOCKS if not b.marker.startswith("skip")]
     assert len(run) >= 10 and any(b.lang == "python" for b in run)
-    assert "install-alias" not in README.read_text() and "import_robustbench" not in README.read_text()
+    for path in example_files():
+        text = path.read_text(encoding="utf-8")
+        assert "install-alias" not in text and "import_robustbench" not in text, path
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("block", BLOCKS, ids=[b.id for b in BLOCKS])
-def test_readme_example_runs_as_written(block, checkout):
+def test_example_runs_as_written(block, checkout):
     if block.marker.startswith("skip"):
         pytest.skip(block.marker)
     if block.marker == "needs-shared" and SHARED_ROOT is None:
@@ -126,7 +150,7 @@ def test_readme_example_runs_as_written(block, checkout):
     if block.lang == "bash":
         cmd = ["bash", "-c", shell_script(block)]
     else:
-        script = repo / f"readme_{block.line}.py"
+        script = repo / f"example_{block.file.replace('/', '_').removesuffix('.md')}_{block.line}.py"
         script.write_text(block.body)
         cmd = [sys.executable, str(script)]
     out = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True, timeout=900)

@@ -1,0 +1,139 @@
+"""The Benchmarks page of the docs site, generated from ``benchmarks/results/*.json``.
+
+Measurements are never pasted into prose: each result file a benchmark script wrote is rendered
+here as it is (every number with its JSON path), under a short description of the script that
+wrote it and how to run it again. Used two ways:
+
+- as an MkDocs hook (``hooks: [docs/gen_benchmarks.py]`` in ``mkdocs.yml``): ``on_files`` adds the
+  generated ``benchmarks.md`` to the site, so nothing generated is committed;
+- as a script: ``python docs/gen_benchmarks.py [OUT.md]`` prints (or writes) the page.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+PAGE = "benchmarks.md"
+MAX_LIST = 12  # longer lists of numbers are summarised (length, min, max) instead of printed whole
+
+# What each script measures and how it is run; the numbers come from the JSON files only.
+SCRIPTS = {
+    "bench_crossclass.py": (
+        "cross-class scoring against the paper's algorithm (per-class batches of 100, PGD-20 whose "
+        "backward also fills parameter gradients, NCHW, features recomputed): whole processes and "
+        "per PGD step; exactness of CAS on the same adversarial examples",
+        ".venv/bin/python benchmarks/bench_crossclass.py --threads 1 --rounds 2"),
+    "bench_evaluate.py": (
+        "evaluate (AutoAttack + CAS + card) against bare pyautoattack",
+        "OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_evaluate.py"),
+    "bench_autoattack_speed.py": (
+        "AutoAttack: bare pyautoattack against `evaluate` (the faster attack model), whole processes, "
+        "same points; robust flags compared",
+        ".venv/bin/python benchmarks/bench_autoattack_speed.py"),
+    "bench_train.py": (
+        "one epoch of PGD-10 adversarial training: our loop against the classic loop",
+        "OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_train.py --n 512 --out FILE"),
+    "bench_bf16_spread.py": (
+        "how far `--bf16` moves CAS against the seed-to-seed spread of fp32",
+        ".venv/bin/python benchmarks/bench_bf16_spread.py"),
+    "bench_cas_interval_coverage.py": (
+        "coverage of the bootstrap interval of CAS on synthetic features (why intervals need 20 "
+        "points a class)",
+        ".venv/bin/python benchmarks/bench_cas_interval_coverage.py"),
+    "gpu_check.sh": (
+        "device check for a GPU: scorer and AutoAttack throughput, MFU in float32 and bf16",
+        "bash benchmarks/gpu_check.sh"),
+}
+
+
+def _number(value: float) -> str:
+    if math.isnan(value) or math.isinf(value):
+        return str(value)
+    if value == 0 or 1e-3 <= abs(value) < 1e6:
+        return f"{value:.4g}"
+    return f"{value:.3e}"
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, float):
+        return _number(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, list):  # a list of scalars
+        numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+        if len(value) > MAX_LIST and numbers:
+            return f"{len(value)} values, {_number(min(value))} to {_number(max(value))}"
+        return ", ".join(_cell(v) for v in value)
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def flatten(value: object, path: str = "") -> list[tuple[str, object]]:
+    """``(json path, scalar or list of scalars)`` leaves of a JSON value, in file order."""
+    if isinstance(value, dict):
+        out = []
+        for key, item in value.items():
+            out += flatten(item, f"{path}.{key}" if path else str(key))
+        return out
+    if isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value):
+        out = []
+        for i, item in enumerate(value):
+            out += flatten(item, f"{path}[{i}]")
+        return out
+    return [(path or "$", value)]
+
+
+def render_file(path: Path) -> str:
+    """One result file as a Markdown section: its title, file name and every leaf in a table.
+
+    Raises ``ValueError`` naming the file when it is not valid JSON."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON ({err})") from err
+    title = data.get("benchmark") if isinstance(data, dict) else None
+    lines = [f"## {path.stem}", "", f"`benchmarks/results/{path.name}`" + (f": {title}" if title else ""), "",
+             "| field | value |", "|---|---|"]
+    lines += [f"| `{key}` | {_cell(value)} |" for key, value in flatten(data)]
+    return "\n".join(lines) + "\n"
+
+
+def render(results_dir: Path = RESULTS) -> str:
+    """The whole page (Markdown) from every ``*.json`` in ``results_dir``, sorted by file name."""
+    parts = [
+        "# Benchmarks",
+        "",
+        "*Generated by `docs/gen_benchmarks.py` from `benchmarks/results/*.json` when the site is "
+        "built; do not edit. Speed goals are ratios measured in one run, never timed tests.*",
+        "",
+        "| script | what it measures | command |",
+        "|---|---|---|",
+    ]
+    parts += [f"| `benchmarks/{name}` | {what} | `{cmd}` |" for name, (what, cmd) in SCRIPTS.items()]
+    parts += ["", "A script without a file below has no committed result yet.", ""]
+    files = sorted(results_dir.glob("*.json"))
+    if not files:
+        parts.append("No results are committed.")
+    parts += [render_file(f) for f in files]
+    return "\n".join(parts)
+
+
+def on_files(files, config):  # MkDocs hook: add the generated page to the site
+    from mkdocs.structure.files import File
+
+    files.append(File.generated(config, PAGE, content=render()))
+    return files
+
+
+if __name__ == "__main__":
+    text = render()
+    if len(sys.argv) > 1:
+        Path(sys.argv[1]).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
