@@ -7,11 +7,7 @@
   its card and summary.
 """
 
-from .autoattack import AutoAttackOutcome, run_autoattack
-from .passes import PassCounter
-from .protocol import AA_ATTACKS, DEFAULT_BATCH_SIZE, VERSIONS, AutoAttackConfig, EvaluateError
-from .result import EvalResult, evaluate_model, result_card, summary_table
-from .state import EvalState, model_digest, tensor_digest
+from ..core.lazy import lazy_exports
 
 __all__ = [
     "AA_ATTACKS",
@@ -30,3 +26,21 @@ __all__ = [
     "summary_table",
     "tensor_digest",
 ]
+
+lazy_exports(__name__, {
+    "AutoAttackOutcome": ".autoattack",
+    "run_autoattack": ".autoattack",
+    "PassCounter": ".passes",
+    "AA_ATTACKS": ".protocol",
+    "DEFAULT_BATCH_SIZE": ".protocol",
+    "VERSIONS": ".protocol",
+    "AutoAttackConfig": ".protocol",
+    "EvaluateError": ".protocol",
+    "EvalResult": ".result",
+    "evaluate_model": ".result",
+    "result_card": ".result",
+    "summary_table": ".result",
+    "EvalState": ".state",
+    "model_digest": ".state",
+    "tensor_digest": ".state",
+})

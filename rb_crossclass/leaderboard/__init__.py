@@ -6,18 +6,7 @@
 - :mod:`.build` — :func:`build_leaderboard`, writing every output atomically.
 """
 
-from .build import OUTPUT_FILES, LeaderboardResult, build_leaderboard, build_rows, composition_rows
-from .collect import (
-    SORT_CHOICES,
-    CardFile,
-    Entry,
-    LeaderboardError,
-    card_paths,
-    collect_cards,
-    merge_cards,
-    order_entries,
-)
-from .render import MISSING, entry_row, render_html, render_markdown
+from ..core.lazy import lazy_exports
 
 __all__ = [
     "MISSING",
@@ -30,7 +19,6 @@ __all__ = [
     "build_leaderboard",
     "build_rows",
     "card_paths",
-
     "collect_cards",
     "composition_rows",
     "entry_row",
@@ -39,3 +27,23 @@ __all__ = [
     "render_html",
     "render_markdown",
 ]
+
+lazy_exports(__name__, {
+    "OUTPUT_FILES": ".build",
+    "LeaderboardResult": ".build",
+    "build_leaderboard": ".build",
+    "build_rows": ".build",
+    "composition_rows": ".build",
+    "SORT_CHOICES": ".collect",
+    "CardFile": ".collect",
+    "Entry": ".collect",
+    "LeaderboardError": ".collect",
+    "card_paths": ".collect",
+    "collect_cards": ".collect",
+    "merge_cards": ".collect",
+    "order_entries": ".collect",
+    "MISSING": ".render",
+    "entry_row": ".render",
+    "render_html": ".render",
+    "render_markdown": ".render",
+})

@@ -2,10 +2,7 @@
 a run is built from (:mod:`.setup`), its checkpoints (:mod:`.checkpoints`) and files
 (:mod:`.outputs`)."""
 
-from .checkpoints import ResumeError, load_checkpoint
-from .config import ConfigError, TrainConfig, config_from_dict, config_to_yaml, list_presets, load_config
-from .loop import TrainingDivergedError, train
-from .outputs import TrainResult
+from ..core.lazy import lazy_exports
 
 __all__ = [
     "ConfigError",
@@ -16,7 +13,25 @@ __all__ = [
     "config_from_dict",
     "config_to_yaml",
     "list_presets",
+    "parse_override",
+    "presets_needing_shared_data",
     "load_config",
     "load_checkpoint",
     "train",
 ]
+
+lazy_exports(__name__, {
+    "ResumeError": ".checkpoints",
+    "load_checkpoint": ".checkpoints",
+    "ConfigError": ".config",
+    "TrainConfig": ".config",
+    "config_from_dict": ".config",
+    "config_to_yaml": ".config",
+    "list_presets": ".config",
+    "parse_override": ".config",
+    "presets_needing_shared_data": ".config",
+    "load_config": ".config",
+    "TrainingDivergedError": ".loop",
+    "train": ".loop",
+    "TrainResult": ".outputs",
+})
