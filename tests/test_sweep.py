@@ -527,3 +527,10 @@ def test_sweep_record_key_aa_version_and_old_records_resume(tmp_path):
     other = SweepSettings(dataset="cifar10", threat_model="Linf", eps=8 / 255, autoattack=True).fingerprint()
     with pytest.raises(SweepError, match="different settings"):
         SweepRecord(tmp_path, {"board": "x"}, other)
+
+
+def test_run_sweep_version_keyword_is_a_deprecated_alias(tmp_path):
+    with (pytest.warns(DeprecationWarning, match="aa_version"),
+          pytest.raises(SweepError, match="unknown engine")):
+        run_sweep(tmp_path / "out", robustbench="cifar10:Linf", version="rand", engine="no_such_engine")
+    assert not (tmp_path / "out").exists()  # refused before anything was written
