@@ -122,3 +122,15 @@ def test_deprecated_recipe_norm_parameter_warns():
     assert recipe.inner.config.norm == "L2"
     with pytest.warns(DeprecationWarning, match="threat_model"):
         assert build_inner("pgd_at", norm="L2", eps=0.5).config.norm == "L2"
+
+
+def test_exports_are_read_from_the_type_checking_block(tmp_path):
+    from rb_crossclass.core.lazy import type_checking_imports
+
+    init = tmp_path / "pkg.py"
+    init.write_text("from typing import TYPE_CHECKING\nimport os\nif TYPE_CHECKING:\n"
+                    "    from .a import X, y\n    from ..core.threat import NORMS\n")
+    assert type_checking_imports(init) == {"X": ".a", "y": ".a", "NORMS": "..core.threat"}
+    init.write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .a import X as Z\n")
+    with pytest.raises(ValueError, match="only 'from MODULE import NAME'"):
+        type_checking_imports(init)

@@ -1,5 +1,7 @@
 """Attacks: projected gradient descent for ℓ∞ and ℓ2 (:mod:`.pgd`), with input-only gradients."""
 
+from typing import TYPE_CHECKING
+
 from ..core.lazy import lazy_exports
 
 __all__ = [
@@ -12,12 +14,7 @@ __all__ = [
     "skip_random_starts",
 ]
 
-lazy_exports(__name__, {
-    "AttackConfigError": ".pgd",
-    "AttackResult": ".pgd",
-    "LossFn": ".pgd",
-    "PGDConfig": ".pgd",
-    "ce_loss": ".pgd",
-    "pgd": ".pgd",
-    "skip_random_starts": ".pgd",
-})
+if TYPE_CHECKING:
+    from .pgd import AttackConfigError, AttackResult, LossFn, PGDConfig, ce_loss, pgd, skip_random_starts
+
+lazy_exports(__name__)

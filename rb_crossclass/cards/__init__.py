@@ -11,6 +11,8 @@ A card is a plain ``dict`` (JSON object). Every RobustBench key keeps RobustBenc
 - :mod:`.build` — cards from measurements (:func:`card_from_results`, :func:`cross_class_block`).
 """
 
+from typing import TYPE_CHECKING
+
 from ..core.lazy import lazy_exports
 
 __all__ = [
@@ -36,25 +38,26 @@ __all__ = [
     "write_card",
 ]
 
-lazy_exports(__name__, {
-    "BLOCKS": ".build",
-    "ROBUSTBENCH_KEYS": ".build",
-    "card_from_results": ".build",
-    "cross_class_block": ".build",
-    "format_percent": ".build",
-    "official_card_path": ".build",
-    "protocol_block": ".build",
-    "dumps_card": ".files",
-    "iter_card_files": ".files",
-    "load_card": ".files",
-    "normalized_json": ".files",
-    "parse_card": ".files",
-    "read_card_json": ".files",
-    "write_card": ".files",
-    "matrix_array": ".matrices",
-    "CardError": ".schema",
-    "card_problems": ".schema",
-    "card_schema": ".schema",
-    "schema_path": ".schema",
-    "validate_card": ".schema",
-})
+if TYPE_CHECKING:
+    from .build import (
+        BLOCKS,
+        ROBUSTBENCH_KEYS,
+        card_from_results,
+        cross_class_block,
+        format_percent,
+        official_card_path,
+        protocol_block,
+    )
+    from .files import (
+        dumps_card,
+        iter_card_files,
+        load_card,
+        normalized_json,
+        parse_card,
+        read_card_json,
+        write_card,
+    )
+    from .matrices import matrix_array
+    from .schema import CardError, card_problems, card_schema, schema_path, validate_card
+
+lazy_exports(__name__)

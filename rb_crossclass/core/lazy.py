@@ -2,15 +2,29 @@
 submodule is imported on first access, so importing the package itself costs nothing.
 
 Used by every subpackage ``__init__.py`` so that ``rb-crossclass --help`` (and ``from
-rb_crossclass.evaluate import VERSIONS``) import only the modules they need, not torch.
+rb_crossclass.evaluate import VERSIONS``) import only the modules they need, not torch. A package
+writes its exports once, as ordinary imports under ``if TYPE_CHECKING:`` (what type checkers, IDEs
+and the API reference read), and calls ``lazy_exports(__name__)``, which reads that block from
+the package's source and serves each name on first access::
+
+    from typing import TYPE_CHECKING
+
+    from ..core.lazy import lazy_exports
+
+    if TYPE_CHECKING:
+        from .protocol import VERSIONS
+
+    lazy_exports(__name__)
 """
 
 from __future__ import annotations
 
+import ast
 import importlib
 import sys
 import types
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 
@@ -30,15 +44,36 @@ class _LazyPackage(types.ModuleType):
         super().__setattr__(name, value)
 
 
-def lazy_exports(package: str, exports: Mapping[str, str]) -> None:
-    """Make ``package`` (its ``__name__``) export ``exports`` lazily.
+def type_checking_imports(path: str | Path) -> dict[str, str]:
+    """``{name: module}`` of the ``from MODULE import NAME`` statements inside the top-level
+    ``if TYPE_CHECKING:`` blocks of the Python file ``path`` (``MODULE`` as written, e.g.
+    ``".protocol"``). ``import X as Y`` aliases and star imports raise :class:`ValueError`."""
+    tree = ast.parse(Path(path).read_text(encoding="utf-8"), str(path))
+    found: dict[str, str] = {}
+    for node in tree.body:
+        if not (isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING"):
+            continue
+        for stmt in node.body:
+            if not isinstance(stmt, ast.ImportFrom) or any(a.name == "*" or a.asname for a in stmt.names):
+                raise ValueError(f"{path}:{stmt.lineno}: only 'from MODULE import NAME' under TYPE_CHECKING")
+            for alias in stmt.names:
+                found[alias.name] = "." * stmt.level + (stmt.module or "")
+    return found
+
+
+def lazy_exports(package: str, exports: Mapping[str, str] | None = None) -> None:
+    """Make ``package`` (its ``__name__``) export names lazily.
 
     ``exports`` maps a public name to the module holding it, relative to ``package`` (``".protocol"``,
-    ``"..core.datasets"``). Sets ``__all__`` (sorted, when the package defines none), a module-level
-    ``__getattr__`` importing the module on first access and caching the value, and ``__dir__``.
-    An unknown name raises :class:`AttributeError` as for any module.
+    ``"..core.datasets"``); ``None`` (the usual call): the imports under the package's
+    ``if TYPE_CHECKING:`` (:func:`type_checking_imports`). Sets ``__all__`` (sorted, when the
+    package defines none), a module-level ``__getattr__`` importing the module on first access and
+    caching the value, and ``__dir__``. An unknown name raises :class:`AttributeError` as for any
+    module.
     """
     module = sys.modules[package]
+    if exports is None:
+        exports = type_checking_imports(module.__file__)
     module.__class__ = _LazyPackage
     exports = dict(exports)
     module.__dict__["_lazy_exports"] = exports

@@ -10,6 +10,8 @@
   benchmarks.
 """
 
+from typing import TYPE_CHECKING
+
 from ..core.lazy import lazy_exports
 
 __all__ = [
@@ -37,27 +39,28 @@ __all__ = [
     "bootstrap_cas",
 ]
 
-lazy_exports(__name__, {
-    "AttributionAccumulator": ".metric",
-    "attribution_matrix": ".metric",
-    "cas": ".metric",
-    "class_attribution_vectors": ".metric",
-    "feature_sharing_index": ".metric",
-    "normalized_cas": ".metric",
-    "per_class_scores": ".metric",
-    "top_shared_pairs": ".metric",
-    "valid_classes": ".metric",
-    "per_class_block": ".per_class",
-    "per_class_from_flags": ".per_class",
-    "ReferenceResult": ".reference",
-    "reference_cas": ".reference",
-    "reference_pgd": ".reference",
-    "ScoreResult": ".scoring",
-    "ScoringError": ".scoring",
-    "merge_results": ".scoring",
-    "result_from_accumulators": ".scoring",
-    "score_examples": ".scoring",
-    "score_model": ".scoring",
-    "accuracy_interval": ".uncertainty",
-    "bootstrap_cas": ".uncertainty",
-})
+if TYPE_CHECKING:
+    from .metric import (
+        AttributionAccumulator,
+        attribution_matrix,
+        cas,
+        class_attribution_vectors,
+        feature_sharing_index,
+        normalized_cas,
+        per_class_scores,
+        top_shared_pairs,
+        valid_classes,
+    )
+    from .per_class import per_class_block, per_class_from_flags
+    from .reference import ReferenceResult, reference_cas, reference_pgd
+    from .scoring import (
+        ScoreResult,
+        ScoringError,
+        merge_results,
+        result_from_accumulators,
+        score_examples,
+        score_model,
+    )
+    from .uncertainty import accuracy_interval, bootstrap_cas
+
+lazy_exports(__name__)

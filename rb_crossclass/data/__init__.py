@@ -6,6 +6,8 @@ their facts, and training views with augmentation.
 - :func:`train_loader` (:mod:`.augment`): the standard CIFAR crop + flip augmentation.
 """
 
+from typing import TYPE_CHECKING
+
 from ..core.lazy import lazy_exports
 
 __all__ = [
@@ -24,18 +26,10 @@ __all__ = [
     "train_loader",
 ]
 
-lazy_exports(__name__, {
-    "CIFAR10_CLASSES": "..core.datasets",
-    "CIFAR100_CLASSES": "..core.datasets",
-    "MNIST_CLASSES": "..core.datasets",
-    "DatasetInfo": "..core.datasets",
-    "AugmentedDataset": ".augment",
-    "train_loader": ".augment",
-    "DatasetError": ".errors",
-    "DEFAULT_DATA_DIR": ".loaders",
-    "Split": ".loaders",
-    "dataset_info": ".loaders",
-    "load_dataset": ".loaders",
-    "open_split": ".loaders",
-    "shared_data_dir": ".loaders",
-})
+if TYPE_CHECKING:
+    from ..core.datasets import CIFAR10_CLASSES, CIFAR100_CLASSES, MNIST_CLASSES, DatasetInfo
+    from .augment import AugmentedDataset, train_loader
+    from .errors import DatasetError
+    from .loaders import DEFAULT_DATA_DIR, Split, dataset_info, load_dataset, open_split, shared_data_dir
+
+lazy_exports(__name__)

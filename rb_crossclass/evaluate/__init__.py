@@ -7,6 +7,8 @@
   its card and summary.
 """
 
+from typing import TYPE_CHECKING
+
 from ..core.lazy import lazy_exports
 
 __all__ = [
@@ -27,20 +29,11 @@ __all__ = [
     "tensor_digest",
 ]
 
-lazy_exports(__name__, {
-    "AutoAttackOutcome": ".autoattack",
-    "run_autoattack": ".autoattack",
-    "PassCounter": ".passes",
-    "AA_ATTACKS": ".protocol",
-    "DEFAULT_BATCH_SIZE": ".protocol",
-    "VERSIONS": ".protocol",
-    "AutoAttackConfig": ".protocol",
-    "EvaluateError": ".protocol",
-    "EvalResult": ".result",
-    "evaluate_model": ".result",
-    "result_card": ".result",
-    "summary_table": ".result",
-    "EvalState": ".state",
-    "model_digest": ".state",
-    "tensor_digest": ".state",
-})
+if TYPE_CHECKING:
+    from .autoattack import AutoAttackOutcome, run_autoattack
+    from .passes import PassCounter
+    from .protocol import AA_ATTACKS, DEFAULT_BATCH_SIZE, VERSIONS, AutoAttackConfig, EvaluateError
+    from .result import EvalResult, evaluate_model, result_card, summary_table
+    from .state import EvalState, model_digest, tensor_digest
+
+lazy_exports(__name__)

@@ -3,6 +3,8 @@
 training curves (:mod:`.curves`), leaderboard scatter plots (:mod:`.scatter`)
 and the theory's figures (:mod:`.synthetic`)."""
 
+from typing import TYPE_CHECKING
+
 from ..core.lazy import lazy_exports
 
 __all__ = [
@@ -21,18 +23,11 @@ __all__ = [
     "save_figure",
 ]
 
-lazy_exports(__name__, {
-    "FORMATS": ".canvas",
-    "FigureError": ".canvas",
-    "FigureStyle": ".canvas",
-    "new_figure": ".canvas",
-    "plain_text": ".canvas",
-    "save_figure": ".canvas",
-    "plot_curves": ".curves",
-    "heatmap_size_px": ".heatmap",
-    "plot_attribution_matrix": ".heatmap",
-    "plot_matrix_difference": ".heatmap",
-    "plot_per_class": ".per_class",
-    "plot_cas_vs_robust": ".scatter",
-    "rank_correlation": ".scatter",
-})
+if TYPE_CHECKING:
+    from .canvas import FORMATS, FigureError, FigureStyle, new_figure, plain_text, save_figure
+    from .curves import plot_curves
+    from .heatmap import heatmap_size_px, plot_attribution_matrix, plot_matrix_difference
+    from .per_class import plot_per_class
+    from .scatter import plot_cas_vs_robust, rank_correlation
+
+lazy_exports(__name__)

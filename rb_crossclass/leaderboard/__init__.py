@@ -6,6 +6,8 @@
 - :mod:`.build` — :func:`build_leaderboard`, writing every output atomically.
 """
 
+from typing import TYPE_CHECKING
+
 from ..core.lazy import lazy_exports
 
 __all__ = [
@@ -28,22 +30,18 @@ __all__ = [
     "render_markdown",
 ]
 
-lazy_exports(__name__, {
-    "OUTPUT_FILES": ".build",
-    "LeaderboardResult": ".build",
-    "build_leaderboard": ".build",
-    "build_rows": ".build",
-    "composition_rows": ".build",
-    "SORT_CHOICES": ".collect",
-    "CardFile": ".collect",
-    "Entry": ".collect",
-    "LeaderboardError": ".collect",
-    "card_paths": ".collect",
-    "collect_cards": ".collect",
-    "merge_cards": ".collect",
-    "order_entries": ".collect",
-    "MISSING": ".render",
-    "entry_row": ".render",
-    "render_html": ".render",
-    "render_markdown": ".render",
-})
+if TYPE_CHECKING:
+    from .build import OUTPUT_FILES, LeaderboardResult, build_leaderboard, build_rows, composition_rows
+    from .collect import (
+        SORT_CHOICES,
+        CardFile,
+        Entry,
+        LeaderboardError,
+        card_paths,
+        collect_cards,
+        merge_cards,
+        order_entries,
+    )
+    from .render import MISSING, entry_row, render_html, render_markdown
+
+lazy_exports(__name__)

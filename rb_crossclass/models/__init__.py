@@ -1,5 +1,7 @@
 """The model stage: the FeatureClassifier contract, checkpoints, model sources and the zoo catalog."""
 
+from typing import TYPE_CHECKING
+
 from ..core.lazy import lazy_exports
 
 __all__ = [
@@ -20,20 +22,22 @@ __all__ = [
     "wrap_model",
 ]
 
-lazy_exports(__name__, {
-    "CheckpointError": ".checkpoint",
-    "read_state_dict": ".checkpoint",
-    "save_safetensors": ".checkpoint",
-    "sha256_file": ".checkpoint",
-    "FeatureClassifier": ".feature_classifier",
-    "ModelContractError": ".feature_classifier",
-    "Normalize": ".feature_classifier",
-    "check_contract": ".feature_classifier",
-    "logits_of": ".feature_classifier",
-    "wrap_model": ".feature_classifier",
-    "ModelSourceError": ".sources",
-    "SourceOptions": ".sources",
-    "available_sources": ".sources",
-    "create_model_source": ".sources",
-    "register_source": ".sources",
-})
+if TYPE_CHECKING:
+    from .checkpoint import CheckpointError, read_state_dict, save_safetensors, sha256_file
+    from .feature_classifier import (
+        FeatureClassifier,
+        ModelContractError,
+        Normalize,
+        check_contract,
+        logits_of,
+        wrap_model,
+    )
+    from .sources import (
+        ModelSourceError,
+        SourceOptions,
+        available_sources,
+        create_model_source,
+        register_source,
+    )
+
+lazy_exports(__name__)

@@ -11,6 +11,8 @@ the registry imports every module of the package the first time it is asked for 
 is imported.
 """
 
+from typing import TYPE_CHECKING
+
 from ..core.lazy import lazy_exports
 
 __all__ = [
@@ -29,18 +31,9 @@ __all__ = [
     "register_recipe",
 ]
 
-lazy_exports(__name__, {
-    "CriterionInputs": ".base",
-    "LossRecord": ".base",
-    "Recipe": ".base",
-    "RecipeError": ".base",
-    "InnerExamples": ".inner",
-    "NoAttack": ".inner",
-    "PGDAttack": ".inner",
-    "TradesAttack": ".inner",
-    "build_inner": ".inner",
-    "available_recipes": ".registry",
-    "create_recipe": ".registry",
-    "recipe_class": ".registry",
-    "register_recipe": ".registry",
-})
+if TYPE_CHECKING:
+    from .base import CriterionInputs, LossRecord, Recipe, RecipeError
+    from .inner import InnerExamples, NoAttack, PGDAttack, TradesAttack, build_inner
+    from .registry import available_recipes, create_recipe, recipe_class, register_recipe
+
+lazy_exports(__name__)

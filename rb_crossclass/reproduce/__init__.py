@@ -4,6 +4,8 @@ and :mod:`.aggregate`: several seeds of it, with the claims tested across seeds 
 :mod:`.run`: a whole reproduction as one call, :func:`reproduce_dynamics` and
 :func:`summarize_seeds`, what ``rb-crossclass reproduce`` runs)."""
 
+from typing import TYPE_CHECKING
+
 from ..core.lazy import lazy_exports
 
 __all__ = [
@@ -22,18 +24,10 @@ __all__ = [
     "write_aggregate",
 ]
 
-lazy_exports(__name__, {
-    "ReproductionReport": ".run",
-    "reproduce_dynamics": ".run",
-    "summarize_seeds": ".run",
-    "aggregate": ".aggregate",
-    "write_aggregate": ".aggregate",
-    "DynamicsPreset": ".dynamics",
-    "ReproduceError": ".dynamics",
-    "RunSpec": ".dynamics",
-    "load_preset": ".dynamics",
-    "run_dynamics": ".dynamics",
-    "preset_for_seed": ".seeds",
-    "read_seed_folder": ".seeds",
-    "run_seeds": ".seeds",
-})
+if TYPE_CHECKING:
+    from .aggregate import aggregate, write_aggregate
+    from .dynamics import DynamicsPreset, ReproduceError, RunSpec, load_preset, run_dynamics
+    from .run import ReproductionReport, reproduce_dynamics, summarize_seeds
+    from .seeds import preset_for_seed, read_seed_folder, run_seeds
+
+lazy_exports(__name__)

@@ -12,6 +12,8 @@ models, on one machine or on a Ray cluster, resumably, and rebuild the extended 
 - :mod:`.run` — :func:`run_sweep` and :func:`plan_sweep`, what ``rb-crossclass sweep`` calls.
 """
 
+from typing import TYPE_CHECKING
+
 from ..core.lazy import lazy_exports
 
 __all__ = [
@@ -44,32 +46,21 @@ __all__ = [
     "write_plan",
 ]
 
-lazy_exports(__name__, {
-    "ENGINES": ".engines",
-    "EngineOptions": ".engines",
-    "available_engines": ".engines",
-    "get_engine": ".engines",
-    "register_engine": ".engines",
-    "JobResult": ".jobs",
-    "ModelJob": ".jobs",
-    "SweepError": ".jobs",
-    "SweepSettings": ".jobs",
-    "Manifest": ".manifest",
-    "ManifestError": ".manifest",
-    "load_manifest": ".manifest",
-    "manifest_schema": ".manifest",
-    "manifest_schema_path": ".manifest",
-    "PlanEntry": ".plan",
-    "plan_job": ".plan",
-    "plan_robustbench_entry": ".plan",
-    "write_plan": ".plan",
-    "PlanReport": ".run",
-    "SweepReport": ".run",
-    "parse_board": ".run",
-    "plan_summary": ".run",
-    "plan_sweep": ".run",
-    "robustbench_boards": ".run",
-    "run_sweep": ".run",
-    "summary_table": ".run",
-    "run_job": ".worker",
-})
+if TYPE_CHECKING:
+    from .engines import ENGINES, EngineOptions, available_engines, get_engine, register_engine
+    from .jobs import JobResult, ModelJob, SweepError, SweepSettings
+    from .manifest import Manifest, ManifestError, load_manifest, manifest_schema, manifest_schema_path
+    from .plan import PlanEntry, plan_job, plan_robustbench_entry, write_plan
+    from .run import (
+        PlanReport,
+        SweepReport,
+        parse_board,
+        plan_summary,
+        plan_sweep,
+        robustbench_boards,
+        run_sweep,
+        summary_table,
+    )
+    from .worker import run_job
+
+lazy_exports(__name__)

@@ -12,6 +12,8 @@
 Importing this package runs nothing; heavy modules are imported by the functions that need them.
 """
 
+from typing import TYPE_CHECKING
+
 from ..core.lazy import lazy_exports
 
 __all__ = [
@@ -31,19 +33,17 @@ __all__ = [
     "threshold",
 ]
 
-lazy_exports(__name__, {
-    "DEFAULT_NET_EPS": ".study",
-    "DEFAULT_RECIPES": ".study",
-    "StudyReport": ".study",
-    "SyntheticError": ".study",
-    "check_crossclass_inputs": ".study",
-    "run_crossclass_study": ".study",
-    "run_patch_study": ".study",
-    "CrossClassGaussian": ".crossclass_gaussian",
-    "closed_form": ".crossclass_gaussian",
-    "solve_numerically": ".crossclass_gaussian",
-    "sweep": ".crossclass_gaussian",
-    "threshold": ".crossclass_gaussian",
-    "PatchConfig": ".patch_features",
-    "run_experiment": ".patch_features",
-})
+if TYPE_CHECKING:
+    from .crossclass_gaussian import CrossClassGaussian, closed_form, solve_numerically, sweep, threshold
+    from .patch_features import PatchConfig, run_experiment
+    from .study import (
+        DEFAULT_NET_EPS,
+        DEFAULT_RECIPES,
+        StudyReport,
+        SyntheticError,
+        check_crossclass_inputs,
+        run_crossclass_study,
+        run_patch_study,
+    )
+
+lazy_exports(__name__)

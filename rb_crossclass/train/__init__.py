@@ -2,6 +2,8 @@
 a run is built from (:mod:`.setup`), its checkpoints (:mod:`.checkpoints`) and files
 (:mod:`.outputs`)."""
 
+from typing import TYPE_CHECKING
+
 from ..core.lazy import lazy_exports
 
 __all__ = [
@@ -20,18 +22,19 @@ __all__ = [
     "train",
 ]
 
-lazy_exports(__name__, {
-    "ResumeError": ".checkpoints",
-    "load_checkpoint": ".checkpoints",
-    "ConfigError": ".config",
-    "TrainConfig": ".config",
-    "config_from_dict": ".config",
-    "config_to_yaml": ".config",
-    "list_presets": ".config",
-    "parse_override": ".config",
-    "presets_needing_shared_data": ".config",
-    "load_config": ".config",
-    "TrainingDivergedError": ".loop",
-    "train": ".loop",
-    "TrainResult": ".outputs",
-})
+if TYPE_CHECKING:
+    from .checkpoints import ResumeError, load_checkpoint
+    from .config import (
+        ConfigError,
+        TrainConfig,
+        config_from_dict,
+        config_to_yaml,
+        list_presets,
+        load_config,
+        parse_override,
+        presets_needing_shared_data,
+    )
+    from .loop import TrainingDivergedError, train
+    from .outputs import TrainResult
+
+lazy_exports(__name__)

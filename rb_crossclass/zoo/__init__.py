@@ -8,6 +8,8 @@ uses them: registration with timm so that ``robustbench.utils.load_model`` finds
 (:mod:`.robustbench_export`).
 """
 
+from typing import TYPE_CHECKING
+
 from ..core.lazy import lazy_exports
 
 __all__ = [
@@ -33,25 +35,22 @@ __all__ = [
     "zoo_root",
 ]
 
-lazy_exports(__name__, {
-    "build_zoo_model": "..models.sources",
-    "ZOO_ENV": "..models.zoo_catalog",
-    "ZooChecksumError": "..models.zoo_catalog",
-    "ZooEntry": "..models.zoo_catalog",
-    "ZooError": "..models.zoo_catalog",
-    "checkpoint_file": "..models.zoo_catalog",
-    "entry_schema": "..models.zoo_catalog",
-    "find_entry": "..models.zoo_catalog",
-    "list_entries": "..models.zoo_catalog",
-    "load_entry": "..models.zoo_catalog",
-    "zoo_root": "..models.zoo_catalog",
-    "add_entry": ".authoring",
-    "attach_card": ".authoring",
-    "card_numbers": ".authoring",
-    "dump_yaml": ".authoring",
-    "read_entry_card": ".authoring",
-    "ExportError": ".robustbench_export",
-    "RobustBenchExport": ".robustbench_export",
-    "export_robustbench": ".robustbench_export",
-    "register_timm": ".timm_registry",
-})
+if TYPE_CHECKING:
+    from ..models.sources import build_zoo_model
+    from ..models.zoo_catalog import (
+        ZOO_ENV,
+        ZooChecksumError,
+        ZooEntry,
+        ZooError,
+        checkpoint_file,
+        entry_schema,
+        find_entry,
+        list_entries,
+        load_entry,
+        zoo_root,
+    )
+    from .authoring import add_entry, attach_card, card_numbers, dump_yaml, read_entry_card
+    from .robustbench_export import ExportError, RobustBenchExport, export_robustbench
+    from .timm_registry import register_timm
+
+lazy_exports(__name__)

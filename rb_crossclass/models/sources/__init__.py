@@ -14,6 +14,8 @@ the registry imports every module of the package the first time a source is aske
 list needs editing. A source defined elsewhere registers when its module is imported.
 """
 
+from typing import TYPE_CHECKING
+
 from ...core.lazy import lazy_exports
 
 __all__ = [
@@ -26,12 +28,15 @@ __all__ = [
     "register_source",
 ]
 
-lazy_exports(__name__, {
-    "ModelSourceError": ".registry",
-    "SourceOptions": ".registry",
-    "available_sources": ".registry",
-    "create_model_source": ".registry",
-    "register_source": ".registry",
-    "adapt_stem_for_small_inputs": ".timm",
-    "build_zoo_model": ".zoo",
-})
+if TYPE_CHECKING:
+    from .registry import (
+        ModelSourceError,
+        SourceOptions,
+        available_sources,
+        create_model_source,
+        register_source,
+    )
+    from .timm import adapt_stem_for_small_inputs
+    from .zoo import build_zoo_model
+
+lazy_exports(__name__)
