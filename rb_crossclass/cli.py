@@ -1,7 +1,10 @@
 """``rb-crossclass`` command line: one module per subcommand in :mod:`rb_crossclass.commands`.
 
 Each command module exposes ``register(subparsers, summary)``; it adds its parser and sets
-``func=run(args) -> int``. :func:`main` is the one error boundary: a failure caused by an input
+``func=run(args) -> int``. :func:`main` imports only the module of the command it runs (the
+others are listed by name and summary), and command modules import their heavy libraries only
+when they run, so ``--help`` and argument errors come back quickly (no torch imported).
+:func:`main` is the one error boundary: a failure caused by an input
 (a bad flag, file, field or model) ends as a single line ``rb-crossclass <command>: error: ...``
 with exit status 1; ``-v`` shows the traceback. Anything else is a bug and keeps its traceback.
 """
@@ -42,7 +45,10 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see {self.prog} --help)")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ``rb-crossclass`` parser. ``command=None``: every subcommand fully registered (tests,
+    docs); a name: only that subcommand's module is imported and registered, the others are
+    listed with their summary (what ``--help`` shows is the same either way); ``""``: none."""
     from . import __version__
 
     parser = _Parser(
@@ -54,7 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging and full tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, summary in COMMANDS.items():
-        importlib.import_module(f"rb_crossclass.commands.{name}").register(sub, summary)
+        if command is None or name == command:
+            importlib.import_module(f"rb_crossclass.commands.{name}").register(sub, summary)
+        else:
+            sub.add_parser(name, help=summary)
     return parser
 
 
@@ -74,11 +83,12 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     command = _command_of(argv)
     try:
-        args = build_parser().parse_args(argv)
+        parser = build_parser(command)
+        args = parser.parse_args(argv)
         if args.command is None:
-            build_parser().print_help()
+            parser.print_help()
             return 2
-        from .core.runtime import set_cpu_threads
+        from .core import set_cpu_threads
 
         set_cpu_threads()  # OMP_NUM_THREADS, SLURM_CPUS_PER_TASK or this process's CPUs
         return int(args.func(args) or 0)

@@ -43,3 +43,19 @@ def test_gpu_check_runs_on_cpu(tmp_path):
     reason = bf16_unsupported_reason(torch.device("cpu"))
     assert (bf16 == {"skipped": reason}) if reason else bf16["images_per_s"] > 0
     assert "AutoAttack ours" in proc.stdout and "GFLOP/image counted" in proc.stdout
+
+
+def test_cli_startup_benchmark_runs_and_writes_its_record(tmp_path):
+    """The start-up benchmark (a measurement, not a timed test): one run of two cases."""
+    out = tmp_path / "cli_startup.json"
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "bench_cli_startup.py"), "--runs", "1",
+           "--cases", "help", "sweep error", "--out", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(out.read_text())
+    assert set(report["cases"]) == {"help", "sweep error"}
+    top = report["cases"]["help"]
+    assert top["median_seconds"] > 0 and top["runs"] == 1 and top["heavy_imports"] == []
+    assert report["cases"]["sweep error"]["exit_status"] == 1
+    assert report["target_seconds"] == 1.5 and "slowest median" in proc.stdout

@@ -186,7 +186,7 @@ def _train_cases(tmp: Path, out: str) -> list[tuple[str, list[str], str]]:
         ("yaml not a mapping", ["train", "--config", str(tmp / "list.yaml"), "--out", out], "list.yaml"),
     ]
     for override, named in (("optim.lr=abc", "optim.lr"), ("optim.epochs=-1", "optim.epochs"),
-                            ("data.n_train=-5", "data.n_train"), ("eval.norm=L1", "L1"),
+                            ("data.n_train=-5", "data.n_train"), ("eval.threat_model=L1", "L1"),
                             ("eval.eps=inf", "inf"), ("nope.key=1", "nope"),
                             ("optim.batch_size=0", "batch_size"),
                             ("runtime.device=banana", "banana"), ("recipe.name=nope", "nope"),

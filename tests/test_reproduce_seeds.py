@@ -366,3 +366,13 @@ def test_seed_figure_overlays_recipes_with_bands_and_gap_bars(tmp_path, monkeypa
     # every seed's best epoch is marked on the CAS axes (stars at epoch 15)
     stars = [line for line in ax_cas.get_lines() if line.get_marker() == "*"]
     assert len(stars) == len(RUNS) and all(set(line.get_xdata()) == {15} for line in stars)
+
+
+def test_reproduce_dynamics_refuses_inconsistent_arguments_before_training(tmp_path):
+    from rb_crossclass.reproduce import ReproduceError, reproduce_dynamics
+
+    with pytest.raises(ReproduceError, match="--seeds, not with --set seed="):
+        reproduce_dynamics("cpu", tmp_path, overrides=["seed=3"], seeds=[1, 2])
+    with pytest.raises(ReproduceError, match="--aggregate-only needs --seeds"):
+        reproduce_dynamics("cpu", tmp_path, aggregate_only=True)
+    assert not any(tmp_path.iterdir())

@@ -24,6 +24,7 @@ from rb_crossclass.sweep import (
     JobResult,
     ManifestError,
     SweepError,
+    SweepSettings,
     load_manifest,
     manifest_schema,
     plan_sweep,
@@ -501,3 +502,35 @@ def test_summary_totals_the_cost_of_every_model():
     assert cost_total_line(rows) == ("cost: 15.0 s of model time, 1,024 forward and 400 backward samples "
                                      "on cpu, cuda:0")
     assert cost_total_line({}) == "cost: 0.0 s of model time, 0 forward and 0 backward samples"
+
+
+def test_sweep_record_key_aa_version_and_old_records_resume(tmp_path):
+    """sweep.json names the AutoAttack version `aa_version` (the CLI's --aa-version); a record
+    written before, with `version`, resumes as the same settings."""
+    import warnings
+
+    from rb_crossclass.sweep.record import SweepRecord
+
+    settings = SweepSettings(dataset="cifar10", threat_model="Linf", eps=8 / 255, autoattack=True,
+                             aa_version="rand")
+    fingerprint = settings.fingerprint()
+    assert fingerprint["aa_version"] == "rand" and "version" not in fingerprint
+    with pytest.warns(DeprecationWarning, match="aa_version"):
+        assert settings.version == "rand"
+    old = {**{("version" if k == "aa_version" else k): v for k, v in fingerprint.items()}}
+    (tmp_path / "sweep.json").write_text(json.dumps({"source": {"board": "x"}, "settings": old,
+                                                     "models": {"A": {"status": "done"}}}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        record = SweepRecord(tmp_path, {"board": "x"}, fingerprint)
+    assert record.models == {"A": {"status": "done"}}
+    other = SweepSettings(dataset="cifar10", threat_model="Linf", eps=8 / 255, autoattack=True).fingerprint()
+    with pytest.raises(SweepError, match="different settings"):
+        SweepRecord(tmp_path, {"board": "x"}, other)
+
+
+def test_run_sweep_version_keyword_is_a_deprecated_alias(tmp_path):
+    with (pytest.warns(DeprecationWarning, match="aa_version"),
+          pytest.raises(SweepError, match="unknown engine")):
+        run_sweep(tmp_path / "out", robustbench="cifar10:Linf", version="rand", engine="no_such_engine")
+    assert not (tmp_path / "out").exists()  # refused before anything was written

@@ -119,3 +119,27 @@ def test_linear_network_loses_cross_class_features_at_large_eps():
     # the reported ratio is read off the trained head
     net = extra["models"][("pgd_at", 0.4)]
     assert cross_class_weight_ratio(net, 10) == pytest.approx(last[("pgd_at", 0.4)]["weight_ratio"])
+
+
+def test_study_inputs_are_checked_before_any_work(tmp_path):
+    from rb_crossclass.synthetic import SyntheticError, check_crossclass_inputs, run_crossclass_study
+
+    ok = {"classes": 3, "net_classes": 10, "mu": 1.0, "sigma": 0.4, "alpha": 0.4, "recipes": ["pgd_at"]}
+    check_crossclass_inputs(**ok)
+    for change, message in (({"recipes": ["nope"]}, "unknown recipe"), ({"recipes": ["kd"]}, "teacher"),
+                            ({"classes": 2}, None), ({"alpha": 1.0}, "alpha")):
+        with pytest.raises(SyntheticError, match=message):
+            check_crossclass_inputs(**{**ok, **change})
+    with pytest.raises(SyntheticError):
+        run_crossclass_study(tmp_path / "out", alpha=-0.1)
+    assert not (tmp_path / "out").exists()
+
+
+def test_theory_study_alone_writes_its_files_and_lines(tmp_path):
+    from rb_crossclass.synthetic import run_crossclass_study
+
+    report = run_crossclass_study(tmp_path, network=False)
+    assert report.files == [tmp_path / "linear_theory.json", tmp_path / "linear_theory.png"]
+    assert all(f.is_file() for f in report.files)
+    assert report.lines[0] == f"wrote {tmp_path}/linear_theory.json, {tmp_path}/linear_theory.png"
+    assert report.lines[1].startswith("two-weight theory (K=3") and len(report.lines) == 2

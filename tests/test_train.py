@@ -20,6 +20,7 @@ from rb_crossclass.train import (
     ConfigError,
     TrainingDivergedError,
     config_from_dict,
+    config_to_yaml,
     list_presets,
     load_checkpoint,
     load_config,
@@ -395,3 +396,24 @@ def test_ddp_two_cpu_ranks_match_single_process(models_file, tmp_path):
     a = read_state_dict(tmp_path / "single" / "checkpoints" / "last" / "model.safetensors")
     b = read_state_dict(tmp_path / "ddp" / "checkpoints" / "last" / "model.safetensors")
     assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
+
+
+def test_threat_model_key_and_its_deprecated_norm_spelling(capsys):
+    """The YAML key is `threat_model` (the CLI's --threat-model); `norm` still reads, with a warning."""
+    cfg = load_config("cpu_small_pgd_at", ["eval.threat_model=L2", "eval.eps=0.5"])
+    assert cfg.eval.threat_model == "L2" and "warning" not in capsys.readouterr().err
+    assert "threat_model: L2" in config_to_yaml(cfg) and "norm:" not in config_to_yaml(cfg)
+    old = config_from_dict({"eval": {"norm": "L2", "eps": "0.5"},
+                            "recipe": {"name": "pgd_at", "params": {"norm": "L2", "eps": 0.5}}}, "old.yaml")
+    assert old.eval.threat_model == "L2" and old.recipe.params["threat_model"] == "L2"
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["warning: old.yaml: eval.norm is deprecated; use eval.threat_model (same values)",
+                   "warning: old.yaml: recipe.params.norm is deprecated; use recipe.params.threat_model "
+                   "(same values)"]
+    with pytest.raises(ConfigError, match="both given"):
+        config_from_dict({"eval": {"norm": "L2", "threat_model": "L2"}})
+    from importlib import resources
+
+    folder = resources.files("rb_crossclass") / "configs"
+    for name in list_presets():  # the shipped presets never use the old key
+        assert "norm:" not in (folder / f"{name}.yaml").read_text(encoding="utf-8"), name

@@ -1,5 +1,20 @@
 """Attacks: projected gradient descent for ℓ∞ and ℓ2 (:mod:`.pgd`), with input-only gradients."""
 
-from .pgd import AttackConfigError, AttackResult, LossFn, PGDConfig, ce_loss, pgd, skip_random_starts
+from typing import TYPE_CHECKING
 
-__all__ = ["AttackConfigError", "AttackResult", "LossFn", "PGDConfig", "ce_loss", "pgd", "skip_random_starts"]
+from ..core.lazy import lazy_exports
+
+__all__ = [
+    "AttackConfigError",
+    "AttackResult",
+    "LossFn",
+    "PGDConfig",
+    "ce_loss",
+    "pgd",
+    "skip_random_starts",
+]
+
+if TYPE_CHECKING:
+    from .pgd import AttackConfigError, AttackResult, LossFn, PGDConfig, ce_loss, pgd, skip_random_starts
+
+lazy_exports(__name__)

@@ -11,26 +11,9 @@ A card is a plain ``dict`` (JSON object). Every RobustBench key keeps RobustBenc
 - :mod:`.build` — cards from measurements (:func:`card_from_results`, :func:`cross_class_block`).
 """
 
-from .build import (
-    BLOCKS,
-    ROBUSTBENCH_KEYS,
-    card_from_results,
-    cross_class_block,
-    format_percent,
-    official_card_path,
-    protocol_block,
-)
-from .files import (
-    dumps_card,
-    iter_card_files,
-    load_card,
-    normalized_json,
-    parse_card,
-    read_card_json,
-    write_card,
-)
-from .matrices import matrix_array
-from .schema import CardError, card_problems, card_schema, schema_path, validate_card
+from typing import TYPE_CHECKING
+
+from ..core.lazy import lazy_exports
 
 __all__ = [
     "BLOCKS",
@@ -54,3 +37,27 @@ __all__ = [
     "validate_card",
     "write_card",
 ]
+
+if TYPE_CHECKING:
+    from .build import (
+        BLOCKS,
+        ROBUSTBENCH_KEYS,
+        card_from_results,
+        cross_class_block,
+        format_percent,
+        official_card_path,
+        protocol_block,
+    )
+    from .files import (
+        dumps_card,
+        iter_card_files,
+        load_card,
+        normalized_json,
+        parse_card,
+        read_card_json,
+        write_card,
+    )
+    from .matrices import matrix_array
+    from .schema import CardError, card_problems, card_schema, schema_path, validate_card
+
+lazy_exports(__name__)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..core.threat import THREAT_MODELS
+from ..core import KNOWN_DATASETS, THREAT_MODELS
 from ..leaderboard import SORT_CHOICES, build_leaderboard
 from .common import add_figure_args, eps_arg, figure_style, output_dir_arg
 
@@ -28,11 +28,11 @@ def register(subparsers, summary: str) -> None:
     p.add_argument("--cards", action="append", required=True, metavar="DIR",
                    help="a folder of cards (repeatable; official cards first, e.g. "
                    "../shared/robustbench/model_info, then model_zoo)")
-    p.add_argument("--dataset", default="cifar10", help="cifar10 | cifar100 | imagenet | mnist")
+    p.add_argument("--dataset", default="cifar10", help=" | ".join(KNOWN_DATASETS) + " (default cifar10)")
     p.add_argument("--eps", type=eps_arg, default=None, metavar="EPS",
                    help="the board's radius, e.g. 2/255 (default: the one radius all cards share)")
     p.add_argument("--threat-model", default="Linf", choices=THREAT_MODELS,
-                   help="the board: Linf, L2, corruptions or corruptions_3d")
+                   help="the board: " + ", ".join(THREAT_MODELS))
     p.add_argument("--sort-by", default="robust", choices=SORT_CHOICES,
                    help="robust (RobustBench's order, default), clean, cas or fsi; descending")
     p.add_argument("--out", type=output_dir_arg, required=True, metavar="DIR",

@@ -9,7 +9,6 @@ import logging
 import shlex
 import sys
 import time
-from pathlib import Path
 
 from .common import non_negative_int, output_dir_arg
 
@@ -103,66 +102,47 @@ def resume_command(args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..reproduce import ReproduceError, load_preset, run_dynamics
-    from ..reproduce.seeds import check_seeds, pending_runs, preset_for_seed, run_seeds, seed_folder
-    from ..train.config import parse_override
+    from ..reproduce import reproduce_dynamics
 
-    overrides = dict(parse_override(o) for o in args.overrides)
-    if args.seeds is not None and "seed" in overrides:
-        raise ReproduceError("give the seeds with --seeds, not with --set seed=")
-    if args.aggregate_only and args.seeds is None:
-        raise ReproduceError("--aggregate-only needs --seeds (a single seed writes its own summary)")
-    preset = load_preset(args.preset, overrides)
-    if args.seeds is not None:
-        check_seeds(args.seeds)
-    start = time.perf_counter()
     logging.getLogger("rb_crossclass").setLevel(logging.INFO)
-    if args.aggregate_only:
-        return _aggregate([(s, seed_folder(args.out, s)) for s in args.seeds], preset, args.out)
-    plan = ([(s, seed_folder(args.out, s), preset_for_seed(preset, s)) for s in args.seeds]
-            if args.seeds is not None else [(None, Path(args.out), preset)])
-    progress = Progress(sum(len(pending_runs(p, folder, args.runs)) for _, folder, p in plan))
-    if progress.total:
-        print(f"reproduce dynamics ({preset.name}): {progress.total} run(s) to train"
-              + (f" over seeds {args.seeds}" if args.seeds is not None else "")
-              + "; Ctrl-C stops, rerunning the same command resumes", flush=True)
+    progress = Progress(0)
+
+    def on_plan(preset: str, total: int) -> None:
+        progress.total = total
+        if total:
+            print(f"reproduce dynamics ({preset}): {total} run(s) to train"
+                  + (f" over seeds {args.seeds}" if args.seeds is not None else "")
+                  + "; Ctrl-C stops, rerunning the same command resumes", flush=True)
+
     try:
-        if args.seeds is not None:
-            results = run_seeds(preset, args.out, args.seeds, only=args.runs, on_run=progress.on_run)
-        else:
-            results = [run_dynamics(preset, args.out, only=args.runs,
-                                    on_run=lambda spec, phase: progress.on_run(None, spec, phase))]
+        report = reproduce_dynamics(args.preset, args.out, overrides=args.overrides, only=args.runs,
+                                    seeds=args.seeds, aggregate_only=args.aggregate_only,
+                                    on_plan=on_plan, on_run=progress.on_run)
     except KeyboardInterrupt:
         print(f"\ninterrupted during run {progress.index} of {progress.total}: finished runs are kept, the "
               "interrupted one continues from its last finished epoch. Resume with:\n  "
               f"{resume_command(args)}", file=sys.stderr, flush=True)
         raise
-    trained, skipped = sum(len(r.trained) for r in results), sum(len(r.skipped) for r in results)
-    print(f"reproduce dynamics ({preset.name}): {trained} run(s) trained, "
-          f"{skipped} already finished, {time.perf_counter() - start:.0f} s")
+    if not args.aggregate_only:
+        print(f"reproduce dynamics ({report.preset}): {report.trained} run(s) trained, "
+              f"{report.skipped} already finished, {report.seconds:.0f} s")
     if args.seeds is None:
         print(f"wrote {args.out}/dynamics.json, dynamics.png, table.md")
-        print(open(f"{args.out}/table.md", encoding="utf-8").read())
+        print(report.table)
         return 0
-    return _aggregate([(s, folder) for s, folder, _ in plan], preset, args.out)
+    _print_aggregate(report)
+    return 0
 
 
 def run_summary(args: argparse.Namespace) -> int:
-    from ..reproduce import load_preset
-    from ..reproduce.seeds import parse_seed_dir
+    from ..reproduce import summarize_seeds
 
-    return _aggregate([parse_seed_dir(d) for d in args.seed_dirs], load_preset(args.preset), args.out)
-
-
-def _aggregate(dirs: list[tuple[int | None, Path]], preset, out: str) -> int:
-    """Read the seed folders, write the aggregate into ``out`` and print its table."""
-    from ..reproduce.aggregate import aggregate, write_aggregate
-    from ..reproduce.seeds import read_seed_folder
-
-    folders = [read_seed_folder(path, preset, seed) for seed, path in dirs]
-    record = aggregate(folders, preset.name)
-    paths = write_aggregate(record, out)
-    print(f"aggregated seeds {record['seeds']} (with finished runs: {record['seeds_with_finished_runs']}); "
-          f"wrote {', '.join(str(p) for p in paths.values())}")
-    print(paths["table"].read_text(encoding="utf-8"))
+    _print_aggregate(summarize_seeds(args.seed_dirs, args.out, args.preset))
     return 0
+
+
+def _print_aggregate(report) -> None:
+    record = report.aggregate
+    print(f"aggregated seeds {record['seeds']} (with finished runs: {record['seeds_with_finished_runs']}); "
+          f"wrote {', '.join(str(p) for p in report.paths.values())}")
+    print(report.table)

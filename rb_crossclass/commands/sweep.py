@@ -7,6 +7,7 @@ import math
 import sys
 
 from ..evaluate import VERSIONS
+from ..sweep import available_engines
 from .common import attack_eps_arg, model_id_arg, output_dir_arg, positive_int
 
 DESCRIPTION = """\
@@ -37,6 +38,14 @@ def _fraction(text: str) -> float:
     return value
 
 
+class _DeprecatedVersion(argparse.Action):
+    """``--version V``: the old spelling of ``--aa-version V`` (one ``warning:`` line on stderr)."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        print("warning: sweep --version is deprecated; use --aa-version (same values)", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
 def register(subparsers, summary: str) -> None:
     p = subparsers.add_parser("sweep", help=summary, description=DESCRIPTION,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -63,16 +72,20 @@ def register(subparsers, summary: str) -> None:
                    help="attack radius, 8/255 or 0.3 (default: the manifest's, else 8/255 Linf / 0.5 L2)")
     s.add_argument("--autoattack", action="store_true",
                    help="also AutoAttack (RobustBench's protocol) and CAS on its examples")
-    s.add_argument("--version", default="standard", choices=[v for v in VERSIONS if v != "custom"],
-                   help="AutoAttack version (default standard)")
+    versions = [v for v in VERSIONS if v != "custom"]
+    s.add_argument("--aa-version", default="standard", choices=versions,
+                   help="AutoAttack version, as evaluate's --aa-version (default standard)")
+    s.add_argument("--version", dest="aa_version", choices=versions, action=_DeprecatedVersion,
+                   help=argparse.SUPPRESS)  # deprecated alias of --aa-version
     s.add_argument("--aa-exact", action="store_true",
                    help="with --autoattack: attack each model as it is, with bare pyautoattack's "
                    "arithmetic (default: a faster copy, same function, other float rounding)")
     s.add_argument("--batch-size", type=positive_int, default=250,
                    help="batch size of every pass (default 250, pyautoattack's)")
     e = p.add_argument_group("engine")
-    e.add_argument("--engine", choices=["local", "ray"], default="local",
-                   help="local: one model after another in this process; ray: one Ray task per model")
+    e.add_argument("--engine", choices=available_engines(), default="local",
+                   help="local: one model after another in this process; ray: one Ray task per model "
+                   "(or another registered engine, see rb_crossclass.sweep.register_engine)")
     e.add_argument("--ray-address", default=None, metavar="ADDR",
                    help="join this Ray cluster (e.g. auto, ray://head:10001); default: start a local Ray")
     e.add_argument("--gpus-per-model", type=_fraction, default=0.0, metavar="F",
@@ -89,7 +102,7 @@ def register(subparsers, summary: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..core.io import check_output_dir
+    from ..core import check_output_dir
     from ..sweep import SweepError, plan_summary, plan_sweep, run_sweep, summary_table
 
     check_output_dir(args.out)  # before a model is built or a board is read
@@ -103,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     report = run_sweep(
         args.out, robustbench=args.robustbench, manifest=args.manifest, models=args.models,
         model_dir=args.model_dir, official_cards=args.official_cards, data_dir=args.data_dir,
-        n_examples=args.n_examples, eps=args.eps, autoattack=args.autoattack, version=args.version,
+        n_examples=args.n_examples, eps=args.eps, autoattack=args.autoattack, aa_version=args.aa_version,
         batch_size=args.batch_size, engine=args.engine, ray_address=args.ray_address,
         gpus_per_model=args.gpus_per_model, cpus_per_model=args.cpus_per_model, aa_exact=args.aa_exact,
     )

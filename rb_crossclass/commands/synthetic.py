@@ -3,17 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import logging
-from pathlib import Path
 
-from ..core.errors import RBCrossclassError
-from ..core.io import atomic_write_json
+from ..synthetic import DEFAULT_NET_EPS, DEFAULT_RECIPES
 from .common import add_figure_args, eps_arg, figure_style, output_dir_arg, positive_int
-
-log = logging.getLogger(__name__)
-
-DEFAULT_NET_EPS = (0.1, 0.25, 0.4)
-DEFAULT_RECIPES = ("pgd_at", "trades", "label_smoothing", "ema_self_distill")
 
 
 def register(subparsers, summary: str) -> None:
@@ -61,92 +53,22 @@ def register(subparsers, summary: str) -> None:
 
 
 def run_crossclass(args: argparse.Namespace) -> int:
-    from ..core.progress import progress_bar
-    from ..figures.synthetic import plot_cas_curves, plot_linear_theory
-    from ..recipes import available_recipes
-    from ..synthetic.crossclass_gaussian import CrossClassGaussian, eps_grid, sweep
-    from ..synthetic.crossclass_network import run_network_experiment
+    from ..synthetic import run_crossclass_study
 
-    out = Path(args.out)
-    unknown = [r for r in args.recipes if r not in available_recipes()]
-    if unknown:
-        raise RBCrossclassError(f"unknown recipe(s) {unknown}; known: {available_recipes()}")
-    if "kd" in args.recipes:
-        raise RBCrossclassError("recipe 'kd' needs a teacher model; use ema_self_distill here")
-    try:
-        theory_model = CrossClassGaussian(args.classes, args.mu, args.sigma)
-        net_model = CrossClassGaussian(args.net_classes, args.mu, args.sigma)
-    except ValueError as err:
-        raise RBCrossclassError(str(err)) from err
-    if not 0 <= args.alpha < 1:
-        raise RBCrossclassError(f"--alpha must be in [0,1), got {args.alpha}")
-    out.mkdir(parents=True, exist_ok=True)
-    style = figure_style(args)
-    theory = sweep(theory_model, eps_grid(theory_model), alpha=args.alpha, lam=args.lam,
-                   seed=args.seed, progress=True).to_dict()
-    atomic_write_json(out / "linear_theory.json", theory)
-    figures = [plot_linear_theory(theory, out / "linear_theory.png", style)]
-    lines = [
-        f"two-weight theory (K={args.classes}, mu={args.mu:g}, sigma={args.sigma:g}): w2 = 0 above "
-        f"eps0 = {theory['eps0']:.3f} (< mu/2 = {args.mu / 2:g}); soft labels (alpha={args.alpha:g}) "
-        f"move it to eps1 = {theory['eps_alpha']:.3f}; closed form vs numerical max |diff| = "
-        f"{theory['max_abs_error']:.4f}",
-    ]
-    if not args.no_network:
-        total = len(args.eps) * len(args.recipes)
-        bar = progress_bar(total=total, desc="train+score", unit="run")
-
-        def on_run(run):
-            bar.update(1)
-            bar.set_postfix_str(f"{run.recipe} eps={run.eps:g} CAS={run.history[-1].cas:.2f}")
-
-        exp, _ = run_network_experiment(net_model, list(args.recipes), list(args.eps), n_train=args.n_train,
-                                         n_test=args.n_test, hidden=args.hidden, epochs=args.epochs,
-                                         seed=args.seed, alpha=args.alpha, on_run=on_run)
-        bar.close()
-        atomic_write_json(out / "network.json", exp.to_dict())
-        figures.append(plot_cas_curves(exp.runs, out / "cas_vs_epoch.png", args.net_classes, style))
-        for run in exp.runs:
-            last = run["history"][-1]
-            ratio = f", w2/w1 {last['weight_ratio']:.3f}" if last["weight_ratio"] is not None else ""
-            lines.append(f"  {run['recipe']:<17} eps={run['eps']:<5g} CAS {last['cas']:.2f} "
-                         f"(clean-input {last['clean_cas']:.2f}), "
-                         f"robust acc {last['robust_accuracy']:.3f}{ratio}")
-    print(f"wrote {out}/linear_theory.json" + ("" if args.no_network else f", {out}/network.json")
-          + ", " + ", ".join(str(f) for f in figures))
-    print("\n".join(lines))
+    report = run_crossclass_study(
+        args.out, classes=args.classes, net_classes=args.net_classes, mu=args.mu, sigma=args.sigma,
+        alpha=args.alpha, lam=args.lam, recipes=args.recipes, eps=args.eps, epochs=args.epochs,
+        hidden=args.hidden, n_train=args.n_train, n_test=args.n_test, seed=args.seed,
+        network=not args.no_network, style=figure_style(args))
+    print("\n".join(report.lines))
     return 0
 
 
 def run_patch(args: argparse.Namespace) -> int:
-    from ..core.progress import progress_bar
-    from ..figures.synthetic import plot_patch
-    from ..synthetic.patch_features import PatchConfig, run_experiment
+    from ..synthetic import run_patch_study
 
-    out = Path(args.out)
-    try:
-        cfg = PatchConfig(num_classes=args.classes, eps=args.eps, steps=args.steps, n_train=args.n_train,
-                          n_test=args.n_test, track_every=max(1, args.steps // 6))
-    except ValueError as err:
-        raise RBCrossclassError(str(err)) from err
-    out.mkdir(parents=True, exist_ok=True)
-    n_records = 2 * (len(range(0, cfg.steps + 1, cfg.track_every)) + (cfg.steps % cfg.track_every != 0))
-    bar = progress_bar(total=n_records, desc="patch model", unit="checkpoint")
-
-    def on_record(mode, rec):
-        bar.update(1)
-        bar.set_postfix_str(f"{mode} step {rec.step} Γu={rec.gamma_u:.2f} Γv={rec.gamma_v:.2f}")
-
-    exp = run_experiment(cfg, seed=args.seed, on_record=on_record).to_dict()
-    bar.close()
-    atomic_write_json(out / "patch.json", exp)
-    figure = plot_patch(exp, out / "patch_alignment.png", figure_style(args))
-    print(f"wrote {out}/patch.json and {figure} ({exp['seconds']:.0f}s)")
-    for mode in ("standard", "adversarial"):
-        f = exp[mode]["history"][-1]
-        print(f"  {mode:<11} Γu {f['gamma_u']:.2f}  Γv {f['gamma_v']:.2f}  clean {f['clean_accuracy']:.3f}  "
-              f"one-step {f['one_step_accuracy']:.3f}  PGD-10 {f['pgd_accuracy']:.3f}  "
-              f"oracle flip {f['flip_accuracy']:.3f}  attack·(−v_y) cos {f['attack_cosine']:.2f}")
-    print(f"  robust/non-robust alignment ratio: standard {exp['ratio_standard']:.2f}, "
-          f"adversarial {exp['ratio_adversarial']:.2f}")
+    report = run_patch_study(args.out, classes=args.classes, eps=args.eps, steps=args.steps,
+                             n_train=args.n_train, n_test=args.n_test, seed=args.seed,
+                             style=figure_style(args))
+    print("\n".join(report.lines))
     return 0

@@ -12,8 +12,7 @@ from .common import output_dir_arg
 
 
 def register(subparsers, summary: str) -> None:
-    from ..train import list_presets
-    from ..train.config import presets_needing_shared_data
+    from ..train import list_presets, presets_needing_shared_data
 
     shared = presets_needing_shared_data()
     p = subparsers.add_parser(
@@ -41,8 +40,7 @@ def register(subparsers, summary: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..core.errors import RBCrossclassError
-    from ..core.io import check_output_dir
+    from ..core import RBCrossclassError, check_output_dir
     from ..train import config_to_yaml, load_config, train
 
     overrides = list(args.overrides)

@@ -6,9 +6,7 @@ import argparse
 import json
 import shutil
 
-from ..core.datasets import KNOWN_DATASETS
-from ..core.errors import RBCrossclassError
-from ..core.threat import THREAT_MODELS
+from ..core import KNOWN_DATASETS, THREAT_MODELS
 from .common import eps_string_arg, model_id_arg, output_file_arg
 
 DESCRIPTION = """Our model zoo: model_zoo/<dataset>/<threat_model>/<Name>.yaml, one entry per
@@ -61,19 +59,6 @@ def register(subparsers, summary: str) -> None:
     p.set_defaults(func=run)
 
 
-def _card_numbers(entry) -> dict:
-    from .. import zoo
-
-    try:
-        card = zoo.read_entry_card(entry)
-    except RBCrossclassError as err:
-        return {"card_error": str(err)}
-    cc = card.get("cross_class") or {}
-    ev = card.get("evaluation") or {}
-    return {"clean_acc": card.get("clean_acc"), "autoattack_acc": card.get("autoattack_acc"),
-            "cas": cc.get("cas"), "fsi": cc.get("fsi"), "n_examples": ev.get("n_examples")}
-
-
 def _fmt(v, digits: int = 2) -> str:
     if v is None:
         return "—"
@@ -85,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.zoo_command == "list":
         entries = zoo.list_entries(args.root, args.dataset, args.threat_model)
-        rows = [{**e.summary(), **_card_numbers(e)} for e in entries]
+        rows = [{**e.summary(), **zoo.card_numbers(e)} for e in entries]
         if args.json:
             print(json.dumps(rows, indent=2))
             return 0
@@ -114,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
         path = zoo.attach_card(args.name, args.card, root=args.root, dataset=args.dataset,
                                threat_model=args.threat_model, footnote=args.footnote, fields=fields)
         entry = zoo.find_entry(args.name, args.root, args.dataset, args.threat_model)
-        numbers = _card_numbers(entry)
+        numbers = zoo.card_numbers(entry)
         changed = ", ".join(["training block (from the YAML)", *(f"{k} (--{k.replace('name', 'title')})"
                                                                  for k in fields),
                              *(["footnote"] if args.footnote is not None else [])])
@@ -130,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
         if not args.no_verify:
             path = zoo.checkpoint_file(entry)
             info["checkpoint_verified"] = f"sha256 ok ({path.stat().st_size / 1e6:.2f} MB)"
-        info.update(_card_numbers(entry))
+        info.update(zoo.card_numbers(entry))
         width = max(map(len, info))
         for k, v in info.items():
             text = (json.dumps(v) if isinstance(v, (dict, list))

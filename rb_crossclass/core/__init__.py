@@ -9,5 +9,68 @@
 - :mod:`.provenance` — package versions and timestamps recorded in results.
 
 Modules here import only the standard library, torch and numpy, never another package of
-rb_crossclass.
+rb_crossclass. The names below are exported lazily (:mod:`.lazy`): importing this package, or
+one of its torch-free modules (errors, threat, datasets, io, names, progress), imports no torch.
 """
+
+from typing import TYPE_CHECKING
+
+from .lazy import lazy_exports
+
+__all__ = [
+    "CORRUPTIONS",
+    "DatasetInfo",
+    "KNOWN_DATASETS",
+    "NORMS",
+    "RBCrossclassError",
+    "ROBUSTBENCH_N_EXAMPLES",
+    "THREAT_MODELS",
+    "ThreatModelError",
+    "accuracy_field",
+    "atomic_write_json",
+    "atomic_write_text",
+    "check_attack_eps",
+    "check_eps",
+    "check_model_id",
+    "check_norm",
+    "check_output_dir",
+    "check_threat_model",
+    "dangerous_output_dir",
+    "default_eps",
+    "format_eps",
+    "import_submodules",
+    "jsonable",
+    "known_dataset",
+    "lazy_exports",
+    "parse_eps",
+    "pgd_step_size",
+    "progress_bar",
+    "set_cpu_threads",
+    "without_unsafe_advice",
+]
+
+if TYPE_CHECKING:
+    from .datasets import KNOWN_DATASETS, ROBUSTBENCH_N_EXAMPLES, DatasetInfo, known_dataset
+    from .errors import RBCrossclassError, without_unsafe_advice
+    from .io import atomic_write_json, atomic_write_text, check_output_dir, dangerous_output_dir, jsonable
+    from .lazy import import_submodules
+    from .names import check_model_id
+    from .progress import progress_bar
+    from .runtime import set_cpu_threads
+    from .threat import (
+        CORRUPTIONS,
+        NORMS,
+        THREAT_MODELS,
+        ThreatModelError,
+        accuracy_field,
+        check_attack_eps,
+        check_eps,
+        check_norm,
+        check_threat_model,
+        default_eps,
+        format_eps,
+        parse_eps,
+        pgd_step_size,
+    )
+
+lazy_exports(__name__)

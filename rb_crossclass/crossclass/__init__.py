@@ -10,28 +10,9 @@
   benchmarks.
 """
 
-from .metric import (
-    AttributionAccumulator,
-    attribution_matrix,
-    cas,
-    class_attribution_vectors,
-    feature_sharing_index,
-    normalized_cas,
-    per_class_scores,
-    top_shared_pairs,
-    valid_classes,
-)
-from .per_class import per_class_block, per_class_from_flags
-from .reference import ReferenceResult, reference_cas, reference_pgd
-from .scoring import (
-    ScoreResult,
-    ScoringError,
-    merge_results,
-    result_from_accumulators,
-    score_examples,
-    score_model,
-)
-from .uncertainty import accuracy_interval, bootstrap_cas
+from typing import TYPE_CHECKING
+
+from ..core.lazy import lazy_exports
 
 __all__ = [
     "AttributionAccumulator",
@@ -57,3 +38,29 @@ __all__ = [
     "accuracy_interval",
     "bootstrap_cas",
 ]
+
+if TYPE_CHECKING:
+    from .metric import (
+        AttributionAccumulator,
+        attribution_matrix,
+        cas,
+        class_attribution_vectors,
+        feature_sharing_index,
+        normalized_cas,
+        per_class_scores,
+        top_shared_pairs,
+        valid_classes,
+    )
+    from .per_class import per_class_block, per_class_from_flags
+    from .reference import ReferenceResult, reference_cas, reference_pgd
+    from .scoring import (
+        ScoreResult,
+        ScoringError,
+        merge_results,
+        result_from_accumulators,
+        score_examples,
+        score_model,
+    )
+    from .uncertainty import accuracy_interval, bootstrap_cas
+
+lazy_exports(__name__)

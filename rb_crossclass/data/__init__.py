@@ -6,10 +6,9 @@ their facts, and training views with augmentation.
 - :func:`train_loader` (:mod:`.augment`): the standard CIFAR crop + flip augmentation.
 """
 
-from ..core.datasets import CIFAR10_CLASSES, CIFAR100_CLASSES, MNIST_CLASSES, DatasetInfo
-from .augment import AugmentedDataset, train_loader
-from .errors import DatasetError
-from .loaders import DEFAULT_DATA_DIR, Split, dataset_info, load_dataset, open_split, shared_data_dir
+from typing import TYPE_CHECKING
+
+from ..core.lazy import lazy_exports
 
 __all__ = [
     "AugmentedDataset",
@@ -26,3 +25,11 @@ __all__ = [
     "shared_data_dir",
     "train_loader",
 ]
+
+if TYPE_CHECKING:
+    from ..core.datasets import CIFAR10_CLASSES, CIFAR100_CLASSES, MNIST_CLASSES, DatasetInfo
+    from .augment import AugmentedDataset, train_loader
+    from .errors import DatasetError
+    from .loaders import DEFAULT_DATA_DIR, Split, dataset_info, load_dataset, open_split, shared_data_dir
+
+lazy_exports(__name__)

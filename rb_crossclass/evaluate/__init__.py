@@ -7,11 +7,9 @@
   its card and summary.
 """
 
-from .autoattack import AutoAttackOutcome, run_autoattack
-from .passes import PassCounter
-from .protocol import AA_ATTACKS, DEFAULT_BATCH_SIZE, VERSIONS, AutoAttackConfig, EvaluateError
-from .result import EvalResult, evaluate_model, result_card, summary_table
-from .state import EvalState, model_digest, tensor_digest
+from typing import TYPE_CHECKING
+
+from ..core.lazy import lazy_exports
 
 __all__ = [
     "AA_ATTACKS",
@@ -30,3 +28,12 @@ __all__ = [
     "summary_table",
     "tensor_digest",
 ]
+
+if TYPE_CHECKING:
+    from .autoattack import AutoAttackOutcome, run_autoattack
+    from .passes import PassCounter
+    from .protocol import AA_ATTACKS, DEFAULT_BATCH_SIZE, VERSIONS, AutoAttackConfig, EvaluateError
+    from .result import EvalResult, evaluate_model, result_card, summary_table
+    from .state import EvalState, model_digest, tensor_digest
+
+lazy_exports(__name__)

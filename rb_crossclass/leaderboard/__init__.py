@@ -6,18 +6,9 @@
 - :mod:`.build` — :func:`build_leaderboard`, writing every output atomically.
 """
 
-from .build import OUTPUT_FILES, LeaderboardResult, build_leaderboard, build_rows, composition_rows
-from .collect import (
-    SORT_CHOICES,
-    CardFile,
-    Entry,
-    LeaderboardError,
-    card_paths,
-    collect_cards,
-    merge_cards,
-    order_entries,
-)
-from .render import MISSING, entry_row, render_html, render_markdown
+from typing import TYPE_CHECKING
+
+from ..core.lazy import lazy_exports
 
 __all__ = [
     "MISSING",
@@ -30,7 +21,6 @@ __all__ = [
     "build_leaderboard",
     "build_rows",
     "card_paths",
-
     "collect_cards",
     "composition_rows",
     "entry_row",
@@ -39,3 +29,19 @@ __all__ = [
     "render_html",
     "render_markdown",
 ]
+
+if TYPE_CHECKING:
+    from .build import OUTPUT_FILES, LeaderboardResult, build_leaderboard, build_rows, composition_rows
+    from .collect import (
+        SORT_CHOICES,
+        CardFile,
+        Entry,
+        LeaderboardError,
+        card_paths,
+        collect_cards,
+        merge_cards,
+        order_entries,
+    )
+    from .render import MISSING, entry_row, render_html, render_markdown
+
+lazy_exports(__name__)

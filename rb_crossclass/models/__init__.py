@@ -1,21 +1,8 @@
 """The model stage: the FeatureClassifier contract, checkpoints, model sources and the zoo catalog."""
 
-from .checkpoint import CheckpointError, read_state_dict, save_safetensors, sha256_file
-from .feature_classifier import (
-    FeatureClassifier,
-    ModelContractError,
-    Normalize,
-    check_contract,
-    logits_of,
-    wrap_model,
-)
-from .sources import (
-    ModelSourceError,
-    SourceOptions,
-    available_sources,
-    create_model_source,
-    register_source,
-)
+from typing import TYPE_CHECKING
+
+from ..core.lazy import lazy_exports
 
 __all__ = [
     "CheckpointError",
@@ -34,3 +21,23 @@ __all__ = [
     "sha256_file",
     "wrap_model",
 ]
+
+if TYPE_CHECKING:
+    from .checkpoint import CheckpointError, read_state_dict, save_safetensors, sha256_file
+    from .feature_classifier import (
+        FeatureClassifier,
+        ModelContractError,
+        Normalize,
+        check_contract,
+        logits_of,
+        wrap_model,
+    )
+    from .sources import (
+        ModelSourceError,
+        SourceOptions,
+        available_sources,
+        create_model_source,
+        register_source,
+    )
+
+lazy_exports(__name__)

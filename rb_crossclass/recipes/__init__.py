@@ -4,13 +4,16 @@
 ``loss(model, x, y)`` runs the recipe's inner attack and returns a :class:`LossRecord` (the total
 and its named parts). Names: ``standard``, ``pgd_at``, ``trades``, ``label_smoothing``, ``kd``,
 ``ema_self_distill``.
+
+A new recipe is one module in this package with a class decorated ``@register_recipe("name")``:
+the registry imports every module of the package the first time it is asked for a recipe
+(:mod:`.registry`), so no list needs editing. A recipe defined elsewhere registers when its module
+is imported.
 """
 
-# The recipe families register themselves on import (decorators only; nothing else runs).
-from . import hard_label, soft_label  # noqa: F401
-from .base import CriterionInputs, LossRecord, Recipe, RecipeError
-from .inner import InnerExamples, NoAttack, PGDAttack, TradesAttack, build_inner
-from .registry import available_recipes, create_recipe, recipe_class, register_recipe
+from typing import TYPE_CHECKING
+
+from ..core.lazy import lazy_exports
 
 __all__ = [
     "CriterionInputs",
@@ -27,3 +30,10 @@ __all__ = [
     "recipe_class",
     "register_recipe",
 ]
+
+if TYPE_CHECKING:
+    from .base import CriterionInputs, LossRecord, Recipe, RecipeError
+    from .inner import InnerExamples, NoAttack, PGDAttack, TradesAttack, build_inner
+    from .registry import available_recipes, create_recipe, recipe_class, register_recipe
+
+lazy_exports(__name__)

@@ -29,7 +29,8 @@ from ..core.errors import RBCrossclassError
 from ..core.threat import check_eps, parse_eps
 from .base import RecipeError
 
-INNER_PARAMS = frozenset({"inner", "eps", "step_size", "steps", "norm", "bn_mode", "random_start", "beta"})
+INNER_PARAMS = frozenset({"inner", "eps", "step_size", "steps", "threat_model", "bn_mode", "random_start",
+                          "beta"})
 BN_MODES = ("train", "eval")
 
 
@@ -140,11 +141,19 @@ class TradesAttack(PGDAttack):
 
 
 def build_inner(kind: str, *, eps: float | str = 8 / 255, step_size: float | str = 2 / 255,
-                steps: int = 10, norm: str = "Linf", bn_mode: str | None = None,
-                random_start: bool = True, beta: float = 6.0) -> NoAttack:
+                steps: int = 10, threat_model: str = "Linf", bn_mode: str | None = None,
+                random_start: bool = True, beta: float = 6.0, norm: str | None = None) -> NoAttack:
     """The inner attack ``kind`` ('none', 'pgd_at', 'trades') from config values (ε and step as
-    ``8/255`` strings or numbers). TRADES crafts ``x'`` in eval mode by default, PGD-AT in train
-    mode, as their reference codes do."""
+    ``8/255`` strings or numbers; ``threat_model`` ``Linf`` or ``L2``, ``norm`` its deprecated
+    name, with a :class:`DeprecationWarning`). TRADES crafts ``x'`` in eval mode by default, PGD-AT
+    in train mode, as their reference codes do. Bad values raise :class:`RecipeError`."""
+    if norm is not None:
+        import warnings
+
+        warnings.warn("build_inner(norm=...) is deprecated; use threat_model=", DeprecationWarning,
+                      stacklevel=2)
+        threat_model = norm
+    norm = threat_model
     if kind == "none":
         return NoAttack()
     if kind not in ("pgd_at", "trades"):

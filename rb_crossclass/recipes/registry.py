@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import inspect
+import warnings
 from collections.abc import Callable
 
+from ..core.lazy import import_submodules
 from .base import Recipe, RecipeError
 from .inner import INNER_PARAMS, build_inner
 
 _RECIPES: dict[str, type[Recipe]] = {}
+_discovered = False
+
+
+def _discover() -> None:
+    """Import every recipe module of this package once (each registers itself on import)."""
+    global _discovered
+    if not _discovered:
+        _discovered = True
+        import_submodules(__package__, exclude=("base", "inner", "registry"))
 
 
 def register_recipe(name: str) -> Callable[[type[Recipe]], type[Recipe]]:
@@ -23,10 +34,14 @@ def register_recipe(name: str) -> Callable[[type[Recipe]], type[Recipe]]:
 
 
 def available_recipes() -> list[str]:
+    """Names of every registered recipe, sorted (the package's own and any registered since)."""
+    _discover()
     return sorted(_RECIPES)
 
 
 def recipe_class(name: str) -> type[Recipe]:
+    """The class registered as ``name``; raises :class:`RecipeError` for an unknown name."""
+    _discover()
     if name not in _RECIPES:
         raise RecipeError(f"unknown recipe {str(name)[:60]!r}; known: {available_recipes()}")
     return _RECIPES[name]
@@ -34,8 +49,13 @@ def recipe_class(name: str) -> type[Recipe]:
 
 def create_recipe(name: str, **params) -> Recipe:
     """Build the recipe registered as ``name`` from keyword ``params`` (its own parameters and those
-    of its inner attack: ``inner``, ``eps``, ``step_size``, ``steps``, ``norm``, ``bn_mode``,
-    ``random_start``, ``beta``). Unknown names and parameters raise :class:`RecipeError`."""
+    of its inner attack: ``inner``, ``eps``, ``step_size``, ``steps``, ``threat_model``, ``bn_mode``,
+    ``random_start``, ``beta``; ``norm``, the old name of ``threat_model``, is read with a
+    :class:`DeprecationWarning`). Unknown names and parameters raise :class:`RecipeError`."""
+    if "norm" in params and "threat_model" not in params:
+        warnings.warn("recipe parameter 'norm' is deprecated; use 'threat_model'", DeprecationWarning,
+                      stacklevel=2)
+        params["threat_model"] = params.pop("norm")
     cls = recipe_class(name)
     own = _init_params(cls)
     kinds = (cls.default_inner, *cls.inner_kinds)

@@ -5,31 +5,23 @@ models, on one machine or on a Ray cluster, resumably, and rebuild the extended 
   a result (:class:`JobResult`);
 - :mod:`.manifest` — manifest files and their JSON Schema;
 - :mod:`.worker` — :func:`run_job`: applicability, scores and the card of one model;
-- :mod:`.engines` — ``local`` and ``ray`` (one Ray task per model);
+- :mod:`.engines` — ``local`` and ``ray`` (one Ray task per model), and the engine registry
+  (:func:`register_engine`, :func:`available_engines`);
 - :mod:`.record` — ``sweep.json`` and resuming;
 - :mod:`.plan` — applicability without weights (``--plan``);
 - :mod:`.run` — :func:`run_sweep` and :func:`plan_sweep`, what ``rb-crossclass sweep`` calls.
 """
 
-from .engines import ENGINES, EngineOptions
-from .jobs import JobResult, ModelJob, SweepError, SweepSettings
-from .manifest import Manifest, ManifestError, load_manifest, manifest_schema, manifest_schema_path
-from .plan import PlanEntry, plan_job, plan_robustbench_entry, write_plan
-from .run import (
-    PlanReport,
-    SweepReport,
-    parse_board,
-    plan_summary,
-    plan_sweep,
-    robustbench_boards,
-    run_sweep,
-    summary_table,
-)
-from .worker import run_job
+from typing import TYPE_CHECKING
+
+from ..core.lazy import lazy_exports
 
 __all__ = [
     "ENGINES",
     "EngineOptions",
+    "available_engines",
+    "get_engine",
+    "register_engine",
     "JobResult",
     "Manifest",
     "ManifestError",
@@ -53,3 +45,22 @@ __all__ = [
     "summary_table",
     "write_plan",
 ]
+
+if TYPE_CHECKING:
+    from .engines import ENGINES, EngineOptions, available_engines, get_engine, register_engine
+    from .jobs import JobResult, ModelJob, SweepError, SweepSettings
+    from .manifest import Manifest, ManifestError, load_manifest, manifest_schema, manifest_schema_path
+    from .plan import PlanEntry, plan_job, plan_robustbench_entry, write_plan
+    from .run import (
+        PlanReport,
+        SweepReport,
+        parse_board,
+        plan_summary,
+        plan_sweep,
+        robustbench_boards,
+        run_sweep,
+        summary_table,
+    )
+    from .worker import run_job
+
+lazy_exports(__name__)

@@ -13,7 +13,10 @@ function on the same inputs, so they give the same cards.
   ``ray://head:10001``) or of a local Ray instance started here (default). Ray is an optional
   dependency: ``pip install rb-crossclass[ray]``.
 
-New engines register in :data:`ENGINES`.
+A new engine is one function decorated ``@register_engine("name")``, in this module or in a
+module of this package named ``engine_<name>.py`` (imported when the engines are listed, so no
+list needs editing; keep its heavy imports inside the function, since ``--engine``'s choices are
+read when the command line is parsed). :data:`ENGINES` maps each name to its function.
 """
 
 from __future__ import annotations
@@ -22,12 +25,55 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
+from ..core.lazy import import_submodules
 from .jobs import JobResult, ModelJob, SweepError, SweepSettings, one_line
-from .worker import run_job
 
 log = logging.getLogger(__name__)
 
 ResultCallback = Callable[[JobResult], None]
+Engine = Callable[[Sequence[ModelJob], SweepSettings, ResultCallback, "EngineOptions"], None]
+ENGINES: dict[str, Engine] = {}
+_discovered = False
+
+
+def register_engine(name: str) -> Callable[[Engine], Engine]:
+    """Decorator registering ``engine(jobs, settings, on_result, options)`` as ``--engine name``."""
+
+    def deco(fn: Engine) -> Engine:
+        ENGINES[name] = fn
+        return fn
+
+    return deco
+
+
+def available_engines() -> list[str]:
+    """Registered engine names in registration order (``local``, ``ray``, then the modules
+    ``sweep/engine_*.py`` and any engine registered since)."""
+    global _discovered
+    if not _discovered:
+        _discovered = True
+        import pkgutil
+
+        from . import __path__ as here
+
+        extra = tuple(m.name for m in pkgutil.iter_modules(here) if not m.name.startswith("engine_"))
+        import_submodules(__package__, exclude=extra)
+    return list(ENGINES)
+
+
+def get_engine(name: str) -> Engine:
+    """The engine registered as ``name``; raises :class:`SweepError` for an unknown name."""
+    if name not in available_engines():
+        raise SweepError(f"unknown engine {name!r}; choose from {', '.join(ENGINES)}")
+    return ENGINES[name]
+
+
+def run_job(job: ModelJob, settings: SweepSettings, split: object | None = None) -> JobResult:
+    """:func:`rb_crossclass.sweep.worker.run_job`, imported on first use (listing the engines
+    imports no torch)."""
+    from .worker import run_job as run
+
+    return run(job, settings, split)
 
 
 @dataclass(frozen=True)
@@ -44,6 +90,7 @@ class EngineOptions:
     on_start: Callable[[ModelJob], None] | None = None  # called just before a local job starts
 
 
+@register_engine("local")
 def run_local(jobs: Sequence[ModelJob], settings: SweepSettings, on_result: ResultCallback,
               options: EngineOptions) -> None:
     """Run the jobs here, one after another."""
@@ -65,6 +112,7 @@ def run_local(jobs: Sequence[ModelJob], settings: SweepSettings, on_result: Resu
         on_result(result)
 
 
+@register_engine("ray")
 def run_ray(jobs: Sequence[ModelJob], settings: SweepSettings, on_result: ResultCallback,
             options: EngineOptions) -> None:
     """One Ray task per job; results handed back as tasks finish. A task that dies (out of
@@ -108,9 +156,3 @@ def run_ray(jobs: Sequence[ModelJob], settings: SweepSettings, on_result: Result
             ray.cancel(ref, force=True)
         if started:
             ray.shutdown()
-
-
-ENGINES: dict[str, Callable[[Sequence[ModelJob], SweepSettings, ResultCallback, EngineOptions], None]] = {
-    "local": run_local,
-    "ray": run_ray,
-}

@@ -60,7 +60,7 @@ class SweepSettings:
     The first ``n_examples`` test points (``None``: all) of ``data`` (a dataset name, or
     ``npz:PATH`` holding ``dataset``) under ``data_dir``; ``threat_model`` ``Linf``/``L2`` with
     radius ``eps``; clean accuracy and the cross-class scores under the paper's PGD-20 protocol
-    (seed ``seed``), and with ``autoattack`` also AutoAttack ``version`` (seed 0, RobustBench's
+    (seed ``seed``), and with ``autoattack`` also AutoAttack ``aa_version`` (seed 0, RobustBench's
     protocol) whose own examples are scored too. ``batch_size`` serves every pass (per-point
     results depend on it, as in pyautoattack). ``threads``: torch CPU threads of a job (``None``:
     :func:`~rb_crossclass.core.runtime.cpu_threads`). ``model_dir``: robustbench's checkpoint
@@ -82,7 +82,7 @@ class SweepSettings:
     data_dir: str | None = None
     model_dir: str = "./models"
     autoattack: bool = False
-    version: str = "standard"
+    aa_version: str = "standard"
     batch_size: int = 250
     seed: int = 0
     threads: int | None = None
@@ -96,14 +96,24 @@ class SweepSettings:
         return Path(self.state_dir) / name if self.state_dir else None
 
     @property
+    def version(self) -> str:
+        """Deprecated name of :attr:`aa_version` (the CLI's ``--aa-version``)."""
+        import warnings
+
+        warnings.warn("SweepSettings.version is deprecated; use aa_version", DeprecationWarning, stacklevel=2)
+        return self.aa_version
+
+    @property
     def data_spec(self) -> str:
         return self.data or self.dataset
 
     def fingerprint(self) -> dict[str, Any]:
-        """What a finished model's result depends on: a resumed sweep must use the same."""
+        """What a finished model's result depends on: a resumed sweep must use the same. The
+        AutoAttack version is ``aa_version`` (records written before it was named so hold
+        ``version``; :class:`~rb_crossclass.sweep.record.SweepRecord` reads both)."""
         return {"dataset": self.dataset, "threat_model": self.threat_model, "eps": self.eps,
                 "eps_string": format_eps(self.eps), "n_examples": self.n_examples, "data": self.data_spec,
-                "autoattack": self.autoattack, "version": self.version if self.autoattack else None,
+                "autoattack": self.autoattack, "aa_version": self.aa_version if self.autoattack else None,
                 "batch_size": self.batch_size, "seed": self.seed, "pgd_steps": 20,
                 **({"extra_eps": [format_eps(e) for e in self.extra_eps]} if self.extra_eps else {}),
                 **({"aa_exact": True} if self.aa_exact and self.autoattack else {})}

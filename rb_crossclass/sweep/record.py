@@ -53,6 +53,10 @@ class SweepRecord:
                              "afresh") from err
         if not isinstance(old, dict) or not isinstance(old.get("models"), dict):
             raise SweepError(f"{self.path} is not a sweep record (no 'models'); choose another --out")
+        old_settings = old.get("settings")
+        if isinstance(old_settings, dict) and "version" in old_settings and "aa_version" not in old_settings:
+            # written before the key was named as the CLI's --aa-version: same setting, resumable
+            old["settings"] = {("aa_version" if k == "version" else k): v for k, v in old_settings.items()}
         for what, new in (("source", source), ("settings", settings)):
             if old.get(what) != new:
                 diff = {k: (old.get(what, {}).get(k), v) for k, v in new.items()

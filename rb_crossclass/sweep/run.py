@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +32,7 @@ from ..core.formatting import format_number
 from ..core.names import check_model_id
 from ..core.threat import NORMS, ThreatModelError, check_eps, check_threat_model, default_eps
 from .data import SplitCache
-from .engines import ENGINES, EngineOptions
+from .engines import EngineOptions, get_engine
 from .jobs import JobResult, ModelJob, SweepError, SweepSettings
 from .manifest import load_manifest
 from .plan import PlanEntry, write_plan
@@ -181,7 +182,7 @@ def run_sweep(
     n_examples: int | None = None,
     eps: float | None = None,
     autoattack: bool = False,
-    version: str = "standard",
+    aa_version: str = "standard",
     batch_size: int = 250,
     engine: str = "local",
     ray_address: str | None = None,
@@ -189,13 +190,15 @@ def run_sweep(
     cpus_per_model: int | None = None,
     progress: bool = True,
     aa_exact: bool = False,
+    version: str | None = None,
 ) -> SweepReport:
     """Score every model of a RobustBench board (``robustbench="cifar10:Linf"``) or of a manifest
     (``manifest="models.yaml"``) and rebuild the leaderboard; resumable (see the module docstring).
 
     Per model: applicability (not-applicable models are recorded with the reason), clean accuracy
     and the cross-class scores (PGD-20 protocol) on the first ``n_examples`` test points, with
-    ``autoattack`` also AutoAttack ``version`` and CAS on its examples. ``data_dir`` is the
+    ``autoattack`` also AutoAttack ``aa_version`` (``version`` is its deprecated name, with a
+    :class:`DeprecationWarning`) and CAS on its examples. ``data_dir`` is the
     dataset's folder, or ``npz:PATH`` for a file holding the dataset's first test points.
     ``engine``: ``local`` or ``ray`` (:mod:`.engines`). ``aa_exact``: AutoAttack with bare
     pyautoattack's arithmetic (:class:`~rb_crossclass.sweep.jobs.SweepSettings`). Raises
@@ -207,8 +210,11 @@ def run_sweep(
     from ..core.progress import progress_bar
     from ..evaluate import AutoAttackConfig
 
-    if engine not in ENGINES:
-        raise SweepError(f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}")
+    if version is not None:
+        warnings.warn("run_sweep(version=...) is deprecated; use aa_version=", DeprecationWarning,
+                      stacklevel=2)
+        aa_version = version
+    run_engine = get_engine(engine)
     sweep = _sweep_of(robustbench, manifest, official_cards, eps)
     if sweep.threat_model not in NORMS:
         raise SweepError(f"{sweep.dataset}:{sweep.threat_model} has no radius to attack in: the cross-class "
@@ -216,7 +222,7 @@ def run_sweep(
                          "--plan)")
     jobs = select(sweep.jobs, models)
     if autoattack:  # check the AutoAttack settings once, before any model
-        AutoAttackConfig(norm=sweep.threat_model, eps=sweep.eps, version=version, batch_size=batch_size)
+        AutoAttackConfig(norm=sweep.threat_model, eps=sweep.eps, version=aa_version, batch_size=batch_size)
     npz = bool(data_dir) and str(data_dir).startswith("npz:")
     data, folder = (str(data_dir), None) if npz else (sweep.dataset, data_dir)
     if folder is not None:
@@ -227,7 +233,7 @@ def run_sweep(
     settings = SweepSettings(
         dataset=sweep.dataset, threat_model=sweep.threat_model, eps=sweep.eps, n_examples=n_examples,
         data=data, data_dir=folder, model_dir=str(Path(model_dir).resolve()), autoattack=autoattack,
-        version=version, batch_size=batch_size, threads=cpus_per_model, progress=progress,
+        aa_version=aa_version, batch_size=batch_size, threads=cpus_per_model, progress=progress,
         state_dir=str((out / "state").resolve()) if autoattack else None, extra_eps=sweep.extra_eps,
         aa_exact=aa_exact,
     )
@@ -258,7 +264,7 @@ def run_sweep(
         bar.write(_result_line(result))
 
     try:
-        ENGINES[engine](todo, settings, on_result, EngineOptions(
+        run_engine(todo, settings, on_result, EngineOptions(
             ray_address=ray_address, gpus_per_model=gpus_per_model, cpus_per_model=cpus_per_model,
             split=splits, on_start=lambda job: record.start(job.name)))
     finally:

@@ -146,7 +146,7 @@ def _score(job: ModelJob, settings: SweepSettings, model, split, device: torch.d
     architecture = base.get("architecture") or str(model.meta.get("architecture", ""))
     metrics: dict = {"n_examples": int(len(split.y))}
     if settings.autoattack:
-        config = AutoAttackConfig(norm=settings.threat_model, eps=settings.eps, version=settings.version,
+        config = AutoAttackConfig(norm=settings.threat_model, eps=settings.eps, version=settings.aa_version,
                                   batch_size=settings.batch_size, seed=settings.seed)
         res = evaluate_model(model, split.x, split.y, config, device=device, class_names=names, cas=True,
                              pgd=True, model_name=job.source, dataset=settings.dataset,

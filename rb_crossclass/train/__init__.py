@@ -2,10 +2,9 @@
 a run is built from (:mod:`.setup`), its checkpoints (:mod:`.checkpoints`) and files
 (:mod:`.outputs`)."""
 
-from .checkpoints import ResumeError, load_checkpoint
-from .config import ConfigError, TrainConfig, config_from_dict, config_to_yaml, list_presets, load_config
-from .loop import TrainingDivergedError, train
-from .outputs import TrainResult
+from typing import TYPE_CHECKING
+
+from ..core.lazy import lazy_exports
 
 __all__ = [
     "ConfigError",
@@ -16,7 +15,26 @@ __all__ = [
     "config_from_dict",
     "config_to_yaml",
     "list_presets",
+    "parse_override",
+    "presets_needing_shared_data",
     "load_config",
     "load_checkpoint",
     "train",
 ]
+
+if TYPE_CHECKING:
+    from .checkpoints import ResumeError, load_checkpoint
+    from .config import (
+        ConfigError,
+        TrainConfig,
+        config_from_dict,
+        config_to_yaml,
+        list_presets,
+        load_config,
+        parse_override,
+        presets_needing_shared_data,
+    )
+    from .loop import TrainingDivergedError, train
+    from .outputs import TrainResult
+
+lazy_exports(__name__)

@@ -3,6 +3,10 @@
 
 Strings ``${shared}`` in data specs expand to the ``../shared/data`` folder next to the checkout
 (:func:`rb_crossclass.data.shared_data_dir`), so presets can name the partial CIFAR-10 portably.
+
+The threat model of the held-out attack and of a recipe's inner attack is ``threat_model``
+(``Linf`` or ``L2``: RobustBench's term, the CLI's ``--threat-model``). The old key ``norm``
+(``eval.norm``, ``recipe.params.norm``) is still read, with a one-line ``warning:`` on stderr.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import dataclasses
 import logging
 import math
 import os
+import sys
 import types
 import typing
 from dataclasses import dataclass, field
@@ -79,7 +84,7 @@ class HeldOutConfig:
     eps: str = "8/255"
     steps: int = 20  # PGD-20
     step_size: str | None = None  # None: eps/4 (the paper's CAS protocol)
-    norm: str = "Linf"
+    threat_model: str = "Linf"  # Linf | L2 (the YAML key was `norm` before; still read, with a warning)
     batch_size: int = 256
     cas: bool = True  # cross-class scores via rb_crossclass.scoring
     intervals: bool = False  # also a bootstrap 95 % interval of CAS per epoch (scores/epoch_XXX.json)
@@ -207,10 +212,31 @@ def _check_source_change(before: dict, overrides: dict, source: str) -> None:
                           "values)")
 
 
+# Keys renamed for one name across CLI, YAML and JSON: old dotted key -> new key in the same mapping.
+RENAMED_KEYS: dict[str, str] = {"eval.norm": "threat_model", "recipe.params.norm": "threat_model"}
+
+
+def _renamed(data: dict, prefix: str, source: str) -> dict:
+    """``data`` (the mapping at dotted ``prefix``) with deprecated keys of :data:`RENAMED_KEYS`
+    renamed; each prints one ``warning:`` line on stderr. Both spellings at once raise
+    :class:`ConfigError`."""
+    for old, new in RENAMED_KEYS.items():
+        where, _, key = old.rpartition(".")
+        if f"{where}." != prefix or not isinstance(data, dict) or key not in data:
+            continue
+        if new in data:
+            raise ConfigError(f"{source}: {old} and {where}.{new} both given; keep {where}.{new} "
+                              f"({old} is its deprecated name)")
+        print(f"warning: {source}: {old} is deprecated; use {where}.{new} (same values)", file=sys.stderr)
+        data = {(new if k == key else k): v for k, v in data.items()}
+    return data
+
+
 def config_from_dict(data: dict, source: str = "<config>") -> TrainConfig:
     """Strict conversion: unknown keys and wrongly typed values raise :class:`ConfigError`; the
     recipe, the model source's prefix and the data paths are checked too (:func:`check_config`),
-    so a config is whole before anything is printed, read or built."""
+    so a config is whole before anything is printed, read or built. Deprecated keys
+    (:data:`RENAMED_KEYS`) are read under their new name, with a warning."""
     cfg = _build(TrainConfig, data, source, "")
     _validate(cfg, source)
     check_config(cfg, source)
@@ -243,6 +269,7 @@ def check_config(cfg: TrainConfig, source: str = "<config>") -> None:
 def _build(cls, data: Any, source: str, prefix: str):
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: {prefix.rstrip('.') or 'config'} must be a mapping, got {data!r}")
+    data = _renamed(data, prefix, source)
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
@@ -300,7 +327,7 @@ def _coerce(value: Any, hint, source: str, key: str):
             return list(value)
     elif base is dict:
         if isinstance(value, dict):
-            return dict(value)
+            return dict(_renamed(value, key + ".", source))
     shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:75] + "..."
     raise ConfigError(f"{source}: {key} must be {getattr(base, '__name__', base)}, got {shown}")
 
@@ -329,8 +356,8 @@ def _validate(cfg: TrainConfig, source: str) -> None:
     if cfg.eval.steps < 0 or cfg.checkpoint.every < 0 or cfg.runtime.log_every < 0:
         raise ConfigError(f"{source}: eval.steps, checkpoint.every and runtime.log_every must be >= 0")
     try:
-        check_norm(cfg.eval.norm)
-        check_eps(parse_eps(cfg.eval.eps), cfg.eval.norm)
+        check_norm(cfg.eval.threat_model)
+        check_eps(parse_eps(cfg.eval.eps), cfg.eval.threat_model)
         if cfg.eval.step_size is not None:
             parse_eps(cfg.eval.step_size)
     except RBCrossclassError as err:

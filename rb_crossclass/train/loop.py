@@ -57,7 +57,7 @@ def epoch_seed(seed: int, epoch: int, rank: int) -> int:
 def held_out_attack(cfg: TrainConfig) -> PGDConfig:
     """The held-out evaluation's attack (the paper's PGD-20 protocol by default)."""
     e = cfg.eval
-    return PGDConfig(eps=parse_eps(e.eps), steps=e.steps, norm=e.norm,
+    return PGDConfig(eps=parse_eps(e.eps), steps=e.steps, norm=e.threat_model,
                      step_size=parse_eps(e.step_size) if e.step_size is not None else None)
 
 

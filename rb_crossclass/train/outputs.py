@@ -168,7 +168,7 @@ def training_card(cfg: TrainConfig, result: TrainResult, ckpt_dir: Path, info, a
     if result.parameters is not None:
         training["parameters"] = result.parameters
     return card_from_results(
-        name=cfg.name, dataset=info.card_name, threat_model=cfg.eval.norm, eps=format_eps(attack.eps),
+        name=cfg.name, dataset=info.card_name, threat_model=cfg.eval.threat_model, eps=format_eps(attack.eps),
         clean_accuracy=result.best_clean_acc, robust_accuracy=None, architecture=cfg.model.source,
         footnote=(f"Trained with rb-crossclass ({cfg.recipe.name}); not evaluated with AutoAttack yet. "
                   f"Held-out PGD-{attack.steps} accuracy on the first {n_eval} points at the best epoch "

@@ -61,7 +61,7 @@ def model_options(cfg: TrainConfig, info: DatasetInfo) -> SourceOptions:
     c, h, _ = info.shape
     dataset = info.name if info.name in ("cifar10", "cifar100", "mnist", "imagenet") else None
     return SourceOptions(num_classes=info.num_classes, in_chans=c, img_size=h, dataset=dataset,
-                         threat_model=cfg.eval.norm, cifar_stem=cfg.model.cifar_stem,
+                         threat_model=cfg.eval.threat_model, cifar_stem=cfg.model.cifar_stem,
                          checkpoint=cfg.model.checkpoint, extra=dict(cfg.model.extra), seed=cfg.seed)
 
 

@@ -8,22 +8,9 @@ uses them: registration with timm so that ``robustbench.utils.load_model`` finds
 (:mod:`.robustbench_export`).
 """
 
-from ..models.sources import build_zoo_model
-from ..models.zoo_catalog import (
-    ZOO_ENV,
-    ZooChecksumError,
-    ZooEntry,
-    ZooError,
-    checkpoint_file,
-    entry_schema,
-    find_entry,
-    list_entries,
-    load_entry,
-    zoo_root,
-)
-from .authoring import add_entry, attach_card, dump_yaml, read_entry_card
-from .robustbench_export import ExportError, RobustBenchExport, export_robustbench
-from .timm_registry import register_timm
+from typing import TYPE_CHECKING
+
+from ..core.lazy import lazy_exports
 
 __all__ = [
     "ExportError",
@@ -34,6 +21,7 @@ __all__ = [
     "ZooError",
     "add_entry",
     "attach_card",
+    "card_numbers",
     "build_zoo_model",
     "checkpoint_file",
     "dump_yaml",
@@ -46,3 +34,23 @@ __all__ = [
     "register_timm",
     "zoo_root",
 ]
+
+if TYPE_CHECKING:
+    from ..models.sources import build_zoo_model
+    from ..models.zoo_catalog import (
+        ZOO_ENV,
+        ZooChecksumError,
+        ZooEntry,
+        ZooError,
+        checkpoint_file,
+        entry_schema,
+        find_entry,
+        list_entries,
+        load_entry,
+        zoo_root,
+    )
+    from .authoring import add_entry, attach_card, card_numbers, dump_yaml, read_entry_card
+    from .robustbench_export import ExportError, RobustBenchExport, export_robustbench
+    from .timm_registry import register_timm
+
+lazy_exports(__name__)

@@ -26,6 +26,23 @@ def read_entry_card(entry: ZooEntry) -> dict:
     return load_card(entry.card_path)
 
 
+def card_numbers(entry: ZooEntry) -> dict[str, Any]:
+    """The headline numbers of the entry's card: ``clean_acc`` and ``autoattack_acc`` (RobustBench's
+    percentage strings, e.g. ``"53.42"``), ``cas``, ``fsi`` and ``n_examples`` (``None`` when the
+    card lacks them). A missing or invalid card gives ``{"card_error": message}`` instead of
+    raising, so a listing shows every entry."""
+    from ..core.errors import RBCrossclassError
+
+    try:
+        card = read_entry_card(entry)
+    except RBCrossclassError as err:
+        return {"card_error": str(err)}
+    cc = card.get("cross_class") or {}
+    ev = card.get("evaluation") or {}
+    return {"clean_acc": card.get("clean_acc"), "autoattack_acc": card.get("autoattack_acc"),
+            "cas": cc.get("cas"), "fsi": cc.get("fsi"), "n_examples": ev.get("n_examples")}
+
+
 class _NoAliasDumper(yaml.SafeDumper):
     def ignore_aliases(self, data: Any) -> bool:  # repeated dicts are written out, not as &id001
         return True

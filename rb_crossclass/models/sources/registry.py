@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields, replace
 import torch
 
 from ...core.errors import RBCrossclassError
+from ...core.lazy import import_submodules
 from ...core.threat import check_threat_model
 from ..checkpoint import load_into, read_state_dict
 from ..feature_classifier import FeatureClassifier, ModelContractError, check_contract
@@ -58,6 +59,16 @@ class SourceOptions:
 
 SourceFactory = Callable[[str, SourceOptions], FeatureClassifier]
 _SOURCES: dict[str, SourceFactory] = {}
+_discovered = False
+
+
+def _discover() -> None:
+    """Import every source module of this package once (each registers its prefix on import), so
+    a new source is one new module here, with no list to edit."""
+    global _discovered
+    if not _discovered:
+        _discovered = True
+        import_submodules(__package__, exclude=("registry",))
 
 
 def register_source(prefix: str) -> Callable[[SourceFactory], SourceFactory]:
@@ -71,7 +82,8 @@ def register_source(prefix: str) -> Callable[[SourceFactory], SourceFactory]:
 
 
 def available_sources() -> list[str]:
-    """Registered prefixes (``py``, ``robustbench``, ``timm``, ``zoo``)."""
+    """Registered prefixes (``py``, ``robustbench``, ``timm``, ``zoo`` and any registered since)."""
+    _discover()
     return sorted(_SOURCES)
 
 
@@ -95,6 +107,7 @@ def create_model_source(spec: str, options: SourceOptions | None = None, *,
             f"model source {str(spec)[:100]!r} must look like timm:<name>, robustbench:<Name>, zoo:<Name> "
             "or py:<module>:<callable>"
         )
+    _discover()
     if prefix not in _SOURCES:
         raise ModelSourceError(f"unknown model source {prefix!r} in {spec[:100]!r}; "
                                f"known: {available_sources()}")
