@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..core.errors import RBCrossclassError
-from ..core.threat import check_norm, pgd_step_size
+from ..core.threat import PAPER_PGD_STEPS, check_norm, pgd_step_size
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 """``loss(logits [B,K], y [B]) -> per-sample loss [B]`` that the attacker ascends."""
@@ -35,7 +35,7 @@ class PGDConfig:
     uniform ``random_start`` in the ball, ``restarts`` ≥ 1, untargeted unless ``targeted``."""
 
     eps: float
-    steps: int = 20
+    steps: int = PAPER_PGD_STEPS
     step_size: float | None = None
     norm: str = "Linf"
     random_start: bool = True

@@ -6,7 +6,7 @@ import argparse
 import json
 import shutil
 
-from ..core import KNOWN_DATASETS, THREAT_MODELS
+from ..core import KNOWN_DATASETS, THREAT_MODELS, format_number
 from .common import eps_string_arg, model_id_arg, output_file_arg
 
 DESCRIPTION = """Our model zoo: model_zoo/<dataset>/<threat_model>/<Name>.yaml, one entry per
@@ -60,9 +60,7 @@ def register(subparsers, summary: str) -> None:
 
 
 def _fmt(v, digits: int = 2) -> str:
-    if v is None:
-        return "—"
-    return f"{v:.{digits}f}" if isinstance(v, float) else str(v)
+    return format_number(v, f".{digits}f" if isinstance(v, float) else "")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -18,10 +18,14 @@ from typing import TYPE_CHECKING
 from .lazy import lazy_exports
 
 __all__ = [
+    "BOARD_DATASETS",
     "CORRUPTIONS",
+    "DATASET_TITLES",
     "DatasetInfo",
     "KNOWN_DATASETS",
+    "MISSING",
     "NORMS",
+    "PAPER_PGD_STEPS",
     "RBCrossclassError",
     "ROBUSTBENCH_N_EXAMPLES",
     "THREAT_MODELS",
@@ -38,7 +42,9 @@ __all__ = [
     "dangerous_output_dir",
     "default_eps",
     "format_eps",
+    "format_number",
     "import_submodules",
+    "is_missing",
     "jsonable",
     "known_dataset",
     "lazy_exports",
@@ -50,8 +56,16 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from .datasets import KNOWN_DATASETS, ROBUSTBENCH_N_EXAMPLES, DatasetInfo, known_dataset
+    from .datasets import (
+        BOARD_DATASETS,
+        DATASET_TITLES,
+        KNOWN_DATASETS,
+        ROBUSTBENCH_N_EXAMPLES,
+        DatasetInfo,
+        known_dataset,
+    )
     from .errors import RBCrossclassError, without_unsafe_advice
+    from .formatting import MISSING, format_number, is_missing
     from .io import atomic_write_json, atomic_write_text, check_output_dir, dangerous_output_dir, jsonable
     from .lazy import import_submodules
     from .names import check_model_id
@@ -60,6 +74,7 @@ if TYPE_CHECKING:
     from .threat import (
         CORRUPTIONS,
         NORMS,
+        PAPER_PGD_STEPS,
         THREAT_MODELS,
         ThreatModelError,
         accuracy_field,

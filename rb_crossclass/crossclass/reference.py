@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..core.threat import PAPER_PGD_STEPS
 from .metric import attribution_matrix, cas
 
 __all__ = ["ReferenceResult", "reference_cas", "reference_pgd"]
@@ -86,7 +87,8 @@ def _paper_mode(model: nn.Module) -> Iterator[None]:
 
 
 def reference_cas(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float = 8 / 255,
-                  steps: int = 20, step: float | None = None, class_batch: int = 100, seed: int = 0,
+                  steps: int = PAPER_PGD_STEPS, step: float | None = None, class_batch: int = 100,
+                  seed: int = 0,
                   x_adv: torch.Tensor | None = None) -> ReferenceResult:
     """CAS of ``model`` (a FeatureClassifier: ``features`` and ``head``) by the paper's algorithm.
 

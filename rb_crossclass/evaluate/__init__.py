@@ -27,11 +27,13 @@ __all__ = [
     "run_autoattack",
     "summary_table",
     "tensor_digest",
+    "PassTally",
+    "count_passes",
 ]
 
 if TYPE_CHECKING:
     from .autoattack import AutoAttackOutcome, run_autoattack
-    from .passes import PassCounter
+    from .passes import PassCounter, PassTally, count_passes
     from .protocol import AA_ATTACKS, DEFAULT_BATCH_SIZE, VERSIONS, AutoAttackConfig, EvaluateError
     from .result import EvalResult, evaluate_model, result_card, summary_table
     from .state import EvalState, model_digest, tensor_digest

@@ -20,10 +20,21 @@ __all__ = [
     "save_safetensors",
     "sha256_file",
     "wrap_model",
+    "ChecksumMismatchError",
+    "check_sha256",
+    "download_checkpoint",
 ]
 
 if TYPE_CHECKING:
-    from .checkpoint import CheckpointError, read_state_dict, save_safetensors, sha256_file
+    from .checkpoint import (
+        CheckpointError,
+        ChecksumMismatchError,
+        check_sha256,
+        download_checkpoint,
+        read_state_dict,
+        save_safetensors,
+        sha256_file,
+    )
     from .feature_classifier import (
         FeatureClassifier,
         ModelContractError,

@@ -36,9 +36,8 @@ import yaml
 
 from ..core.datasets import known_dataset
 from ..core.errors import RBCrossclassError
-from ..core.io import atomic_write
 from ..core.yaml_limits import YAMLLimitError, load_yaml
-from .checkpoint import sha256_file
+from .checkpoint import CheckpointError, download_checkpoint, sha256_file
 
 ZOO_ENV = "RB_CROSSCLASS_ZOO"
 CACHE_ENV = "RB_CROSSCLASS_CACHE"
@@ -247,11 +246,11 @@ def checkpoint_file(entry: ZooEntry, download: bool = True) -> Path:
 
 
 def _download(url: str, path: Path, entry: ZooEntry) -> None:
-    import torch.hub
-
+    """``url`` into ``path`` (models.checkpoint.download_checkpoint; the sha256 is checked by the
+    caller, which names the entry's YAML); a failed download is a :class:`ZooError`."""
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        atomic_write(path, lambda tmp: torch.hub.download_url_to_file(url, tmp, progress=True))
-    except Exception as err:  # noqa: BLE001 - urllib raises many types
+        download_checkpoint(url, path, progress=True)
+    except CheckpointError as err:
         raise ZooError(f"zoo entry {entry.name}: could not download {url} ({err}); place the file at "
                        f"{entry.checkpoint_path or path} and retry") from err

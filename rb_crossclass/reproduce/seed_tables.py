@@ -4,6 +4,7 @@ and every seed's raw values."""
 
 from __future__ import annotations
 
+from ..core.formatting import MISSING, format_number
 from .stats import ALPHA, MIN_SEEDS_FOR_INTERVAL, MIN_SEEDS_FOR_SIGN, MIN_SEEDS_FOR_VERDICT
 
 DECISION_RULE = (
@@ -17,17 +18,17 @@ DECISION_RULE = (
 
 
 def _num(value, digits: int = 2) -> str:
-    return "—" if value is None else f"{value:.{digits}f}"
+    return format_number(value, f".{digits}f")
 
 
 def _p(value) -> str:
-    return "—" if value is None else f"{value:.3g}"
+    return format_number(value, ".3g")
 
 
 def stat_cell(stat: dict, digits: int = 2) -> str:
     """``mean [lo, hi]`` with the interval, else ``mean (min–max)`` and why there is no interval."""
     if stat["mean"] is None:
-        return "—"
+        return MISSING
     if stat["ci95"] is not None:
         lo, hi = stat["ci95"]
         return f"{stat['mean']:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ..core.formatting import format_number
 from ..core.threat import parse_eps
 
 # The paper's anchors (PreActResNet-18, 200 epochs): epochs 10 and 70 as "early" and "mid".
@@ -28,7 +29,7 @@ def milestones(run: dict) -> dict[str, dict] | None:
 
 
 def _num(value, digits: int = 2) -> str:
-    return "—" if value is None else f"{value:.{digits}f}"
+    return format_number(value, f".{digits}f")
 
 
 def dynamics_table(runs: Sequence[dict], preset: str) -> str:

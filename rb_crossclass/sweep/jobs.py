@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import RBCrossclassError
-from ..core.threat import format_eps
+from ..core.threat import PAPER_PGD_STEPS, format_eps
 
 STATUSES = ("done", "not_applicable", "failed")
 FINISHED = ("done", "not_applicable")  # what a resumed sweep does not run again
@@ -114,7 +114,7 @@ class SweepSettings:
         return {"dataset": self.dataset, "threat_model": self.threat_model, "eps": self.eps,
                 "eps_string": format_eps(self.eps), "n_examples": self.n_examples, "data": self.data_spec,
                 "autoattack": self.autoattack, "aa_version": self.aa_version if self.autoattack else None,
-                "batch_size": self.batch_size, "seed": self.seed, "pgd_steps": 20,
+                "batch_size": self.batch_size, "seed": self.seed, "pgd_steps": PAPER_PGD_STEPS,
                 **({"extra_eps": [format_eps(e) for e in self.extra_eps]} if self.extra_eps else {}),
                 **({"aa_exact": True} if self.aa_exact and self.autoattack else {})}
 

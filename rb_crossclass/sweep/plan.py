@@ -30,6 +30,7 @@ from pathlib import Path
 
 import torch
 
+from ..core.formatting import format_number
 from ..core.io import atomic_write_json, atomic_write_text
 from ..core.provenance import now_iso, package_versions
 from .jobs import ModelJob, SweepSettings, one_line
@@ -206,7 +207,7 @@ def plan_markdown(entries: Sequence[PlanEntry], title: str) -> str:
               "| dataset | threat model | name | verdict | tier | head | D | params (M) | built |",
               "|---|---|---|---|---|---|---|---|---|"]
     for e in entries:
-        params = f"{e.params / 1e6:.1f}" if e.params is not None else "—"
+        params = format_number(e.params, ".1f", scale=1e-6)
         lines.append(f"| {e.dataset} | {e.threat_model} | {e.name} | {e.reason} | {e.tier or '—'} | "
                      f"{e.head or '—'} | {e.feature_dim or '—'} | {params} | {_cell(e.built, 80)} |")
     return "\n".join(lines) + "\n"

@@ -26,7 +26,7 @@ from typing import Any
 import yaml
 
 from ..core.errors import RBCrossclassError
-from ..core.threat import check_eps, check_norm, parse_eps
+from ..core.threat import PAPER_PGD_STEPS, check_eps, check_norm, parse_eps
 from ..core.yaml_limits import YAMLLimitError, load_yaml
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ class OptimConfig:
 class HeldOutConfig:
     every: int = 1  # evaluate every k epochs (and always after the last one)
     eps: str = "8/255"
-    steps: int = 20  # PGD-20
+    steps: int = PAPER_PGD_STEPS  # PGD-20
     step_size: str | None = None  # None: eps/4 (the paper's CAS protocol)
     threat_model: str = "Linf"  # Linf | L2 (the YAML key was `norm` before; still read, with a warning)
     batch_size: int = 256

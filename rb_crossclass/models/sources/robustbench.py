@@ -14,12 +14,10 @@ from pathlib import Path
 
 from torch import nn
 
-from ...core.datasets import known_dataset
+from ...core.datasets import BOARD_DATASETS, known_dataset
 from ..checkpoint import CheckpointError, read_state_dict, torch_error_text
 from ..feature_classifier import FeatureClassifier, wrap_model
 from .registry import ModelSourceError, SourceOptions, register_source
-
-BOARD_DATASETS = ("cifar10", "cifar100", "imagenet")
 
 
 def zoo_entries(dataset: str, threat_model: str) -> dict:
