@@ -152,7 +152,7 @@ def _stage_real(cfg: DemoConfig, out: Path, card_dir: Path, progress: bool) -> d
     from .cards import card_from_results, cross_class_block, write_card
     from .core.provenance import package_versions
     from .core.threat import parse_eps
-    from .crossclass import score_model
+    from .crossclass import ComputeSettings, score_model
     from .data import open_split
     from .figures import plot_attribution_matrix
     from .models import create_model_source
@@ -161,8 +161,9 @@ def _stage_real(cfg: DemoConfig, out: Path, card_dir: Path, progress: bool) -> d
     model = create_model_source(REAL_MODEL, checkpoint=str(pyautoattack_resnet18_checkpoint()))
     attack = PGDConfig(eps=parse_eps(cfg.real_eps), steps=cfg.real_steps)
     names = list(split.info.class_names)
-    result = score_model(model, split.x, split.y, attack=attack, batch_size=cfg.real_batch_size,
-                         seed=cfg.seed, channels_last=True, class_names=names, progress=progress)
+    result = score_model(model, split.x, split.y, attack=attack,
+                         compute=ComputeSettings(batch_size=cfg.real_batch_size, channels_last=True),
+                         seed=cfg.seed, class_names=names, progress=progress)
     out.mkdir(parents=True, exist_ok=True)
     record = {**result.to_dict(), "model": REAL_MODEL, "checkpoint": str(pyautoattack_resnet18_checkpoint()),
               "dataset": REAL_DATASET, "versions": package_versions()}

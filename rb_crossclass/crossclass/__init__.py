@@ -10,6 +10,7 @@
   benchmarks.
 """
 
+from .compute import ComputeSettings
 from .metric import (
     AttributionAccumulator,
     attribution_matrix,
@@ -35,6 +36,7 @@ from .uncertainty import accuracy_interval, bootstrap_cas
 
 __all__ = [
     "AttributionAccumulator",
+    "ComputeSettings",
     "ReferenceResult",
     "ScoreResult",
     "ScoringError",

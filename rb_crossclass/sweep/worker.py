@@ -128,7 +128,7 @@ def _run(job: ModelJob, settings: SweepSettings, split, device: torch.device,
 def _score(job: ModelJob, settings: SweepSettings, model, split, device: torch.device) -> JobResult:
     from ..attacks import PGDConfig
     from ..cards import card_from_results, cross_class_block
-    from ..crossclass import score_model
+    from ..crossclass import ComputeSettings, score_model
     from ..evaluate import AutoAttackConfig, evaluate_model, result_card
 
     names = list(split.info.class_names)
@@ -139,7 +139,8 @@ def _score(job: ModelJob, settings: SweepSettings, model, split, device: torch.d
     if settings.autoattack:
         config = AutoAttackConfig(norm=settings.threat_model, eps=settings.eps, version=settings.version,
                                   batch_size=settings.batch_size, seed=settings.seed)
-        res = evaluate_model(model, split.x, split.y, config, device=device, class_names=names, cas=True,
+        res = evaluate_model(model, split.x, split.y, config, compute=ComputeSettings(device=device),
+                             class_names=names, cas=True,
                              pgd=True, model_name=job.source, dataset=settings.dataset,
                              progress=settings.progress, state_dir=settings.model_state_dir(job.name),
                              aa_exact=settings.aa_exact)
@@ -150,8 +151,8 @@ def _score(job: ModelJob, settings: SweepSettings, model, split, device: torch.d
     else:
         score = score_model(model, split.x, split.y,
                             attack=PGDConfig(eps=settings.eps, steps=20, norm=settings.threat_model),
-                            batch_size=settings.batch_size, device=device, seed=settings.seed,
-                            class_names=names, progress=settings.progress)
+                            compute=ComputeSettings(device=device, batch_size=settings.batch_size),
+                            seed=settings.seed, class_names=names, progress=settings.progress)
         pgd_scores = score.to_dict()
         record = {"cross_class_pgd": pgd_scores, "model_info": _plain(model.meta)}
         footnote = (f"rb-crossclass sweep: cross-class scores (PGD-20) on the first {len(split.y)} test "
@@ -185,10 +186,11 @@ def _other_eps(model, split, settings: SweepSettings, device: torch.device, name
     bootstrap interval) and the attribution-vs-confusion check, as a card's ``other_eps`` entry."""
     from ..attacks import PGDConfig
     from ..core.threat import format_eps
-    from ..crossclass import score_model
+    from ..crossclass import ComputeSettings, score_model
 
     d = score_model(model, split.x, split.y, attack=PGDConfig(eps=eps, steps=20, norm=settings.threat_model),
-                    batch_size=settings.batch_size, device=device, seed=settings.seed, class_names=names,
+                    compute=ComputeSettings(device=device, batch_size=settings.batch_size),
+                    seed=settings.seed, class_names=names,
                     progress=settings.progress, intervals=True, desc=f"PGD-20 at {format_eps(eps)}").to_dict()
     keep = ("robust_accuracy", "clean_accuracy", "cas", "normalized_cas", "fsi", "n_examples", "attack",
             "intervals", "confusion_correlation")
