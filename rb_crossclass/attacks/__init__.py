@@ -1,5 +1,7 @@
 """Attacks: projected gradient descent for ℓ∞ and ℓ2 (:mod:`.pgd`), with input-only gradients."""
 
 from .pgd import AttackConfigError, AttackResult, LossFn, PGDConfig, ce_loss, pgd, skip_random_starts
+from .torchattacks_adapter import TorchattacksError, is_torchattacks_spec, parse_spec
 
-__all__ = ["AttackConfigError", "AttackResult", "LossFn", "PGDConfig", "ce_loss", "pgd", "skip_random_starts"]
+__all__ = ["AttackConfigError", "AttackResult", "LossFn", "PGDConfig", "TorchattacksError", "ce_loss",
+           "is_torchattacks_spec", "parse_spec", "pgd", "skip_random_starts"]

@@ -8,7 +8,8 @@ A card is a plain ``dict`` (JSON object). Every RobustBench key keeps RobustBenc
 - :mod:`.schema` — the shipped JSON Schema and :func:`validate_card` (errors name file and field);
 - :mod:`.files` — strict reading (:func:`load_card`) and atomic writing (:func:`write_card`);
 - :mod:`.matrices` — K×K matrices inline up to 100 classes, packed above (:func:`matrix_array`);
-- :mod:`.build` — cards from measurements (:func:`card_from_results`, :func:`cross_class_block`).
+- :mod:`.build` — cards from measurements (:func:`card_from_results`, :func:`cross_class_block`);
+- :mod:`.official` — RobustBench's official cards, local or downloaded (:func:`official_base_card`).
 """
 
 from .build import (
@@ -30,18 +31,30 @@ from .files import (
     write_card,
 )
 from .matrices import matrix_array
+from .official import (
+    OFFICIAL_URL,
+    OFFICIAL_URL_ENV,
+    fetch_official_card,
+    merge_descriptive,
+    official_base_card,
+)
 from .schema import CardError, card_problems, card_schema, schema_path, validate_card
 
 __all__ = [
     "BLOCKS",
+    "OFFICIAL_URL",
+    "OFFICIAL_URL_ENV",
     "ROBUSTBENCH_KEYS",
     "CardError",
     "card_from_results",
     "card_problems",
     "card_schema",
     "matrix_array",
+    "merge_descriptive",
+    "official_base_card",
     "cross_class_block",
     "dumps_card",
+    "fetch_official_card",
     "format_percent",
     "iter_card_files",
     "load_card",

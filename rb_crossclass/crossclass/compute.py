@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..core.runtime import prefers_channels_last, require_bf16
+from ..core.runtime import prefers_channels_last, require_bf16, resolve_device
 from ..models.fold import fold_batch_norms
 from .errors import ScoringError
 
@@ -52,6 +52,7 @@ class ComputeSettings:
     """How a pass computes, chosen by the caller and passed whole (never *what* it computes).
 
     - ``device``: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or a ``torch.device`` (default ``"cpu"``);
+      ``None`` or ``"auto"``: CUDA when available, else CPU;
     - ``bf16``: forwards and input-backwards under bf16 autocast (raises
       :class:`~rb_crossclass.core.runtime.Bf16UnsupportedError` where the device lacks native
       bf16); AutoAttack itself always stays float32;
@@ -69,7 +70,7 @@ class ComputeSettings:
     Only the numbers' float rounding depends on these settings (see :mod:`.scoring`).
     """
 
-    device: str | torch.device = "cpu"
+    device: str | torch.device | None = "cpu"
     bf16: bool = False
     channels_last: bool | None = None
     batch_size: int | None = None
@@ -205,7 +206,7 @@ def resolve_settings(model: nn.Module, device: str | torch.device | ComputeSetti
         c.apply_threads()
         device, batch_size, channels_last, autocast, compile, fold_bn = (
             c.device, c.batch_size, c.channels_last, c.bf16, c.compile, c.fold_bn)
-    device = torch.device(device)
+    device = resolve_device(None) if device is None or device == "auto" else torch.device(device)
     if batch_size is None:
         batch_size = default_batch_size(device)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:

@@ -4,10 +4,13 @@
 - :mod:`.autoattack` — the driver reproducing pyautoattack's ``run_standard_evaluation`` per batch;
 - :mod:`.state` — the resume folder; :mod:`.passes` — forward/backward pass counting;
 - :mod:`.result` — :func:`evaluate_model` (AutoAttack + cross-class scores), the result record,
-  its card and summary.
+  its card and summary;
+- :mod:`.job` — :func:`evaluate_source`: one evaluation from names to files (what
+  ``rb-crossclass evaluate`` runs).
 """
 
 from .autoattack import AutoAttackOutcome, run_autoattack
+from .job import EvaluateRun, evaluate_source
 from .passes import PassCounter
 from .protocol import AA_ATTACKS, DEFAULT_BATCH_SIZE, VERSIONS, AutoAttackConfig, EvaluateError
 from .result import EvalResult, evaluate_model, result_card, summary_table
@@ -21,9 +24,11 @@ __all__ = [
     "AutoAttackOutcome",
     "EvalResult",
     "EvalState",
+    "EvaluateRun",
     "EvaluateError",
     "PassCounter",
     "evaluate_model",
+    "evaluate_source",
     "model_digest",
     "result_card",
     "run_autoattack",

@@ -17,7 +17,7 @@ from ..attacks import PGDConfig
 from ..cards import card_from_results, protocol_block
 from ..cards.flags import pack_flags
 from ..core.provenance import now_iso, package_versions
-from ..core.runtime import Ranks
+from ..core.runtime import Ranks, resolve_device
 from ..core.threat import format_eps
 from ..crossclass import accuracy_interval, per_class_from_flags, score_examples, score_model
 from ..crossclass.compute import ComputeSettings, compute_from_legacy
@@ -168,7 +168,8 @@ def evaluate_model(
         raise EvaluateError("inputs must lie in [0,1] (normalization belongs inside the model)")
     ranks = ranks or Ranks.current()
     compute.apply_threads()
-    device = torch.device(compute.device)
+    auto = compute.device is None or compute.device == "auto"
+    device = resolve_device(None) if auto else torch.device(compute.device)
     x, y = x.contiguous(), y.contiguous()
     model = model.eval()
     if compute.channels_last:

@@ -9,6 +9,7 @@ from .feature_classifier import (
     logits_of,
     wrap_model,
 )
+from .fit import ModelSpec, build_model_for_data, prepare_for_device, reconcile_classes
 from .sources import (
     ModelSourceError,
     SourceOptions,
@@ -22,13 +23,17 @@ __all__ = [
     "FeatureClassifier",
     "ModelContractError",
     "ModelSourceError",
+    "ModelSpec",
     "Normalize",
     "SourceOptions",
     "available_sources",
+    "build_model_for_data",
     "check_contract",
     "create_model_source",
     "logits_of",
+    "prepare_for_device",
     "read_state_dict",
+    "reconcile_classes",
     "register_source",
     "save_safetensors",
     "sha256_file",

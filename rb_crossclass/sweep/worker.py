@@ -78,7 +78,13 @@ def _describe(device: torch.device) -> str:
 
 def _run(job: ModelJob, settings: SweepSettings, split, device: torch.device,
          counts: dict[str, int]) -> JobResult:
-    from ..models import ModelContractError, SourceOptions, check_contract, create_model_source
+    from ..models import (
+        ModelContractError,
+        SourceOptions,
+        check_contract,
+        create_model_source,
+        reconcile_classes,
+    )
     from ..models.feature_classifier import MODEL_FAULTS, with_head_hint
     from ..models.structure import not_applicable_reason
     from .data import open_job_split
@@ -112,9 +118,7 @@ def _run(job: ModelJob, settings: SweepSettings, split, device: torch.device,
         return JobResult(job.name, "not_applicable", reason="randomized",
                          detail=with_head_hint("two forwards of the same input differ: the attribution "
                                                "of a point is not defined"))
-    if model.num_classes != info.num_classes:
-        raise RBCrossclassError(f"the model has {model.num_classes} classes (its head) but "
-                                f"{settings.dataset} has {info.num_classes}")
+    reconcile_classes(model, info, settings.dataset)  # the one rule; a sweep's data always declare K
     model = model.to(device).eval()
     for p in model.parameters():
         p.requires_grad_(False)
