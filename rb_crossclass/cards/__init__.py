@@ -9,6 +9,7 @@ A card is a plain ``dict`` (JSON object). Every RobustBench key keeps RobustBenc
 - :mod:`.files` — strict reading (:func:`load_card`) and atomic writing (:func:`write_card`);
 - :mod:`.matrices` — K×K matrices inline up to 100 classes, packed above (:func:`matrix_array`);
 - :mod:`.build` — cards from measurements (:func:`card_from_results`, :func:`cross_class_block`);
+- :mod:`.table` — a card as a table a person reads (:func:`card_table`);
 - :mod:`.official` — RobustBench's official cards, local or downloaded (:func:`official_base_card`).
 """
 
@@ -39,6 +40,7 @@ from .official import (
     official_base_card,
 )
 from .schema import CardError, card_problems, card_schema, schema_path, validate_card
+from .table import card_table
 
 __all__ = [
     "BLOCKS",
@@ -49,6 +51,7 @@ __all__ = [
     "card_from_results",
     "card_problems",
     "card_schema",
+    "card_table",
     "matrix_array",
     "merge_descriptive",
     "official_base_card",
