@@ -278,8 +278,9 @@ def read_test_split(args: argparse.Namespace):  # noqa: ANN201 - returns rb_cros
     from ..data import open_split
 
     _deprecated("read_test_split", "rb_crossclass.data.open_split")
+    rb_name = args.model.split(":", 1)[1] if args.model.startswith("robustbench:") else None
     return open_split(args.dataset, "test", args.n_examples, args.data_dir, dataset_name=args.dataset_name,
-                      model_name=model_spec(args).robustbench_name,
+                      model_name=rb_name,
                       threat_model=getattr(args, "threat_model", "Linf"))
 
 
