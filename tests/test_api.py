@@ -399,7 +399,8 @@ def test_old_command_helpers_are_deprecated_aliases(tiny_model):
         assert common.prepare_for_device(tiny_model, "cpu").training is False
     args = argparse.Namespace(model="robustbench:Nobody", dataset="sample:cifar10", n_examples=4,
                               data_dir=None, dataset_name=None, threat_model="Linf", checkpoint=None,
-                              num_classes=None, img_size=None, no_cifar_stem=False, model_dir="./models", head=None, seed=0)
+                              num_classes=None, img_size=None, no_cifar_stem=False, model_dir="./models",
+                              head=None, seed=0)
     with pytest.warns(DeprecationWarning, match="open_split"):
         split = common.read_test_split(args)
     assert tuple(split.x.shape) == (4, 3, 32, 32)
