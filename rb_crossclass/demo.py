@@ -162,7 +162,7 @@ def real_inputs(cfg: DemoConfig) -> dict[str, str]:
 def _stage_real(cfg: DemoConfig, out: Path, card_dir: Path, progress: bool) -> dict:
     """Score the real model on real images (clean and PGD), write JSON, heatmaps and its card."""
     from .attacks import PGDConfig
-    from .cards import card_from_results, cross_class_block, write_card
+    from .cards import CardDescription, card_from_results, cross_class_block, write_card
     from .core.threat import parse_eps
     from .crossclass import ComputeSettings, crossclass_record, score_model
     from .data import open_split
@@ -189,11 +189,12 @@ def _stage_real(cfg: DemoConfig, out: Path, card_dir: Path, progress: bool) -> d
     card = card_from_results(
         name="ResNet-18, standard training (pyautoattack's example model)", dataset="cifar10",
         threat_model="Linf", eps=cfg.real_eps, clean_accuracy=result.clean_accuracy,
-        robust_accuracy=None, architecture="ResNet-18",
-        link="https://pypi.org/project/pyautoattack/", venue="rb-crossclass demo",
-        footnote=(f"Demo: cross-class scores of PGD-{cfg.real_steps} on the first {result.n_examples} "
-                  "CIFAR-10 test images; no AutoAttack evaluation, so no autoattack_acc and no "
-                  "leaderboard rank (rb-crossclass evaluate adds both)."),
+        robust_accuracy=None, description=CardDescription(
+            architecture="ResNet-18", link="https://pypi.org/project/pyautoattack/",
+            venue="rb-crossclass demo",
+            footnote=(f"Demo: cross-class scores of PGD-{cfg.real_steps} on the first {result.n_examples} "
+                      "CIFAR-10 test images; no AutoAttack evaluation, so no autoattack_acc and no "
+                      "leaderboard rank (rb-crossclass evaluate adds both).")),
         cross_class=cross_class_block(result, {"name": "pgd", **result.attack}))
     write_card(card, card_dir / "cifar10" / "Linf" / f"{REAL_MODEL_ID}.json")
     return {"model_id": REAL_MODEL_ID, "n_examples": result.n_examples, "cas": result.cas,

@@ -18,6 +18,7 @@ import torch
 import rb_crossclass
 from rb_crossclass.attacks import PGDConfig
 from rb_crossclass.cards import (
+    CardDescription,
     CardError,
     card_from_results,
     card_table,
@@ -407,3 +408,15 @@ def test_old_command_helpers_are_deprecated_aliases(tiny_model):
     args.model = TINY
     with pytest.warns(DeprecationWarning, match="build_model_for_data"):
         assert common.build_model(args, split.info).num_classes == 10
+
+
+def test_card_from_results_takes_a_description_whole_and_the_old_keywords_warn():
+    kw = dict(name="m", dataset="cifar10", threat_model="Linf", eps="8/255", clean_accuracy=0.5,
+              robust_accuracy=0.25)
+    new = card_from_results(**kw, description=CardDescription(architecture="WRN", venue="ICML 2020",
+                                                               footnote="n"))
+    with pytest.warns(DeprecationWarning, match=r"card_from_results\(architecture=, venue=, footnote=\)"):
+        old = card_from_results(**kw, architecture="WRN", venue="ICML 2020", footnote="n")
+    assert json.dumps(new) == json.dumps(old)  # same keys, same order, same values
+    with pytest.raises(TypeError, match="'archtecture'"):
+        card_from_results(**kw, archtecture="WRN")

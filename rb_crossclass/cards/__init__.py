@@ -16,6 +16,7 @@ A card is a plain ``dict`` (JSON object). Every RobustBench key keeps RobustBenc
 from .build import (
     BLOCKS,
     ROBUSTBENCH_KEYS,
+    CardDescription,
     card_from_results,
     cross_class_block,
     format_percent,
@@ -47,6 +48,7 @@ __all__ = [
     "OFFICIAL_URL",
     "OFFICIAL_URL_ENV",
     "ROBUSTBENCH_KEYS",
+    "CardDescription",
     "CardError",
     "card_from_results",
     "card_problems",

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from ..attacks import PGDConfig
-from ..cards import card_from_results, protocol_block
+from ..cards import CardDescription, card_from_results, protocol_block
 from ..cards.flags import pack_flags
 from ..core.provenance import now_iso, package_versions
 from ..core.runtime import Ranks, resolve_device
@@ -252,16 +252,18 @@ def result_card(
 ) -> dict:
     """A validated RobustBench card of ``result`` (``dataset``: the card's dataset name, default the
     evaluated one; ``base``: an official card to pre-fill from; ``descriptive``: ``link``,
-    ``authors``, ``venue``, ``additional_data``, ``footnote`` ...)."""
+    ``authors``, ``venue``, ``additional_data``, ``footnote`` ...: the fields of
+    :class:`~rb_crossclass.cards.CardDescription`; raises :class:`TypeError` for any other)."""
     cross = None
     if result.cross_class_pgd is not None:  # the paper's protocol on top, AutoAttack's examples beside it
         cross = protocol_block(result.cross_class_pgd, result.cross_class)
     return card_from_results(
         name=name, dataset=dataset or result.dataset, threat_model=result.threat_model, eps=result.eps,
         clean_accuracy=result.clean_accuracy, robust_accuracy=result.robust_accuracy,
-        architecture=architecture or result.model_info.get("architecture", ""),
+        description=CardDescription(architecture=architecture or result.model_info.get("architecture", ""),
+                                    **descriptive),
         cross_class=cross, evaluation=result.evaluation_block(), training=training, base=base,
-        unreliable=bool(result.diagnostics), **descriptive,
+        unreliable=bool(result.diagnostics),
     )
 
 

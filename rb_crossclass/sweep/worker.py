@@ -131,7 +131,7 @@ def _run(job: ModelJob, settings: SweepSettings, split, device: torch.device,
 
 def _score(job: ModelJob, settings: SweepSettings, model, split, device: torch.device) -> JobResult:
     from ..attacks import PGDConfig
-    from ..cards import card_from_results, cross_class_block
+    from ..cards import CardDescription, card_from_results, cross_class_block
     from ..crossclass import ComputeSettings, score_model
     from ..evaluate import AutoAttackConfig, evaluate_model, result_card
 
@@ -165,8 +165,9 @@ def _score(job: ModelJob, settings: SweepSettings, model, split, device: torch.d
         card = card_from_results(
             name=title, dataset=settings.dataset, threat_model=settings.threat_model, eps=settings.eps,
             clean_accuracy=score.clean_accuracy, robust_accuracy=None,
-            architecture=architecture, cross_class=cross_class_block(pgd_scores, pgd_scores["attack"]),
-            base=base, footnote=" ".join(filter(None, [base.get("footnote"), footnote])))
+            cross_class=cross_class_block(pgd_scores, pgd_scores["attack"]), base=base,
+            description=CardDescription(architecture=architecture,
+                                        footnote=" ".join(filter(None, [base.get("footnote"), footnote]))))
         metrics.update(clean_acc=score.clean_accuracy)
     metrics.update(pgd_robust_acc=pgd_scores["robust_accuracy"], cas_pgd=pgd_scores["cas"],
                    normalized_cas_pgd=pgd_scores["normalized_cas"])
