@@ -11,9 +11,11 @@ they are the torch-free vocabulary (ε, dataset names, model IDs) the argument t
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import re
 import warnings
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..core.datasets import KNOWN_DATASETS
@@ -37,6 +39,17 @@ if TYPE_CHECKING:
 
 
 # --------------------------------------------------------------------------- argument types
+def _arg_type(check: Callable[[str], Any]) -> Callable[[str], Any]:
+    """``check`` as an argparse type: a library error becomes argparse's one-line error."""
+    @functools.wraps(check)
+    def arg_type(text: str) -> Any:
+        try:
+            return check(text)
+        except RBCrossclassError as err:
+            raise argparse.ArgumentTypeError(str(err)) from err
+    return arg_type
+
+
 def int_arg(text: str) -> int:
     """A whole number written in ASCII digits, optionally signed (argparse type). ``int()`` alone
     also takes other scripts' digits ('８') and underscores ('1_0')."""
@@ -84,51 +97,39 @@ def venue_arg(text: str) -> str:
     return " ".join(words)
 
 
+@_arg_type
 def dpi_arg(text: str) -> int:
     """A figure resolution in dots per inch, 20 to 1200 (argparse type)."""
     from ..figures import FigureStyle
 
-    value = positive_int(text)
-    try:
-        FigureStyle(dpi=value)
-    except RBCrossclassError as err:
-        raise argparse.ArgumentTypeError(str(err)) from err
-    return value
+    return FigureStyle(dpi=positive_int(text)).dpi
 
 
+@_arg_type
 def eps_arg(text: str) -> float:
     """ε as ``8/255`` or ``0.0314`` (argparse type; finite, >= 0)."""
-    try:
-        return parse_eps(text)
-    except RBCrossclassError as err:
-        raise argparse.ArgumentTypeError(str(err)) from err
+    return parse_eps(text)
 
 
+@_arg_type
 def attack_eps_arg(text: str) -> float:
     """ε of an attack: as :func:`eps_arg`, and > 0 (argparse type)."""
-    try:
-        return check_attack_eps(parse_eps(text))
-    except RBCrossclassError as err:
-        raise argparse.ArgumentTypeError(str(err)) from err
+    return check_attack_eps(parse_eps(text))
 
 
+@_arg_type
 def eps_string_arg(text: str) -> str:
     """ε kept in RobustBench's string form (``8/255``, ``0.5``) for cards, > 0 (argparse type)."""
-    try:
-        check_attack_eps(parse_eps(text))
-        return format_eps(text)
-    except RBCrossclassError as err:
-        raise argparse.ArgumentTypeError(str(err)) from err
+    check_attack_eps(parse_eps(text))
+    return format_eps(text)
 
 
+@_arg_type
 def device_arg(text: str) -> str:
     """A device string that exists on this machine (argparse type)."""
     from ..core.runtime import resolve_device  # torch: only when the flag is given
 
-    try:
-        resolve_device(text)
-    except RBCrossclassError as err:
-        raise argparse.ArgumentTypeError(str(err)) from err
+    resolve_device(text)
     return text
 
 
@@ -162,12 +163,10 @@ def dataset_label(text: str) -> str:
     return text
 
 
+@_arg_type
 def model_id_arg(text: str) -> str:
     """A model ID usable as a file name (argparse type)."""
-    try:
-        return check_model_id(text)
-    except RBCrossclassError as err:
-        raise argparse.ArgumentTypeError(str(err)) from err
+    return check_model_id(text)
 
 
 # --------------------------------------------------------------------------- argument groups
