@@ -420,3 +420,19 @@ def test_card_from_results_takes_a_description_whole_and_the_old_keywords_warn()
     assert json.dumps(new) == json.dumps(old)  # same keys, same order, same values
     with pytest.raises(TypeError, match="'archtecture'"):
         card_from_results(**kw, archtecture="WRN")
+
+
+def test_check_card_files_reports_every_problem_without_stopping(tmp_path):
+    from rb_crossclass.cards import check_card_files
+
+    good = tmp_path / "good.json"
+    good.write_text(ZOO_CARD.read_text())
+    (tmp_path / "broken.json").write_text("{not json")
+    (tmp_path / "bad.json").write_text(json.dumps({**load_card(ZOO_CARD), "eps": "8|255"}))
+    checked = dict(check_card_files([tmp_path]))
+    assert checked[good] == [] and len(checked) == 3
+    assert any("field $.eps" in p for p in checked[tmp_path / "bad.json"])
+    assert checked[tmp_path / "broken.json"][0].startswith(str(tmp_path / "broken.json"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CardError, match="no card files found"):
+        check_card_files([tmp_path / "empty"])

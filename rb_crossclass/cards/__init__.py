@@ -23,6 +23,7 @@ from .build import (
     official_card_path,
     protocol_block,
 )
+from .check import check_card_files
 from .files import (
     dumps_card,
     iter_card_files,
@@ -54,6 +55,7 @@ __all__ = [
     "card_problems",
     "card_schema",
     "card_table",
+    "check_card_files",
     "matrix_array",
     "merge_descriptive",
     "official_base_card",

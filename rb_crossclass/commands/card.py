@@ -6,16 +6,7 @@ import argparse
 import json
 import sys
 
-from ..cards import (
-    CardError,
-    card_problems,
-    card_schema,
-    card_table,
-    iter_card_files,
-    load_card,
-    read_card_json,
-    schema_path,
-)
+from ..cards import card_schema, card_table, check_card_files, load_card, schema_path
 from .common import model_id_arg, output_dir_arg, percent_arg, venue_arg
 
 
@@ -66,24 +57,14 @@ def register(subparsers, summary: str) -> None:
 
 
 def run_validate(args: argparse.Namespace) -> int:
-    files = iter_card_files(args.files)
-    if not files:
-        raise CardError(f"no card files found in {' '.join(args.files)}")
-    n_bad = 0
-    for path in files:
-        try:
-            problems = [f"{path}: field {p}" for p in card_problems(read_card_json(path))]
-        except CardError as err:  # unreadable or not JSON: the message starts with the path
-            problems = [str(err)]
-        except Exception as err:  # noqa: BLE001 - one file must never stop the check of the others
-            problems = [f"{path}: could not be checked ({type(err).__name__}: {str(err)[:200]})"]
-        if problems:
-            n_bad += 1
-            for problem in problems:
-                print(f"INVALID {problem}")
-        elif not args.quiet:
+    checked = check_card_files(args.files)
+    for path, problems in checked:
+        for problem in problems:
+            print(f"INVALID {problem}")
+        if not problems and not args.quiet:
             print(f"ok      {path}")
-    print(f"{len(files) - n_bad} of {len(files)} cards valid", file=sys.stderr)
+    n_bad = sum(1 for _, problems in checked if problems)
+    print(f"{len(checked) - n_bad} of {len(checked)} cards valid", file=sys.stderr)
     return 1 if n_bad else 0
 
 
