@@ -28,6 +28,7 @@ from rb_crossclass.attacks import PGDConfig
 from rb_crossclass.core.io import atomic_write_json
 from rb_crossclass.core.provenance import package_versions
 from rb_crossclass.core.runtime import require_bf16
+from rb_crossclass.crossclass import ComputeSettings
 from rb_crossclass.data import load_dataset, shared_data_dir
 from rb_crossclass.models import create_model_source
 from rb_crossclass.scoring import score_model
@@ -59,7 +60,8 @@ def run_model(source: str, x: torch.Tensor, y: torch.Tensor, seeds: list[int], e
         row = {"seed": seed}
         for tag, bf16 in (("fp32", False), ("bf16", True)):
             t0 = time.perf_counter()
-            r = score_model(model, x, y, attack=attack, seed=seed, autocast=bf16, progress=False)
+            r = score_model(model, x, y, attack=attack, seed=seed, compute=ComputeSettings(bf16=bf16),
+                            progress=False)
             row[tag] = {"cas": r.cas, "clean_cas": r.clean_cas, "robust_accuracy": r.robust_accuracy,
                         "clean_accuracy": r.clean_accuracy, "seconds": time.perf_counter() - t0,
                         "compute": r.compute}

@@ -21,6 +21,7 @@ import torch
 
 from rb_crossclass.cards import write_card
 from rb_crossclass.core.threat import parse_eps
+from rb_crossclass.crossclass import ComputeSettings
 from rb_crossclass.data import CIFAR10_CLASSES, load_dataset, shared_data_dir
 from rb_crossclass.evaluate import AutoAttackConfig, evaluate_model, result_card
 from rb_crossclass.models import create_model_source, wrap_model
@@ -111,7 +112,8 @@ def main() -> None:
         return x_adv
 
     def run_ours():
-        result = evaluate_model(model, x, y, cfg, device=device, class_names=CIFAR10_CLASSES,
+        result = evaluate_model(model, x, y, cfg, compute=ComputeSettings(device=device),
+                                class_names=CIFAR10_CLASSES,
                                 model_name=args.model, dataset="cifar10", progress=False)
         card = result_card(result, name=f"bench {args.model}")
         with tempfile.TemporaryDirectory() as d:

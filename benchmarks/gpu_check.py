@@ -112,7 +112,7 @@ def vendor_peak(device: torch.device) -> tuple[str, tuple[float, float]] | None:
 def main() -> None:
     from rb_crossclass.attacks import PGDConfig
     from rb_crossclass.core.runtime import bf16_unsupported_reason
-    from rb_crossclass.crossclass import score_model
+    from rb_crossclass.crossclass import ComputeSettings, score_model
     from rb_crossclass.evaluate import AutoAttackConfig, run_autoattack
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -151,7 +151,8 @@ def main() -> None:
             continue
 
         def run(k: int, autocast: bool = autocast):
-            return score_model(model, x[:k], y[:k], attack=attack, device=device, autocast=autocast,
+            return score_model(model, x[:k], y[:k], attack=attack,
+                               compute=ComputeSettings(device=device, bf16=autocast),
                                progress=False)
 
         k = min(8, n_score)  # images of the warm-up and of the counted pass

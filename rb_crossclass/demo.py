@@ -128,6 +128,19 @@ def run_demo(out_dir: str | Path, config: DemoConfig | None = None,
     return res
 
 
+def report_lines(res: DemoResult, seconds: float) -> list[str]:
+    """What ``rb-crossclass demo`` prints after :func:`run_demo` took ``seconds``: stages done,
+    CPU threads, the outputs, where each input came from, the summary."""
+    import torch
+
+    lines = [f"rb-crossclass demo: {len(res.stages_done)}/{len(STAGES)} stages in {seconds:.0f}s "
+             f"({torch.get_num_threads()} CPU thread(s)), outputs in {res.out_dir}/"]
+    lines += [f"  {stage:<20} {path}" for stage, path in res.outputs.items()]
+    lines += ["inputs:", *(f"  {what:<20} {where}" for what, where in res.inputs.items())]
+    lines += ["summary:", *(f"  {line}" for line in res.summary)]
+    return lines
+
+
 # --------------------------------------------------------------------------- stages
 def pyautoattack_resnet18_checkpoint() -> Path:
     """The weights of the standard CIFAR-10 ResNet-18 shipped inside pyautoattack."""
@@ -149,10 +162,9 @@ def real_inputs(cfg: DemoConfig) -> dict[str, str]:
 def _stage_real(cfg: DemoConfig, out: Path, card_dir: Path, progress: bool) -> dict:
     """Score the real model on real images (clean and PGD), write JSON, heatmaps and its card."""
     from .attacks import PGDConfig
-    from .cards import card_from_results, cross_class_block, write_card
-    from .core.provenance import package_versions
+    from .cards import CardDescription, card_from_results, cross_class_block, write_card
     from .core.threat import parse_eps
-    from .crossclass import score_model
+    from .crossclass import ComputeSettings, crossclass_record, score_model
     from .data import open_split
     from .figures import plot_attribution_matrix
     from .models import create_model_source
@@ -161,11 +173,13 @@ def _stage_real(cfg: DemoConfig, out: Path, card_dir: Path, progress: bool) -> d
     model = create_model_source(REAL_MODEL, checkpoint=str(pyautoattack_resnet18_checkpoint()))
     attack = PGDConfig(eps=parse_eps(cfg.real_eps), steps=cfg.real_steps)
     names = list(split.info.class_names)
-    result = score_model(model, split.x, split.y, attack=attack, batch_size=cfg.real_batch_size,
-                         seed=cfg.seed, channels_last=True, class_names=names, progress=progress)
+    result = score_model(model, split.x, split.y, attack=attack,
+                         compute=ComputeSettings(batch_size=cfg.real_batch_size, channels_last=True),
+                         seed=cfg.seed, class_names=names, progress=progress)
     out.mkdir(parents=True, exist_ok=True)
-    record = {**result.to_dict(), "model": REAL_MODEL, "checkpoint": str(pyautoattack_resnet18_checkpoint()),
-              "dataset": REAL_DATASET, "versions": package_versions()}
+    record = crossclass_record(result, source=REAL_MODEL, checkpoint=str(pyautoattack_resnet18_checkpoint()),
+                               model_meta=model.meta, dataset=REAL_DATASET, threat_model="Linf",
+                               eps=attack.eps, seed=cfg.seed)  # the same record as `rb-crossclass score`
     atomic_write_json(out / "crossclass.json", record)
     what = f"PGD-{cfg.real_steps} Linf eps={cfg.real_eps}"
     plot_attribution_matrix(result.matrix, names, out / "attribution_matrix.png",
@@ -175,11 +189,12 @@ def _stage_real(cfg: DemoConfig, out: Path, card_dir: Path, progress: bool) -> d
     card = card_from_results(
         name="ResNet-18, standard training (pyautoattack's example model)", dataset="cifar10",
         threat_model="Linf", eps=cfg.real_eps, clean_accuracy=result.clean_accuracy,
-        robust_accuracy=None, architecture="ResNet-18",
-        link="https://pypi.org/project/pyautoattack/", venue="rb-crossclass demo",
-        footnote=(f"Demo: cross-class scores of PGD-{cfg.real_steps} on the first {result.n_examples} "
-                  "CIFAR-10 test images; no AutoAttack evaluation, so no autoattack_acc and no "
-                  "leaderboard rank (rb-crossclass evaluate adds both)."),
+        robust_accuracy=None, description=CardDescription(
+            architecture="ResNet-18", link="https://pypi.org/project/pyautoattack/",
+            venue="rb-crossclass demo",
+            footnote=(f"Demo: cross-class scores of PGD-{cfg.real_steps} on the first {result.n_examples} "
+                      "CIFAR-10 test images; no AutoAttack evaluation, so no autoattack_acc and no "
+                      "leaderboard rank (rb-crossclass evaluate adds both).")),
         cross_class=cross_class_block(result, {"name": "pgd", **result.attack}))
     write_card(card, card_dir / "cifar10" / "Linf" / f"{REAL_MODEL_ID}.json")
     return {"model_id": REAL_MODEL_ID, "n_examples": result.n_examples, "cas": result.cas,

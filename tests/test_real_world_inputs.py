@@ -750,10 +750,8 @@ def test_imagenet_sweep_feeds_each_model_what_evaluate_feeds_it(tmp_path, monkey
     """One model per preprocessing of RobustBench's imagenet/Linf zoo (its metadata, read
     independently): the tensors the sweep hands each model equal those `evaluate` reads for it,
     Wong2020Fast gets 288 px, and the split is read once per distinct preprocessing."""
-    import argparse
-
-    from rb_crossclass.commands.common import read_test_split
     from rb_crossclass.compat import import_robustbench
+    from rb_crossclass.data import open_split
     from rb_crossclass.sweep import JobResult, engines, run_sweep
 
     import_robustbench()
@@ -783,9 +781,7 @@ def test_imagenet_sweep_feeds_each_model_what_evaluate_feeds_it(tmp_path, monkey
               n_examples=3, progress=False)
     assert sorted(fed) == chosen
     for name in chosen:
-        args = argparse.Namespace(model=f"robustbench:{name}", dataset="imagenet", n_examples=3,
-                                  data_dir=str(root), dataset_name=None, threat_model="Linf")
-        expected = read_test_split(args).x
+        expected = open_split("imagenet", "test", 3, str(root), model_name=name, threat_model="Linf").x
         assert torch.equal(fed[name], expected), name
         px = 288 if zoo[name].get("preprocessing") == "Crop288" else 224
         assert tuple(fed[name].shape) == (3, 3, px, px), name

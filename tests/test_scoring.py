@@ -11,6 +11,7 @@ import torch
 
 from rb_crossclass.attacks import PGDConfig
 from rb_crossclass.core import runtime
+from rb_crossclass.crossclass import ComputeSettings
 from rb_crossclass.data import CIFAR10_CLASSES
 from rb_crossclass.scoring import ScoringError, merge_results, score_examples, score_model
 
@@ -266,8 +267,9 @@ def test_l2_random_start_is_a_function_of_seed_and_point_index():
 def test_bf16_refused_without_native_hardware(tiny_model, small_batch, monkeypatch):
     x, y = small_batch
     monkeypatch.setattr(runtime, "cpu_flags", lambda: frozenset({"avx2", "avx512f"}))
-    for call in (lambda: score_model(tiny_model, x, y, attack=None, autocast=True, progress=False),
-                 lambda: score_examples(tiny_model, x, x, y, autocast=True, progress=False)):
+    bf16 = ComputeSettings(bf16=True)
+    for call in (lambda: score_model(tiny_model, x, y, attack=None, compute=bf16, progress=False),
+                 lambda: score_examples(tiny_model, x, x, y, compute=bf16, progress=False)):
         with pytest.raises(runtime.Bf16UnsupportedError, match="bf16 scoring: this CPU has no native bf16"):
             call()
 
@@ -276,13 +278,14 @@ def test_bf16_accepted_with_native_hardware_and_marked(tiny_model, small_batch, 
     x, y = small_batch
     monkeypatch.setattr(runtime, "cpu_flags", lambda: frozenset({"avx512_bf16"}))
     attack = PGDConfig(eps=EPS, steps=2)
-    bf = score_model(tiny_model, x, y, attack=attack, autocast=True, progress=False)
+    bf = score_model(tiny_model, x, y, attack=attack, compute=ComputeSettings(bf16=True), progress=False)
     fp = score_model(tiny_model, x, y, attack=attack, progress=False)
     assert bf.attack == {**fp.attack, "bf16": True} and bf.compute["bf16"] and not fp.compute["bf16"]
     assert bf.to_dict()["attack"]["bf16"] is True
     assert math.isfinite(bf.cas) and bf.clean_cas == pytest.approx(fp.clean_cas, abs=0.5)
     assert abs(bf.clean_accuracy - fp.clean_accuracy) <= 0.1
-    given = score_examples(tiny_model, x, x, y, autocast=True, progress=False, attack={"name": "given"})
+    given = score_examples(tiny_model, x, x, y, compute=ComputeSettings(bf16=True), progress=False,
+                           attack={"name": "given"})
     assert given.attack == {"name": "given", "bf16": True}
 
 

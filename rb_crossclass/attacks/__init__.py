@@ -9,12 +9,17 @@ __all__ = [
     "AttackResult",
     "LossFn",
     "PGDConfig",
+    "TorchattacksError",
     "ce_loss",
+    "is_torchattacks_spec",
+    "parse_spec",
     "pgd",
     "skip_random_starts",
 ]
 
 if TYPE_CHECKING:
     from .pgd import AttackConfigError, AttackResult, LossFn, PGDConfig, ce_loss, pgd, skip_random_starts
+    from .torchattacks_adapter import TorchattacksError, is_torchattacks_spec, parse_spec
+
 
 lazy_exports(__name__)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +79,31 @@ def protocol_block(pgd_scores: Any, autoattack_scores: Any = None) -> dict:
     return block
 
 
+@dataclass(frozen=True)
+class CardDescription:
+    """What a card says about a model beyond the measurements, in RobustBench's terms:
+    ``architecture``, the paper's ``link``, ``authors`` and ``venue`` (``"Venue Year"``),
+    ``additional_data`` (trained with extra data), ``number_forward_passes`` per input (>= 1),
+    the authors' ``reported`` robust accuracy (a percentage string such as ``"53.42"``; ``None``:
+    keep the base card's) and a ``footnote`` (``None``: keep the base card's)."""
+
+    architecture: str = ""
+    link: str = ""
+    authors: str = ""
+    venue: str = ""
+    additional_data: bool = False
+    number_forward_passes: int = 1
+    reported: str | None = None
+    footnote: str | None = None
+
+    def replace(self, **changes: Any) -> CardDescription:
+        """A copy with ``changes`` applied (field names as above)."""
+        return replace(self, **changes)
+
+
+_DESCRIPTION_FIELDS = tuple(f.name for f in fields(CardDescription))
+
+
 def card_from_results(
     *,
     name: str,
@@ -85,21 +112,21 @@ def card_from_results(
     eps: float | str | None,
     clean_accuracy: float,
     robust_accuracy: float | None,
-    architecture: str = "",
-    link: str = "",
-    authors: str = "",
-    venue: str = "",
-    additional_data: bool = False,
-    number_forward_passes: int = 1,
-    reported: str | None = None,
-    footnote: str | None = None,
+    description: CardDescription | None = None,
     unreliable: bool = False,
     cross_class: dict | None = None,
     evaluation: dict | None = None,
     training: dict | None = None,
     base: Mapping | None = None,
+    **legacy: Any,
 ) -> dict:
     """Build (and validate) a card from measured accuracies (fractions in [0,1]).
+
+    ``description`` (:class:`CardDescription`) holds the descriptive fields; the old flat
+    keywords (``architecture``, ``link``, ``authors``, ``venue``, ``additional_data``,
+    ``number_forward_passes``, ``reported``, ``footnote``) still work with a
+    :class:`DeprecationWarning`; any other keyword raises :class:`TypeError`. Raises
+    :class:`CardError` for an unknown threat model or a card that breaks the schema.
 
     ``robust_accuracy`` is AutoAttack's (``autoattack_acc``); ``None`` for a card of scores only (a
     training run, a sweep without AutoAttack), which then carries its ``cross_class`` block (and
@@ -110,6 +137,18 @@ def card_from_results(
     ``reported`` keeps the authors' number from ``base`` unless given; ``unreliable`` sets
     RobustBench's flag. Keys are written in RobustBench's order, then our blocks.
     """
+    unknown = [k for k in legacy if k not in _DESCRIPTION_FIELDS]
+    if unknown:
+        raise TypeError(f"card_from_results() got an unexpected keyword argument {unknown[0]!r}")
+    description = description or CardDescription()
+    if legacy:
+        warnings.warn(f"card_from_results({', '.join(f'{k}=' for k in legacy)}) is deprecated: pass "
+                      f"description=CardDescription(...)", DeprecationWarning, stacklevel=2)
+        description = description.replace(**legacy)
+    d = asdict(description)
+    link, authors, venue, architecture = d["link"], d["authors"], d["venue"], d["architecture"]
+    additional_data, number_forward_passes = d["additional_data"], d["number_forward_passes"]
+    reported, footnote = d["reported"], d["footnote"]
     card: dict[str, Any] = {
         "link": link, "name": name, "authors": authors, "additional_data": bool(additional_data),
         "number_forward_passes": int(number_forward_passes), "dataset": dataset, "venue": venue,

@@ -4,18 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 
-from ..cards import (
-    CardError,
-    card_problems,
-    card_schema,
-    iter_card_files,
-    load_card,
-    read_card_json,
-    schema_path,
-)
+from ..cards import card_schema, card_table, check_card_files, load_card, schema_path
 from .common import model_id_arg, output_dir_arg, percent_arg, venue_arg
 
 
@@ -32,9 +23,10 @@ def register(subparsers, summary: str) -> None:
     v.add_argument("files", nargs="+", metavar="FILE", help="card files or folders")
     v.add_argument("-q", "--quiet", action="store_true", help="print only invalid cards")
     v.set_defaults(func=run_validate)
-    s = sub.add_parser("show", help="print a card as a readable summary",
-                       description="Print a card: RobustBench fields, the cross-class block "
-                       "(CAS, matrix) and the evaluation/training blocks.")
+    s = sub.add_parser("show", help="print a card as a readable table",
+                       description="Print a card as a table: RobustBench fields, the cross-class scores "
+                       "(CAS with its interval, matrix), then every block flattened into dotted keys "
+                       "(cross_class.attack.eps, evaluation.seconds, ...) with numbers formatted.")
     s.add_argument("file", metavar="FILE")
     s.add_argument("--json", action="store_true", help="print the validated card as JSON instead")
     s.set_defaults(func=run_show)
@@ -65,102 +57,26 @@ def register(subparsers, summary: str) -> None:
 
 
 def run_validate(args: argparse.Namespace) -> int:
-    files = iter_card_files(args.files)
-    if not files:
-        raise CardError(f"no card files found in {' '.join(args.files)}")
-    n_bad = 0
-    for path in files:
-        try:
-            problems = [f"{path}: field {p}" for p in card_problems(read_card_json(path))]
-        except CardError as err:  # unreadable or not JSON: the message starts with the path
-            problems = [str(err)]
-        except Exception as err:  # noqa: BLE001 - one file must never stop the check of the others
-            problems = [f"{path}: could not be checked ({type(err).__name__}: {str(err)[:200]})"]
-        if problems:
-            n_bad += 1
-            for problem in problems:
-                print(f"INVALID {problem}")
-        elif not args.quiet:
+    checked = check_card_files(args.files)
+    for path, problems in checked:
+        for problem in problems:
+            print(f"INVALID {problem}")
+        if not problems and not args.quiet:
             print(f"ok      {path}")
-    print(f"{len(files) - n_bad} of {len(files)} cards valid", file=sys.stderr)
+    n_bad = sum(1 for _, problems in checked if problems)
+    print(f"{len(checked) - n_bad} of {len(checked)} cards valid", file=sys.stderr)
     return 1 if n_bad else 0
 
 
-def _fmt(v) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, float):
-        return "nan" if math.isnan(v) else f"{v:.4g}"
-    return str(v)
-
-
 def render_card(card: dict) -> str:
-    """Human-readable text of a card (RobustBench fields, cross-class block, evaluation, training)."""
-    lines = [f"{card['name']}", "=" * min(len(card["name"]), 100)]
-    robust = card.get("autoattack_acc", card.get("corruptions_acc"))
-    label = "AutoAttack acc" if "autoattack_acc" in card else "corruptions acc"
-    rows = [
-        ("dataset", card["dataset"]), ("eps", card["eps"]), ("architecture", card["architecture"]),
-        ("clean acc", f"{card['clean_acc']} %"), (label, f"{robust} %"),
-        ("reported", card.get("reported") or "-"), ("additional data", card["additional_data"]),
-        ("passes per input", card["number_forward_passes"]), ("venue", card["venue"]),
-        ("link", card["link"] or "-"), ("authors", card["authors"] or "-"),
-    ]
-    for key in ("external", "unreliable", "footnote"):
-        if card.get(key) not in (None, ""):
-            rows.append((key, card[key]))
-    lines += [f"  {k:<16} {v}" for k, v in rows]
-    cc = card.get("cross_class")
-    if cc:
-        lines += ["", f"cross-class features (examples: {cc['attack'].get('name')}, n={cc['n_examples']})"]
-        lines += [f"  {k:<20} {_fmt(cc.get(k))}" + _interval_words(cc, k)
-                  for k in ("cas", "normalized_cas", "fsi", "clean_cas", "clean_normalized_cas", "clean_fsi")]
-        aa = cc.get("autoattack")
-        if isinstance(aa, dict):
-            lines.append(f"  {'cas (AA examples)':<20} {_fmt(aa.get('cas'))}")
-        lines += _matrix_lines(cc["matrix"], cc["class_names"])
-        if cc.get("pgd"):
-            p = cc["pgd"]
-            lines += ["", f"  PGD protocol ({p['attack'].get('name')}): CAS {_fmt(p['cas'])}, "
-                      f"normalized {_fmt(p.get('normalized_cas'))}, FSI {_fmt(p.get('fsi'))}"]
-    ev = card.get("evaluation")
-    if ev:
-        lines += ["", "evaluation"]
-        for k, v in ev.items():
-            if k == "package_versions":
-                v = ", ".join(f"{a} {b}" for a, b in v.items())
-            lines.append(f"  {k:<20} {_fmt(v)}")
-    tr = card.get("training")
-    if tr:
-        lines += ["", "training"]
-        for k, v in tr.items():
-            lines.append(f"  {k:<20} {json.dumps(v) if isinstance(v, dict) else _fmt(v)}")
-    return "\n".join(lines)
+    """Deprecated: :func:`rb_crossclass.cards.card_table`."""
+    import warnings
 
+    from ..cards import card_table
 
-def _interval_words(cc: dict, key: str) -> str:
-    """``  (95% CI low-high)`` of a cross-class score, the withheld words, or nothing."""
-    from ..crossclass.uncertainty import shown_cas_interval
-
-    ci = shown_cas_interval(cc, key) if key in ("cas", "clean_cas") else None
-    if isinstance(ci, str):
-        return f"  (95% CI {ci})"
-    return f"  (95% CI {_fmt(ci[0])}-{_fmt(ci[1])})" if ci else ""
-
-
-def _matrix_lines(matrix: list[list], names: list[str]) -> list[str]:
-    if len(names) > 20:
-        return [f"  matrix           {len(names)}x{len(names)} (use --json to see it)"]
-    from ..cards.matrices import matrix_array
-
-    matrix = [[None if v != v else v for v in row] for row in matrix_array(matrix).tolist()]
-    short = [n[:5] for n in names]
-    out = ["", "  attribution matrix C[i,j] = cos(A_i, A_j)",
-           "  " + " " * 6 + "".join(f"{s:>6}" for s in short)]
-    for s, row in zip(short, matrix, strict=True):
-        cells = "".join(f"{'  nan' if v is None else f'{v:6.2f}':>6}" for v in row)
-        out.append(f"  {s:<6}{cells}")
-    return out
+    warnings.warn("rb_crossclass.commands.card.render_card is deprecated: use rb_crossclass.cards.card_table",
+                  DeprecationWarning, stacklevel=2)
+    return card_table(card)
 
 
 def run_show(args: argparse.Namespace) -> int:
@@ -168,7 +84,7 @@ def run_show(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(card, indent=2, ensure_ascii=False))
     else:
-        print(render_card(card))
+        print(card_table(card))
     return 0
 
 

@@ -1,22 +1,27 @@
 """CLI arguments shared by subcommands (model source, dataset, threat model, compute, figures),
-checked at parse time, and the two things every model command does with them: read the data and
-build the model."""
+checked at parse time, and their translation into the library's objects (:func:`model_spec`,
+:func:`compute_settings`, :func:`figure_style`).
+
+Nothing heavy is imported at module level (``rb-crossclass --help`` stays fast): torch, numpy and
+matplotlib come with the library functions a command calls, imported inside the functions.
+``core`` modules are the exception to the commands' import rule (``tests/test_architecture.py``):
+they are the torch-free vocabulary (ε, dataset names, model IDs) the argument types check against.
+"""
 
 from __future__ import annotations
 
 import argparse
-import logging
+import functools
 import os
 import re
-from dataclasses import replace
+import warnings
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-import torch
-
-from ..core.datasets import KNOWN_DATASETS, DatasetInfo
+from ..core.datasets import KNOWN_DATASETS
 from ..core.errors import RBCrossclassError
 from ..core.io import dangerous_output_dir
 from ..core.names import check_model_id
-from ..core.runtime import resolve_device
 from ..core.threat import (
     NORMS,
     ThreatModelError,
@@ -26,14 +31,25 @@ from ..core.threat import (
     format_eps,
     parse_eps,
 )
-from ..data import Split, open_split
-from ..figures import FORMATS, FigureStyle
-from ..models import FeatureClassifier, SourceOptions, create_model_source
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from ..crossclass import ComputeSettings
+    from ..figures import FigureStyle
+    from ..models import ModelSpec
 
 
 # --------------------------------------------------------------------------- argument types
+def _arg_type(check: Callable[[str], Any]) -> Callable[[str], Any]:
+    """``check`` as an argparse type: a library error becomes argparse's one-line error."""
+    @functools.wraps(check)
+    def arg_type(text: str) -> Any:
+        try:
+            return check(text)
+        except RBCrossclassError as err:
+            raise argparse.ArgumentTypeError(str(err)) from err
+    return arg_type
+
+
 def int_arg(text: str) -> int:
     """A whole number written in ASCII digits, optionally signed (argparse type). ``int()`` alone
     also takes other scripts' digits ('８') and underscores ('1_0')."""
@@ -81,47 +97,39 @@ def venue_arg(text: str) -> str:
     return " ".join(words)
 
 
+@_arg_type
 def dpi_arg(text: str) -> int:
     """A figure resolution in dots per inch, 20 to 1200 (argparse type)."""
-    value = positive_int(text)
-    try:
-        FigureStyle(dpi=value)
-    except RBCrossclassError as err:
-        raise argparse.ArgumentTypeError(str(err)) from err
-    return value
+    from ..figures import FigureStyle
+
+    return FigureStyle(dpi=positive_int(text)).dpi
 
 
+@_arg_type
 def eps_arg(text: str) -> float:
     """ε as ``8/255`` or ``0.0314`` (argparse type; finite, >= 0)."""
-    try:
-        return parse_eps(text)
-    except RBCrossclassError as err:
-        raise argparse.ArgumentTypeError(str(err)) from err
+    return parse_eps(text)
 
 
+@_arg_type
 def attack_eps_arg(text: str) -> float:
     """ε of an attack: as :func:`eps_arg`, and > 0 (argparse type)."""
-    try:
-        return check_attack_eps(parse_eps(text))
-    except RBCrossclassError as err:
-        raise argparse.ArgumentTypeError(str(err)) from err
+    return check_attack_eps(parse_eps(text))
 
 
+@_arg_type
 def eps_string_arg(text: str) -> str:
     """ε kept in RobustBench's string form (``8/255``, ``0.5``) for cards, > 0 (argparse type)."""
-    try:
-        check_attack_eps(parse_eps(text))
-        return format_eps(text)
-    except RBCrossclassError as err:
-        raise argparse.ArgumentTypeError(str(err)) from err
+    check_attack_eps(parse_eps(text))
+    return format_eps(text)
 
 
+@_arg_type
 def device_arg(text: str) -> str:
     """A device string that exists on this machine (argparse type)."""
-    try:
-        resolve_device(text)
-    except RBCrossclassError as err:
-        raise argparse.ArgumentTypeError(str(err)) from err
+    from ..core.runtime import resolve_device  # torch: only when the flag is given
+
+    resolve_device(text)
     return text
 
 
@@ -155,12 +163,10 @@ def dataset_label(text: str) -> str:
     return text
 
 
+@_arg_type
 def model_id_arg(text: str) -> str:
     """A model ID usable as a file name (argparse type)."""
-    try:
-        return check_model_id(text)
-    except RBCrossclassError as err:
-        raise argparse.ArgumentTypeError(str(err)) from err
+    return check_model_id(text)
 
 
 # --------------------------------------------------------------------------- argument groups
@@ -216,6 +222,8 @@ def add_device_args(p: argparse.ArgumentParser, batch_help: str | None = None,
 
 
 def add_figure_args(p: argparse.ArgumentParser) -> None:
+    from ..figures import FORMATS
+
     g = p.add_argument_group("figures")
     g.add_argument("--format", dest="figure_format", choices=FORMATS, default="png",
                    help="file format of the figures (default png)")
@@ -224,7 +232,28 @@ def add_figure_args(p: argparse.ArgumentParser) -> None:
 
 
 def figure_style(args: argparse.Namespace) -> FigureStyle:
+    """``--format`` and ``--dpi`` as a :class:`~rb_crossclass.figures.FigureStyle`."""
+    from ..figures import FigureStyle
+
     return FigureStyle(format=args.figure_format, dpi=args.dpi)
+
+
+def model_spec(args: argparse.Namespace) -> ModelSpec:
+    """The model flags (:func:`add_model_args`, ``--seed``) as a :class:`~rb_crossclass.models.ModelSpec`."""
+    from ..models import ModelSpec
+
+    return ModelSpec(source=args.model, checkpoint=args.checkpoint, num_classes=args.num_classes,
+                     img_size=args.img_size, cifar_stem=False if args.no_cifar_stem else None,
+                     model_dir=args.model_dir, head=args.head, seed=int(getattr(args, "seed", 0) or 0))
+
+
+def compute_settings(args: argparse.Namespace, **more: Any) -> ComputeSettings:
+    """The compute flags (:func:`add_device_args`; ``--device`` unset = CUDA when available) and
+    ``more`` fields (e.g. ``compile``) as a :class:`~rb_crossclass.crossclass.ComputeSettings`."""
+    from ..crossclass import ComputeSettings
+
+    return ComputeSettings(device=args.device, bf16=bool(args.bf16), channels_last=args.channels_last,
+                           batch_size=args.batch_size, **more)
 
 
 def resolve_eps(args: argparse.Namespace) -> float:
@@ -237,55 +266,42 @@ def resolve_eps(args: argparse.Namespace) -> float:
         raise ThreatModelError(f"--eps: {err}") from None
 
 
-# --------------------------------------------------------------------------- data and model
-def read_test_split(args: argparse.Namespace) -> Split:
-    """The first ``--n-examples`` test points of ``--dataset`` and their facts (read once)."""
+# --------------------------------------------------------------------------- deprecated
+def _deprecated(old: str, new: str) -> None:
+    warnings.warn(f"rb_crossclass.commands.common.{old} is deprecated: use {new}", DeprecationWarning,
+                  stacklevel=3)
+
+
+def read_test_split(args: argparse.Namespace):  # noqa: ANN201 - returns rb_crossclass.data.Split
+    """Deprecated: :func:`rb_crossclass.data.open_split` with the flags' values."""
+    from ..data import open_split
+
+    _deprecated("read_test_split", "rb_crossclass.data.open_split")
     rb_name = args.model.split(":", 1)[1] if args.model.startswith("robustbench:") else None
     return open_split(args.dataset, "test", args.n_examples, args.data_dir, dataset_name=args.dataset_name,
-                      model_name=rb_name, threat_model=getattr(args, "threat_model", "Linf"))
+                      model_name=rb_name,
+                      threat_model=getattr(args, "threat_model", "Linf"))
 
 
-def build_model(args: argparse.Namespace, info: DatasetInfo,
-                threat_model: str | None = None) -> FeatureClassifier:
-    """The model of ``--model``; sizes default to the dataset's, and a model whose class count
-    differs from the data's is refused, saying where each number came from."""
-    opts = SourceOptions(
-        num_classes=args.num_classes or info.num_classes,
-        in_chans=info.shape[0],
-        img_size=args.img_size or info.shape[1],
-        dataset=info.name if info.name in KNOWN_DATASETS else None,
-        threat_model=threat_model or getattr(args, "threat_model", "Linf"),
-        cifar_stem=False if args.no_cifar_stem else None,
-        model_dir=args.model_dir,
-        checkpoint=args.checkpoint,
-        head_name=args.head,
-        seed=int(getattr(args, "seed", 0) or 0),
-    )
-    return create_model_source(args.model, opts)
+def build_model(args: argparse.Namespace, info, threat_model: str | None = None):  # noqa: ANN001, ANN201
+    """Deprecated: :func:`rb_crossclass.models.build_model_for_data`."""
+    from ..models import build_model_for_data
+
+    _deprecated("build_model", "rb_crossclass.models.build_model_for_data")
+    return build_model_for_data(model_spec(args), info, threat_model or getattr(args, "threat_model", "Linf"))
 
 
-def reconcile_classes(model: FeatureClassifier, info: DatasetInfo, dataset: str) -> DatasetInfo:
-    """The data's facts with the model's class count K: a K only inferred from the labels yields
-    to the model's head (a partial file may lack the top classes); a declared K that differs from
-    the head is an error saying where each number came from."""
-    if model.num_classes == info.num_classes:
-        return info
-    if info.num_classes_inferred and model.num_classes > info.num_classes:
-        log.warning("using the model's %d classes (its head) instead of %d inferred from the labels of %s",
-                    model.num_classes, info.num_classes, dataset)
-        names = tuple(str(i) for i in range(model.num_classes))
-        return replace(info, num_classes=model.num_classes, class_names=names,
-                       num_classes_source=f"the model's head {tuple(model.head.weight.shape)}",
-                       num_classes_inferred=False)
-    raise RBCrossclassError(
-        f"the model has {model.num_classes} classes (its head {tuple(model.head.weight.shape)}) but "
-        f"{dataset[:200]} has {info.num_classes} ({info.num_classes_source})"
-    )
+def reconcile_classes(model, info, dataset: str):  # noqa: ANN001, ANN201
+    """Deprecated: :func:`rb_crossclass.models.reconcile_classes`."""
+    from ..models import reconcile_classes as reconcile
+
+    _deprecated("reconcile_classes", "rb_crossclass.models.reconcile_classes")
+    return reconcile(model, info, dataset)
 
 
-def prepare_for_device(model: FeatureClassifier, device: torch.device,
-                       channels_last: bool = False) -> FeatureClassifier:
-    model = model.to(device).eval()
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    return model
+def prepare_for_device(model, device, channels_last: bool = False):  # noqa: ANN001, ANN201
+    """Deprecated: :func:`rb_crossclass.models.prepare_for_device`."""
+    from ..models import prepare_for_device as prepare
+
+    _deprecated("prepare_for_device", "rb_crossclass.models.prepare_for_device")
+    return prepare(model, device, channels_last)

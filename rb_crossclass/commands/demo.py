@@ -6,8 +6,6 @@ import argparse
 import logging
 import time
 
-import torch
-
 from .common import output_dir_arg
 
 log = logging.getLogger("rb_crossclass.demo")
@@ -30,19 +28,9 @@ def register(subparsers, summary: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..demo import STAGES, DemoConfig, run_demo
+    from ..demo import DemoConfig, report_lines, run_demo
 
     start = time.perf_counter()
     res = run_demo(args.out, DemoConfig(seed=args.seed), log=log.info, progress=not args.no_progress)
-    print(f"rb-crossclass demo: {len(res.stages_done)}/{len(STAGES)} stages in "
-          f"{time.perf_counter() - start:.0f}s ({torch.get_num_threads()} CPU thread(s)), "
-          f"outputs in {res.out_dir}/")
-    for stage, path in res.outputs.items():
-        print(f"  {stage:<20} {path}")
-    print("inputs:")
-    for what, where in res.inputs.items():
-        print(f"  {what:<20} {where}")
-    print("summary:")
-    for line in res.summary:
-        print(f"  {line}")
+    print("\n".join(report_lines(res, time.perf_counter() - start)))
     return 0

@@ -7,49 +7,23 @@ batches; rank 0 writes the result, identical to a single-process run).
 from __future__ import annotations
 
 import argparse
-import logging
-import os
-import urllib.error
-import urllib.request
-from pathlib import Path
 
-from ..cards import CardError, load_card, official_card_path, parse_card, write_card
-from ..core.datasets import KNOWN_DATASETS
-from ..core.io import atomic_write_json
-from ..core.names import model_id_from_source
-from ..core.runtime import distributed, require_bf16
-from ..evaluate import (
-    AA_ATTACKS,
-    DEFAULT_BATCH_SIZE,
-    VERSIONS,
-    AutoAttackConfig,
-    EvaluateError,
-    evaluate_model,
-    result_card,
-    summary_table,
-)
+from ..evaluate import AA_ATTACKS, DEFAULT_BATCH_SIZE, VERSIONS
 from .common import (
     add_data_args,
     add_device_args,
     add_model_args,
     add_threat_args,
-    build_model,
+    compute_settings,
     dataset_label,
     model_id_arg,
+    model_spec,
     output_dir_arg,
     percent_arg,
     positive_int,
-    prepare_for_device,
-    read_test_split,
-    reconcile_classes,
     resolve_eps,
     venue_arg,
 )
-
-log = logging.getLogger(__name__)
-
-OFFICIAL_URL_ENV = "RB_CROSSCLASS_OFFICIAL_URL"
-OFFICIAL_URL = "https://raw.githubusercontent.com/RobustBench/robustbench/master/model_info"
 
 
 def register(subparsers, summary: str) -> None:
@@ -113,93 +87,26 @@ def register(subparsers, summary: str) -> None:
     p.set_defaults(func=run)
 
 
-def fetch_official_card(dataset: str, threat_model: str, name: str, timeout: float = 15.0) -> dict:
-    """Download an official card from RobustBench's GitHub (``RB_CROSSCLASS_OFFICIAL_URL`` overrides
-    the base URL); a clear error offline."""
-    base = os.environ.get(OFFICIAL_URL_ENV, OFFICIAL_URL).rstrip("/")
-    url = f"{base}/{dataset}/{threat_model}/{name}.json"
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - fixed https base
-            text = resp.read().decode("utf-8")
-    except (urllib.error.URLError, OSError, ValueError) as err:
-        raise EvaluateError(
-            f"--from-official: could not download {url} ({err}); offline, pass --official-cards DIR "
-            "(a clone's robustbench/model_info) instead"
-        ) from err
-    return parse_card(text, url)
-
-
-def _base_card(args, dataset: str, rb_name: str | None, card_name: str, data_name: str) -> dict | None:
-    if (args.from_official or args.official_cards) and data_name.startswith("npz:"):
-        raise EvaluateError(f"--official-cards/--from-official: which dataset does {args.dataset} hold? "
-                            "pass --dataset-name (cifar10, cifar100, imagenet) so the right card is found")
-    if args.from_official:
-        if rb_name is None:
-            raise EvaluateError("--from-official needs a robustbench:<Name> model")
-        return fetch_official_card(dataset, args.threat_model, rb_name)
-    if not args.official_cards:
-        return None
-    from ..compat import official_cards_dir
-
-    folder = official_cards_dir(args.official_cards)
-    path = official_card_path(folder, dataset, args.threat_model, rb_name or card_name)
-    if path.is_file():
-        return load_card(path)
-    if rb_name is not None:
-        raise CardError(f"{path}: no official card for robustbench:{rb_name} in {folder}")
-    log.info("no official card %s: the card is filled from the flags", path)
-    return None
-
-
 def run(args: argparse.Namespace) -> int:
-    from ..core.io import check_output_dir
+    from ..evaluate import AutoAttackConfig, evaluate_source, summary_table
 
-    check_output_dir(args.out)  # before any data is read or a model is built
-    if args.state:
-        check_output_dir(args.state, "--state")
     config = AutoAttackConfig(norm=args.threat_model, eps=resolve_eps(args), version=args.aa_version,
                               attacks=tuple(args.attacks) if args.attacks else None,
                               batch_size=args.batch_size or DEFAULT_BATCH_SIZE, seed=args.seed)
-    card_name = args.card_name or model_id_from_source(args.model)
-    if args.dataset_name is None and args.card_dataset in KNOWN_DATASETS:
-        args.dataset_name = args.card_dataset
-    with distributed(args.device) as (ranks, device):
-        if args.bf16:
-            require_bf16(device, "--bf16")  # before the data and the model are read
-        split = read_test_split(args)
-        card_dataset = args.card_dataset or split.info.card_name
-        rb_name = args.model.split(":", 1)[1] if args.model.startswith("robustbench:") else None
-        base = _base_card(args, card_dataset, rb_name, card_name, split.info.name) if ranks.main else None
-        if not ranks.main:
-            ranks.barrier()  # rank 0 builds first (a robustbench download happens once)
-        model = build_model(args, split.info)
-        if ranks.main:
-            ranks.barrier()
-        info = reconcile_classes(model, split.info, args.dataset)
-        model = prepare_for_device(model, device, args.channels_last)
-        result = evaluate_model(
-            model, split.x, split.y, config, device=device, state_dir=args.state,
-            class_names=info.class_names, cas=not args.no_cas, pgd=not args.no_pgd,
-            score_batch_size=args.score_batch_size, score_bf16=args.bf16, model_name=args.model,
-            dataset=card_dataset,
-            progress=not args.no_progress, ranks=ranks, aa_exact=args.aa_exact,
-        )
-        if not ranks.main:
-            return 0
-        out = Path(args.out)
-        descriptive = {k: getattr(args, k) for k in ("link", "authors", "venue", "reported", "footnote")
-                       if getattr(args, k) is not None}
-        if args.additional_data:
-            descriptive["additional_data"] = True
-        title = args.title or (base["name"] if base else card_name)
-        if args.architecture is not None:
-            descriptive["architecture"] = args.architecture
-        if base:  # flags given on the command line win over the official card's fields
-            base = {**base, **descriptive, "name": title}
-        card = result_card(result, name=title, dataset=card_dataset, base=base, **descriptive)
-        atomic_write_json(out / "eval.json", result.to_dict())
-        card_path = out / f"{card_name}.json"
-        write_card(card, card_path)
-        print(summary_table(result))
-        print(f"wrote {out / 'eval.json'} and {card_path}")
-        return 0
+    descriptive = {k: getattr(args, k) for k in ("link", "authors", "venue", "reported", "footnote")
+                   if getattr(args, k) is not None}
+    if args.additional_data:
+        descriptive["additional_data"] = True
+    if args.architecture is not None:
+        descriptive["architecture"] = args.architecture
+    run = evaluate_source(
+        model_spec(args), args.dataset, args.out, config, dataset_name=args.dataset_name,
+        data_dir=args.data_dir, n_examples=args.n_examples,
+        compute=compute_settings(args).replace(batch_size=args.score_batch_size), state_dir=args.state,
+        aa_exact=args.aa_exact, cas=not args.no_cas, pgd=not args.no_pgd, progress=not args.no_progress,
+        card_name=args.card_name, card_dataset=args.card_dataset, title=args.title, descriptive=descriptive,
+        official_cards=args.official_cards, from_official=args.from_official)
+    if run is not None:
+        print(summary_table(run.result))
+        print(f"wrote {run.eval_path} and {run.card_path}")
+    return 0

@@ -6,6 +6,8 @@
   given adversarial examples), optionally sharded over ``torchrun`` ranks;
 - :mod:`.compute` — how a pass computes (device defaults, channels_last, folded batch norms,
   compile, bf16), kept apart from what it computes;
+- :mod:`.record` — the ``crossclass.json`` record and its summary; :mod:`.job` — one scoring run
+  from names to files (:func:`score_source`, what ``rb-crossclass score`` runs);
 - :mod:`.reference` — the paper's own (slow) algorithm, kept only for cross-checks in tests and
   benchmarks.
 """
@@ -16,13 +18,19 @@ from ..core.lazy import lazy_exports
 
 __all__ = [
     "AttributionAccumulator",
+    "ComputeSettings",
     "ReferenceResult",
     "ScoreResult",
+    "ScoreRun",
     "ScoringError",
+    "accuracy_interval",
     "attribution_matrix",
+    "bootstrap_cas",
     "cas",
     "class_attribution_vectors",
+    "crossclass_record",
     "feature_sharing_index",
+    "load_compare",
     "merge_results",
     "normalized_cas",
     "per_class_block",
@@ -33,13 +41,15 @@ __all__ = [
     "result_from_accumulators",
     "score_examples",
     "score_model",
+    "score_source",
+    "score_summary_lines",
     "top_shared_pairs",
     "valid_classes",
-    "accuracy_interval",
-    "bootstrap_cas",
 ]
 
 if TYPE_CHECKING:
+    from .compute import ComputeSettings
+    from .job import ScoreRun, score_source
     from .metric import (
         AttributionAccumulator,
         attribution_matrix,
@@ -52,6 +62,7 @@ if TYPE_CHECKING:
         valid_classes,
     )
     from .per_class import per_class_block, per_class_from_flags
+    from .record import crossclass_record, load_compare, score_summary_lines
     from .reference import ReferenceResult, reference_cas, reference_pgd
     from .scoring import (
         ScoreResult,
@@ -62,5 +73,6 @@ if TYPE_CHECKING:
         score_model,
     )
     from .uncertainty import accuracy_interval, bootstrap_cas
+
 
 lazy_exports(__name__)

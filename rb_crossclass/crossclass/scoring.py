@@ -22,7 +22,7 @@ compute each sample alike); channels_last (another summation order) and folding 
 association of the same products) change a forward's outputs by float32 rounding only (clean CAS
 by ~2e-7 on a ResNet-18), which PGD's sign steps can turn into different pixels of some
 adversarial examples. ``--no-channels-last --no-fold-bn`` (``channels_last=False,
-fold_bn=False``) gives the plain NCHW numbers. ``autocast`` (bf16, refused where the hardware
+fold_bn=False``) gives the plain NCHW numbers. ``bf16`` (refused where the hardware
 lacks it) and ``compile`` (``torch.compile`` of the attack step) are opt-in.
 """
 
@@ -33,6 +33,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
@@ -43,9 +44,11 @@ from ..core.runtime import Ranks
 from .compute import (
     CPU_BATCH_SIZE,
     GPU_BATCH_SIZE,
+    ComputeSettings,
     PassModels,
     PassSettings,
     compile_errors,
+    compute_from_legacy,
     default_batch_size,
     forward_features,
     pad_batch,
@@ -285,7 +288,7 @@ def _check_data(x: torch.Tensor, y: torch.Tensor, num_classes: int) -> None:
 
 def _bf16_mark(compute: PassSettings) -> dict:
     """``{"bf16": True}`` for a bf16 pass, so every record of its scores (JSON, card) says so."""
-    return {"bf16": True} if compute.autocast else {}
+    return {"bf16": True} if compute.bf16 else {}
 
 
 def _run_pass(model: nn.Module, x: torch.Tensor, y: torch.Tensor, adv_fn: AdvFn | None, *,
@@ -321,7 +324,7 @@ def _run_pass(model: nn.Module, x: torch.Tensor, y: torch.Tensor, adv_fn: AdvFn 
                     skip_fn(xb)
                 continue
             yb = y[start:end].to(device, torch.int64, non_blocking=True)
-            logits_c, feats_c = forward_features(models.eager, xb, compute.autocast)
+            logits_c, feats_c = forward_features(models.eager, xb, compute.bf16)
             clean.update(feats_c, weight, yb)
             correct[0] += torch.bincount(yb[logits_c.argmax(1) == yb], minlength=k)
             advance = _BatchProgress(bar, end - start)
@@ -392,25 +395,25 @@ def _cas_intervals(points: list, weight: torch.Tensor, ranks: Ranks, seed: int) 
             "bootstrap_resamples": DEFAULT_RESAMPLES}
 
 
+_SCORE_MODEL_LEGACY = ("batch_size", "device", "autocast", "channels_last", "compile", "fold_bn")
+_SCORE_EXAMPLES_LEGACY = ("batch_size", "device", "autocast", "channels_last", "fold_bn")
+
+
 def score_model(
     model: nn.Module,
     x: torch.Tensor,
     y: torch.Tensor,
     *,
     attack: PGDConfig | None,
-    batch_size: int | None = None,
-    device: str | torch.device = "cpu",
+    compute: ComputeSettings | None = None,
     seed: int = 0,
-    autocast: bool = False,
-    channels_last: bool | None = None,
     class_names: Sequence[str] | None = None,
     progress: bool = True,
     keep_adversarial: bool = False,
     ranks: Ranks | None = None,
     intervals: bool = False,
-    compile: bool = False,
-    fold_bn: bool = True,
     desc: str = "score",
+    **legacy: Any,
 ) -> ScoreResult:
     """Clean and adversarial cross-class scores of ``model`` on ``x: [N,C,H,W]`` in [0,1], ``y: [N]``.
 
@@ -421,25 +424,27 @@ def score_model(
     one generator on ``device`` seeded with ``seed``: same seed, batch size, memory format,
     threads and device give the same result.
 
-    ``batch_size``: ``None`` = :func:`default_batch_size` of the device. ``channels_last``:
-    ``None`` = :func:`~rb_crossclass.core.runtime.prefers_channels_last` (on for conv models on
-    CPU and CUDA). ``fold_bn``: run a copy of the model with its eval-mode batch norms folded into
-    the convolutions before them (:func:`~rb_crossclass.models.fold.fold_batch_norms`; checked on
-    a probe batch, the model itself is untouched). ``autocast``: forwards and input-backwards in
-    bf16 (raises :class:`~rb_crossclass.core.runtime.Bf16UnsupportedError` where the device lacks
-    native bf16).
-    ``compile``: ``torch.compile`` the attack's forward and input-backward (one compilation for
-    the batch shape, the last batch padded to it; 40–65 s measured for a ResNet-18 on this
-    project's 2-core CPU, and its steps were no faster than eager's there (README "Benchmarks");
-    float rounding differs from eager). ``keep_adversarial``
+    ``compute`` (:class:`~rb_crossclass.crossclass.compute.ComputeSettings`, default: CPU and
+    the defaults): device, batch size (``None`` = :func:`default_batch_size` of the device),
+    channels_last (``None`` = :func:`~rb_crossclass.core.runtime.prefers_channels_last`), ``fold_bn``
+    (a copy of the model with its eval-mode batch norms folded, checked on a probe batch; the
+    model itself is untouched), ``bf16`` (raises
+    :class:`~rb_crossclass.core.runtime.Bf16UnsupportedError` where the device lacks native bf16),
+    ``compile`` (``torch.compile`` of the attack's forward and input-backward: one compilation
+    for the batch shape, the last batch padded to it; 40–65 s measured for a ResNet-18 on this
+    project's 2-core CPU, no faster than eager there; float rounding differs from eager).
+    The old flat keywords (``batch_size``, ``device``, ``autocast``, ``channels_last``,
+    ``compile``, ``fold_bn``) still work with a :class:`DeprecationWarning`; any other keyword
+    raises :class:`TypeError`. ``keep_adversarial``
     stores the adversarial examples (CPU) on ``result.x_adv``. ``ranks`` shards the batches over
     ``torchrun`` ranks (every rank returns the one-process result); ``desc`` labels the
     progress bar. Accuracies always carry
     Wilson 95 % intervals; ``intervals`` adds bootstrap intervals of CAS (it keeps every point's
     features, ``[N,D]`` floats, until the end of the pass).
     """
+    settings = compute_from_legacy(compute, legacy, "score_model", _SCORE_MODEL_LEGACY)
     _check_model(model)
-    compute = resolve_settings(model, device, batch_size, channels_last, autocast, compile, fold_bn)
+    compute = resolve_settings(model, settings)
     device = compute.device
     attack_info = None
     adv_fn: AdvFn | None = None
@@ -458,7 +463,7 @@ def score_model(
             if compute.compile and n < shape_batch:  # pad, so the last batch does not recompile
                 xb, yb = pad_batch(xb, shape_batch), pad_batch(yb, shape_batch)
             with compile_errors(compute.compile):
-                res = pgd(models.attack, xb, yb, attack, generator=generator, autocast=compute.autocast,
+                res = pgd(models.attack, xb, yb, attack, generator=generator, autocast=compute.bf16,
                           return_features=True, on_step=lambda: advance(share))
             return res.x_adv[:n], res.logits[:n], res.features[:n]
 
@@ -476,33 +481,34 @@ def score_examples(
     x_adv: torch.Tensor,
     y: torch.Tensor,
     *,
-    batch_size: int | None = None,
-    device: str | torch.device = "cpu",
+    compute: ComputeSettings | None = None,
     class_names: Sequence[str] | None = None,
     progress: bool = True,
     attack: dict | None = None,
-    autocast: bool = False,
-    channels_last: bool | None = None,
     ranks: Ranks | None = None,
     intervals: bool = False,
     seed: int = 0,
-    fold_bn: bool = True,
+    **legacy: Any,
 ) -> ScoreResult:
     """Scores from adversarial examples made by the caller (e.g. AutoAttack's output).
 
     ``x_clean``, ``x_adv``: ``[N,C,H,W]`` in [0,1] (``x_adv[n]`` is the adversarial example of
     ``x_clean[n]``), ``y: [N]``. ``attack`` is recorded as given (e.g. ``{"name": "autoattack",
-    ...}``). ``batch_size``, ``channels_last`` and ``autocast`` as in :func:`score_model`; given
-    the same examples and settings as :func:`score_model`, the result is identical to it.
+    ...}``). ``compute`` as in :func:`score_model` (``compile`` does not apply: there is no attack
+    step); given the same examples and settings as :func:`score_model`, the result is identical
+    to it. The old flat keywords (``batch_size``, ``device``, ``autocast``, ``channels_last``,
+    ``fold_bn``) still work with a :class:`DeprecationWarning`. Raises :class:`ScoringError` when
+    ``x_adv`` and ``x_clean`` differ in shape.
     """
+    settings = compute_from_legacy(compute, legacy, "score_examples", _SCORE_EXAMPLES_LEGACY)
     if x_adv.shape != x_clean.shape:
         raise ScoringError(f"x_adv {tuple(x_adv.shape)} and x_clean {tuple(x_clean.shape)} differ in shape")
     _check_model(model)
-    compute = resolve_settings(model, device, batch_size, channels_last, autocast, fold_bn=fold_bn)
+    compute = resolve_settings(model, settings.replace(compile=False))
 
     def adv_fn(models, xb, yb, start, end, advance):
         xa = to_device(x_adv[start:end], compute.device, compute.channels_last)
-        logits, feats = forward_features(models.eager, xa, compute.autocast)
+        logits, feats = forward_features(models.eager, xa, compute.bf16)
         return xa, logits, feats
 
     return _run_pass(model, x_clean, y, adv_fn, compute=compute, class_names=class_names,

@@ -14,12 +14,13 @@ import torch
 from torch import nn
 
 from ..attacks import PGDConfig
-from ..cards import card_from_results, protocol_block
+from ..cards import CardDescription, card_from_results, protocol_block
 from ..cards.flags import pack_flags
 from ..core.provenance import now_iso, package_versions
-from ..core.runtime import Ranks
+from ..core.runtime import Ranks, resolve_device
 from ..core.threat import format_eps
 from ..crossclass import accuracy_interval, per_class_from_flags, score_examples, score_model
+from ..crossclass.compute import ComputeSettings, compute_from_legacy
 from ..crossclass.per_class import worst_class_words
 from ..crossclass.uncertainty import shown_cas_interval
 from .autoattack import run_autoattack
@@ -128,18 +129,17 @@ def evaluate_model(
     y: torch.Tensor,
     config: AutoAttackConfig,
     *,
-    device: str | torch.device = "cpu",
+    compute: ComputeSettings | None = None,
     state_dir: str | os.PathLike | None = None,
     class_names: Sequence[str] | None = None,
     cas: bool = True,
     pgd: bool = True,
-    score_batch_size: int | None = None,
-    score_bf16: bool = False,
     model_name: str = "model",
     dataset: str = "",
     progress: bool = True,
     ranks: Ranks | None = None,
     aa_exact: bool = False,
+    **legacy: Any,
 ) -> EvalResult:
     """Clean + AutoAttack accuracy of ``model`` on ``x: [N,C,H,W]`` in [0,1], ``y: [N]``, per class
     and with 95 % intervals, and (``cas``) the cross-class scores of the paper's PGD-20 protocol
@@ -150,15 +150,30 @@ def evaluate_model(
     same result; ``state_dir`` makes the run resumable (see :class:`EvalState`). ``aa_exact``
     hands pyautoattack the model as it is (bare pyautoattack's arithmetic) instead of its faster
     form (:func:`~rb_crossclass.evaluate.attack_model.attack_model`).
+
+    ``compute`` (:class:`~rb_crossclass.crossclass.compute.ComputeSettings`): ``device``;
+    ``batch_size`` of the scoring passes (``None`` = AutoAttack's, ``config.batch_size``); ``bf16``
+    for the scoring passes only (AutoAttack stays float32, RobustBench's protocol);
+    ``channels_last=True`` puts the model in channels_last before AutoAttack (the scoring passes
+    keep their own default, :func:`~rb_crossclass.core.runtime.prefers_channels_last`); ``threads``
+    as in ``ComputeSettings``. The old keywords ``device``, ``score_batch_size`` and ``score_bf16``
+    still work with a :class:`DeprecationWarning`. Raises :class:`EvaluateError` for empty or
+    mismatched ``x``/``y`` or inputs outside [0,1].
     """
+    compute = compute_from_legacy(compute, legacy, "evaluate_model",
+                                  ("device", "score_batch_size", "score_bf16"))
     if x.shape[0] != y.shape[0] or x.shape[0] == 0:
         raise EvaluateError(f"x has {x.shape[0]} points and y {y.shape[0]}: need the same, non-zero")
     if float(x.min()) < 0 or float(x.max()) > 1:
         raise EvaluateError("inputs must lie in [0,1] (normalization belongs inside the model)")
     ranks = ranks or Ranks.current()
-    device = torch.device(device)
+    compute.apply_threads()
+    auto = compute.device is None or compute.device == "auto"
+    device = resolve_device(None) if auto else torch.device(compute.device)
     x, y = x.contiguous(), y.contiguous()
     model = model.eval()
+    if compute.channels_last:
+        model = model.to(memory_format=torch.channels_last)
     t_start = time.perf_counter()
     state = None
     if state_dir is not None:
@@ -173,8 +188,10 @@ def evaluate_model(
     cross = cross_pgd = None
     if cas:
         cross, cross_pgd = _cross_class_scores(
-            model, x, y, outcome, config, stages, pgd=pgd, batch_size=score_batch_size or config.batch_size,
-            device=device, class_names=class_names, progress=progress, ranks=ranks, autocast=score_bf16)
+            model, x, y, outcome, config, stages, pgd=pgd,
+            compute=ComputeSettings(device=device, batch_size=compute.batch_size or config.batch_size,
+                                    bf16=compute.bf16),
+            class_names=class_names, progress=progress, ranks=ranks)
     clean_correct = int(outcome.clean_flags.sum())
     robust_correct = int(outcome.robust_flags.sum())
     meta = getattr(model, "meta", {}) or {}
@@ -197,28 +214,28 @@ def evaluate_model(
         randomized=bool(meta.get("randomized", False)), diagnostics=outcome.diagnostics,
         adjustments=outcome.adjustments,
         threads=torch.get_num_threads() if device.type == "cpu" else None,
-        score_dtype="bfloat16" if score_bf16 else "float32", attack_model=outcome.attack_model,
+        score_dtype="bfloat16" if compute.bf16 else "float32", attack_model=outcome.attack_model,
     )
 
 
 def _cross_class_scores(model: nn.Module, x: torch.Tensor, y: torch.Tensor, outcome, config: AutoAttackConfig,
-                        stages: dict[str, float], *, pgd: bool, batch_size: int, device: torch.device,
+                        stages: dict[str, float], *, pgd: bool, compute: ComputeSettings,
                         class_names: Sequence[str] | None, progress: bool,
-                        ranks: Ranks, autocast: bool = False) -> tuple[dict, dict | None]:
+                        ranks: Ranks) -> tuple[dict, dict | None]:
     """CAS on AutoAttack's examples and (``pgd``) on the paper's PGD-20 protocol, with intervals."""
     t0 = time.perf_counter()
     info = {"name": "autoattack", "version": config.version, "attacks": outcome.attacks,
             "norm": config.norm, "eps": config.eps, "seed": config.seed}
-    cross = score_examples(model, x, outcome.x_adv, y, batch_size=batch_size, device=device,
+    cross = score_examples(model, x, outcome.x_adv, y, compute=compute,
                            class_names=class_names, progress=progress, ranks=ranks, attack=info,
-                           intervals=True, seed=config.seed, autocast=autocast).to_dict()
+                           intervals=True, seed=config.seed).to_dict()
     stages["cas"] = time.perf_counter() - t0
     if not pgd:
         return cross, None
     t0 = time.perf_counter()
     cross_pgd = score_model(model, x, y, attack=PGDConfig(eps=config.eps, steps=20, norm=config.norm),
-                            batch_size=batch_size, device=device, seed=config.seed, class_names=class_names,
-                            progress=progress, ranks=ranks, intervals=True, autocast=autocast).to_dict()
+                            compute=compute, seed=config.seed, class_names=class_names,
+                            progress=progress, ranks=ranks, intervals=True).to_dict()
     stages["cas_pgd"] = time.perf_counter() - t0
     return cross, cross_pgd
 
@@ -235,16 +252,18 @@ def result_card(
 ) -> dict:
     """A validated RobustBench card of ``result`` (``dataset``: the card's dataset name, default the
     evaluated one; ``base``: an official card to pre-fill from; ``descriptive``: ``link``,
-    ``authors``, ``venue``, ``additional_data``, ``footnote`` ...)."""
+    ``authors``, ``venue``, ``additional_data``, ``footnote`` ...: the fields of
+    :class:`~rb_crossclass.cards.CardDescription`; raises :class:`TypeError` for any other)."""
     cross = None
     if result.cross_class_pgd is not None:  # the paper's protocol on top, AutoAttack's examples beside it
         cross = protocol_block(result.cross_class_pgd, result.cross_class)
     return card_from_results(
         name=name, dataset=dataset or result.dataset, threat_model=result.threat_model, eps=result.eps,
         clean_accuracy=result.clean_accuracy, robust_accuracy=result.robust_accuracy,
-        architecture=architecture or result.model_info.get("architecture", ""),
+        description=CardDescription(architecture=architecture or result.model_info.get("architecture", ""),
+                                    **descriptive),
         cross_class=cross, evaluation=result.evaluation_block(), training=training, base=base,
-        unreliable=bool(result.diagnostics), **descriptive,
+        unreliable=bool(result.diagnostics),
     )
 
 

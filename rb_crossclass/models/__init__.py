@@ -6,23 +6,27 @@ from ..core.lazy import lazy_exports
 
 __all__ = [
     "CheckpointError",
+    "ChecksumMismatchError",
     "FeatureClassifier",
     "ModelContractError",
     "ModelSourceError",
+    "ModelSpec",
     "Normalize",
     "SourceOptions",
     "available_sources",
+    "build_model_for_data",
     "check_contract",
+    "check_sha256",
     "create_model_source",
+    "download_checkpoint",
     "logits_of",
+    "prepare_for_device",
     "read_state_dict",
+    "reconcile_classes",
     "register_source",
     "save_safetensors",
     "sha256_file",
     "wrap_model",
-    "ChecksumMismatchError",
-    "check_sha256",
-    "download_checkpoint",
 ]
 
 if TYPE_CHECKING:
@@ -43,6 +47,7 @@ if TYPE_CHECKING:
         logits_of,
         wrap_model,
     )
+    from .fit import ModelSpec, build_model_for_data, prepare_for_device, reconcile_classes
     from .sources import (
         ModelSourceError,
         SourceOptions,
@@ -50,5 +55,6 @@ if TYPE_CHECKING:
         create_model_source,
         register_source,
     )
+
 
 lazy_exports(__name__)

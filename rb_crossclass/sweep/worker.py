@@ -87,7 +87,13 @@ def _describe(device: torch.device) -> str:
 
 def _run(job: ModelJob, settings: SweepSettings, split, device: torch.device,
          counts: dict[str, int]) -> JobResult:
-    from ..models import ModelContractError, SourceOptions, check_contract, create_model_source
+    from ..models import (
+        ModelContractError,
+        SourceOptions,
+        check_contract,
+        create_model_source,
+        reconcile_classes,
+    )
     from ..models.feature_classifier import MODEL_FAULTS, with_head_hint
     from ..models.structure import not_applicable_reason
     from .data import open_job_split
@@ -121,9 +127,7 @@ def _run(job: ModelJob, settings: SweepSettings, split, device: torch.device,
         return JobResult(job.name, "not_applicable", reason="randomized",
                          detail=with_head_hint("two forwards of the same input differ: the attribution "
                                                "of a point is not defined"))
-    if model.num_classes != info.num_classes:
-        raise RBCrossclassError(f"the model has {model.num_classes} classes (its head) but "
-                                f"{settings.dataset} has {info.num_classes}")
+    reconcile_classes(model, info, settings.dataset)  # the one rule; a sweep's data always declare K
     model = model.to(device).eval()
     for p in model.parameters():
         p.requires_grad_(False)
@@ -136,8 +140,8 @@ def _run(job: ModelJob, settings: SweepSettings, split, device: torch.device,
 
 def _score(job: ModelJob, settings: SweepSettings, model, split, device: torch.device) -> JobResult:
     from ..attacks import PGDConfig
-    from ..cards import card_from_results, cross_class_block
-    from ..crossclass import score_model
+    from ..cards import CardDescription, card_from_results, cross_class_block
+    from ..crossclass import ComputeSettings, score_model
     from ..evaluate import AutoAttackConfig, evaluate_model, result_card
 
     names = list(split.info.class_names)
@@ -148,7 +152,8 @@ def _score(job: ModelJob, settings: SweepSettings, model, split, device: torch.d
     if settings.autoattack:
         config = AutoAttackConfig(norm=settings.threat_model, eps=settings.eps, version=settings.aa_version,
                                   batch_size=settings.batch_size, seed=settings.seed)
-        res = evaluate_model(model, split.x, split.y, config, device=device, class_names=names, cas=True,
+        res = evaluate_model(model, split.x, split.y, config, compute=ComputeSettings(device=device),
+                             class_names=names, cas=True,
                              pgd=True, model_name=job.source, dataset=settings.dataset,
                              progress=settings.progress, state_dir=settings.model_state_dir(job.name),
                              aa_exact=settings.aa_exact)
@@ -160,8 +165,8 @@ def _score(job: ModelJob, settings: SweepSettings, model, split, device: torch.d
         score = score_model(model, split.x, split.y,
                             attack=PGDConfig(eps=settings.eps, steps=PAPER_PGD_STEPS,
                                              norm=settings.threat_model),
-                            batch_size=settings.batch_size, device=device, seed=settings.seed,
-                            class_names=names, progress=settings.progress)
+                            compute=ComputeSettings(device=device, batch_size=settings.batch_size),
+                            seed=settings.seed, class_names=names, progress=settings.progress)
         pgd_scores = score.to_dict()
         record = {"cross_class_pgd": pgd_scores, "model_info": _plain(model.meta)}
         footnote = (f"rb-crossclass sweep: cross-class scores (PGD-20) on the first {len(split.y)} test "
@@ -170,8 +175,9 @@ def _score(job: ModelJob, settings: SweepSettings, model, split, device: torch.d
         card = card_from_results(
             name=title, dataset=settings.dataset, threat_model=settings.threat_model, eps=settings.eps,
             clean_accuracy=score.clean_accuracy, robust_accuracy=None,
-            architecture=architecture, cross_class=cross_class_block(pgd_scores, pgd_scores["attack"]),
-            base=base, footnote=" ".join(filter(None, [base.get("footnote"), footnote])))
+            cross_class=cross_class_block(pgd_scores, pgd_scores["attack"]), base=base,
+            description=CardDescription(architecture=architecture,
+                                        footnote=" ".join(filter(None, [base.get("footnote"), footnote]))))
         metrics.update(clean_acc=score.clean_accuracy)
     metrics.update(pgd_robust_acc=pgd_scores["robust_accuracy"], cas_pgd=pgd_scores["cas"],
                    normalized_cas_pgd=pgd_scores["normalized_cas"])
@@ -195,11 +201,12 @@ def _other_eps(model, split, settings: SweepSettings, device: torch.device, name
     bootstrap interval) and the attribution-vs-confusion check, as a card's ``other_eps`` entry."""
     from ..attacks import PGDConfig
     from ..core.threat import format_eps
-    from ..crossclass import score_model
+    from ..crossclass import ComputeSettings, score_model
 
     attack = PGDConfig(eps=eps, steps=PAPER_PGD_STEPS, norm=settings.threat_model)
     d = score_model(model, split.x, split.y, attack=attack,
-                    batch_size=settings.batch_size, device=device, seed=settings.seed, class_names=names,
+                    compute=ComputeSettings(device=device, batch_size=settings.batch_size),
+                    seed=settings.seed, class_names=names,
                     progress=settings.progress, intervals=True, desc=f"PGD-20 at {format_eps(eps)}").to_dict()
     keep = ("robust_accuracy", "clean_accuracy", "cas", "normalized_cas", "fsi", "n_examples", "attack",
             "intervals", "confusion_correlation")

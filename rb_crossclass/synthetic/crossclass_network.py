@@ -131,7 +131,7 @@ def train_and_score(model_cfg: CrossClassGaussian, recipe: str, eps: float, *,
     """Train a fresh network with ``create_recipe(recipe)`` at ε (theory units) on ``train``
     (``x: [N,2K]`` theory units, ``y: [N]``) and score CAS / accuracies on ``test`` every
     ``score_every`` epochs (PGD-``score_steps`` at the same ε, paper protocol step ε/4)."""
-    from ..crossclass import score_model
+    from ..crossclass import ComputeSettings, score_model
     from ..recipes import create_recipe
 
     start = time.perf_counter()
@@ -161,7 +161,8 @@ def train_and_score(model_cfg: CrossClassGaussian, recipe: str, eps: float, *,
             batches += 1
         if (epoch + 1) % score_every and epoch + 1 != epochs:
             continue
-        score = score_model(net, x_te, y_te, attack=attack, batch_size=1000, seed=seed, progress=False)
+        score = score_model(net, x_te, y_te, attack=attack, compute=ComputeSettings(batch_size=1000),
+                            seed=seed, progress=False)
         record = EpochRecord(epoch + 1, total / max(batches, 1), _finite(score.cas),
                              _finite(score.clean_cas), score.robust_accuracy, score.clean_accuracy,
                              cross_class_weight_ratio(net, model_cfg.num_classes))

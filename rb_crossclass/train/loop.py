@@ -24,7 +24,7 @@ from ..attacks import PGDConfig
 from ..core.errors import RBCrossclassError
 from ..core.runtime import Ranks, cpu_threads, distributed, require_bf16
 from ..core.threat import parse_eps
-from ..crossclass import ScoreResult, score_model
+from ..crossclass import ComputeSettings, ScoreResult, score_model
 from ..recipes import create_recipe
 from . import checkpoints as ckpt
 from .config import TrainConfig
@@ -195,8 +195,9 @@ class Trainer:
         """
         t0 = time.perf_counter()
         score = score_model(self.model, self.data.x_eval, self.data.y_eval, attack=self.attack,
-                            batch_size=self.cfg.eval.batch_size, device=self.device, seed=self.cfg.seed,
-                            autocast=self.autocast, channels_last=self.channels_last,
+                            compute=ComputeSettings(device=self.device, batch_size=self.cfg.eval.batch_size,
+                                                    bf16=self.autocast, channels_last=self.channels_last),
+                            seed=self.cfg.seed,
                             class_names=list(self.data.info.class_names),
                             progress=self.ranks.main and self.cfg.runtime.progress, ranks=self.ranks,
                             desc=f"held-out PGD-{self.attack.steps} + CAS",

@@ -155,7 +155,7 @@ def training_card(cfg: TrainConfig, result: TrainResult, ckpt_dir: Path, info, a
     AutoAttack ranking until ``rb-crossclass evaluate`` has run."""
     if result.best_epoch is None or result.checkpoint_sha256 is None:
         return None
-    from ..cards import card_from_results, protocol_block
+    from ..cards import CardDescription, card_from_results, protocol_block
     from ..core.threat import format_eps
 
     best_score = ckpt_dir / "best" / "score.json"
@@ -169,9 +169,10 @@ def training_card(cfg: TrainConfig, result: TrainResult, ckpt_dir: Path, info, a
         training["parameters"] = result.parameters
     return card_from_results(
         name=cfg.name, dataset=info.card_name, threat_model=cfg.eval.threat_model, eps=format_eps(attack.eps),
-        clean_accuracy=result.best_clean_acc, robust_accuracy=None, architecture=cfg.model.source,
-        footnote=(f"Trained with rb-crossclass ({cfg.recipe.name}); not evaluated with AutoAttack yet. "
-                  f"Held-out PGD-{attack.steps} accuracy on the first {n_eval} points at the best epoch "
-                  f"({result.best_epoch}): {100 * result.best_robust_acc:.2f}% "
-                  "(cross_class.robust_accuracy)."),
+        clean_accuracy=result.best_clean_acc, robust_accuracy=None, description=CardDescription(
+            architecture=cfg.model.source,
+            footnote=(f"Trained with rb-crossclass ({cfg.recipe.name}); not evaluated with AutoAttack yet. "
+                      f"Held-out PGD-{attack.steps} accuracy on the first {n_eval} points at the best epoch "
+                      f"({result.best_epoch}): {100 * result.best_robust_acc:.2f}% "
+                      "(cross_class.robust_accuracy).")),
         cross_class=protocol_block(score), training=training)
