@@ -8,6 +8,7 @@ import argparse
 import dataclasses
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -387,27 +388,33 @@ def test_card_table_flattens_blocks_with_dotted_keys_and_formats_numbers(capsys)
     assert "training.optim.lr" in shown and "training.flag" in shown and " yes" in shown
 
 
-def test_old_command_helpers_are_deprecated_aliases(tiny_model):
-    from rb_crossclass.commands import card as card_command
+def test_value_texts_are_checked_once_in_core_and_the_cli_types_use_them():
+    """core.values is the one home of the text checks; the argparse types only translate its error."""
     from rb_crossclass.commands import common
+    from rb_crossclass.core import values
 
-    with pytest.warns(DeprecationWarning, match="card_table"):
-        assert card_command.render_card(load_card(ZOO_CARD)) == card_table(load_card(ZOO_CARD))
-    cifar = known_dataset("cifar10")
-    with pytest.warns(DeprecationWarning, match="rb_crossclass.models.reconcile_classes"):
-        assert common.reconcile_classes(tiny_model, cifar, "cifar10") is cifar
-    with pytest.warns(DeprecationWarning, match="prepare_for_device"):
-        assert common.prepare_for_device(tiny_model, "cpu").training is False
-    args = argparse.Namespace(model="robustbench:Nobody", dataset="sample:cifar10", n_examples=4,
-                              data_dir=None, dataset_name=None, threat_model="Linf", checkpoint=None,
-                              num_classes=None, img_size=None, no_cifar_stem=False, model_dir="./models",
-                              head=None, seed=0)
-    with pytest.warns(DeprecationWarning, match="open_split"):
-        split = common.read_test_split(args)
-    assert tuple(split.x.shape) == (4, 3, 32, 32)
-    args.model = TINY
-    with pytest.warns(DeprecationWarning, match="build_model_for_data"):
-        assert common.build_model(args, split.info).num_classes == 10
+    cases = [(values.parse_int, common.int_arg, ["7", " -3 ", "\uff18", "1_0", "x"]),
+             (values.parse_percent, common.percent_arg, ["53.4", "53.4%", ".5", "101", "abc", "-1"]),
+             (values.parse_venue, common.venue_arg, ["ICML  2025", "ICML", "NeurIPS 2019,"]),
+             (values.check_dataset_label, common.dataset_label, ["cifar10", "CIFAR", "a" * 33]),
+             (values.parse_non_negative_float, common.non_negative_float, ["0.5", "-1", "nan", "x"])]
+    for parse, arg_type, texts in cases:
+        for text in texts:
+            try:
+                expected = parse(text)
+            except values.ValueTextError as err:
+                with pytest.raises(argparse.ArgumentTypeError, match=re.escape(str(err))):
+                    arg_type(text)
+            else:
+                assert arg_type(text) == expected
+    assert values.parse_int("7") == 7 and values.parse_percent("53.4%") == "53.40"
+    assert values.parse_venue("ICML  2025") == "ICML 2025"
+    with pytest.raises(values.ValueTextError, match=">= 1"):
+        values.parse_int("0", minimum=1)
+    with pytest.raises(values.ValueTextError, match="root of the file system"):
+        values.check_output_dir_path("/")
+    with pytest.raises(values.ValueTextError, match="is a folder"):
+        values.check_output_file_path(".")
 
 
 def test_card_from_results_takes_a_description_whole_and_the_old_keywords_warn():

@@ -68,17 +68,6 @@ def run_validate(args: argparse.Namespace) -> int:
     return 1 if n_bad else 0
 
 
-def render_card(card: dict) -> str:
-    """Deprecated: :func:`rb_crossclass.cards.card_table`."""
-    import warnings
-
-    from ..cards import card_table
-
-    warnings.warn("rb_crossclass.commands.card.render_card is deprecated: use rb_crossclass.cards.card_table",
-                  DeprecationWarning, stacklevel=2)
-    return card_table(card)
-
-
 def run_show(args: argparse.Namespace) -> int:
     card = load_card(args.file)
     if args.json:

@@ -12,15 +12,11 @@ from __future__ import annotations
 
 import argparse
 import functools
-import os
-import re
-import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..core.datasets import KNOWN_DATASETS
 from ..core.errors import RBCrossclassError
-from ..core.io import dangerous_output_dir
 from ..core.names import check_model_id
 from ..core.threat import (
     NORMS,
@@ -30,6 +26,15 @@ from ..core.threat import (
     default_eps,
     format_eps,
     parse_eps,
+)
+from ..core.values import (
+    check_dataset_label,
+    check_output_dir_path,
+    check_output_file_path,
+    parse_int,
+    parse_non_negative_float,
+    parse_percent,
+    parse_venue,
 )
 
 if TYPE_CHECKING:
@@ -50,51 +55,24 @@ def _arg_type(check: Callable[[str], Any]) -> Callable[[str], Any]:
     return arg_type
 
 
-def int_arg(text: str) -> int:
-    """A whole number written in ASCII digits, optionally signed (argparse type). ``int()`` alone
-    also takes other scripts' digits ('８') and underscores ('1_0')."""
-    if not re.fullmatch(r"\s*[+-]?[0-9]{1,30}\s*", text):
-        raise argparse.ArgumentTypeError(f"must be a whole number in ASCII digits, got {text[:40]!r}")
-    return int(text)
+int_arg = _arg_type(parse_int)
 
 
+@_arg_type
 def positive_int(text: str) -> int:
     """An integer >= 1 (argparse type)."""
-    value = int_arg(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
+    return parse_int(text, minimum=1)
 
 
+@_arg_type
 def non_negative_int(text: str) -> int:
     """An integer >= 0 (argparse type)."""
-    value = int_arg(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
+    return parse_int(text, minimum=0)
 
 
-def percent_arg(text: str) -> str:
-    """An accuracy in percent, 0-100, as RobustBench writes it in cards (``53.4`` → ``"53.40"``)."""
-    try:
-        if not re.fullmatch(r"[0-9]{1,3}(\.[0-9]*)?|\.[0-9]+", text.strip().rstrip("%")):
-            raise ValueError(text)
-        value = float(text.strip().rstrip("%"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a percentage such as 53.42, got {text[:40]!r}") from None
-    if not 0.0 <= value <= 100.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 100 (a percentage), got {text[:40]!r}")
-    return f"{value:.2f}"
-
-
-def venue_arg(text: str) -> str:
-    """A venue as RobustBench writes it, ``Venue Year`` (``ICML 2025``): its bibtex tool takes the
-    year from the last word (argparse type)."""
-    words = text.split()
-    if not words or not re.fullmatch(r"(19|20)\d\d", words[-1].strip(",.")):
-        raise argparse.ArgumentTypeError(f"must end with the year, like 'ICML 2025' (RobustBench's form), "
-                                         f"got {text[:60]!r}")
-    return " ".join(words)
+non_negative_float = _arg_type(parse_non_negative_float)
+percent_arg = _arg_type(parse_percent)
+venue_arg = _arg_type(parse_venue)
 
 
 @_arg_type
@@ -133,34 +111,9 @@ def device_arg(text: str) -> str:
     return text
 
 
-def output_dir_arg(text: str) -> str:
-    """A folder to write into: not empty, not an existing file, not the file system's root, a
-    system folder or the home folder itself (argparse type)."""
-    if not text.strip():
-        raise argparse.ArgumentTypeError("is empty: name a folder")
-    danger = dangerous_output_dir(text)
-    if danger:
-        raise argparse.ArgumentTypeError(f"{text[:200]} is {danger}, never an output folder: name a "
-                                         "folder of its own (e.g. ./out)")
-    if os.path.exists(text) and not os.path.isdir(text):
-        raise argparse.ArgumentTypeError(f"{text[:200]} exists and is not a folder")
-    return text
-
-
-def output_file_arg(text: str) -> str:
-    """A file to write: not empty, not an existing folder (argparse type)."""
-    if not text.strip():
-        raise argparse.ArgumentTypeError("is empty: name a file")
-    if os.path.isdir(text):
-        raise argparse.ArgumentTypeError(f"{text[:200]} is a folder, not a file")
-    return text
-
-
-def dataset_label(text: str) -> str:
-    """A dataset name as cards write it: lower-case letters, digits and ``_`` (argparse type)."""
-    if not re.fullmatch(r"[a-z0-9_]{1,32}", text):
-        raise argparse.ArgumentTypeError(f"must be 1-32 lower-case letters, digits or '_', got {text[:40]!r}")
-    return text
+output_dir_arg = _arg_type(check_output_dir_path)
+output_file_arg = _arg_type(check_output_file_path)
+dataset_label = _arg_type(check_dataset_label)
 
 
 @_arg_type
@@ -264,44 +217,3 @@ def resolve_eps(args: argparse.Namespace) -> float:
         return check_eps(args.eps, args.threat_model)
     except ThreatModelError as err:
         raise ThreatModelError(f"--eps: {err}") from None
-
-
-# --------------------------------------------------------------------------- deprecated
-def _deprecated(old: str, new: str) -> None:
-    warnings.warn(f"rb_crossclass.commands.common.{old} is deprecated: use {new}", DeprecationWarning,
-                  stacklevel=3)
-
-
-def read_test_split(args: argparse.Namespace):  # noqa: ANN201 - returns rb_crossclass.data.Split
-    """Deprecated: :func:`rb_crossclass.data.open_split` with the flags' values."""
-    from ..data import open_split
-
-    _deprecated("read_test_split", "rb_crossclass.data.open_split")
-    rb_name = args.model.split(":", 1)[1] if args.model.startswith("robustbench:") else None
-    return open_split(args.dataset, "test", args.n_examples, args.data_dir, dataset_name=args.dataset_name,
-                      model_name=rb_name,
-                      threat_model=getattr(args, "threat_model", "Linf"))
-
-
-def build_model(args: argparse.Namespace, info, threat_model: str | None = None):  # noqa: ANN001, ANN201
-    """Deprecated: :func:`rb_crossclass.models.build_model_for_data`."""
-    from ..models import build_model_for_data
-
-    _deprecated("build_model", "rb_crossclass.models.build_model_for_data")
-    return build_model_for_data(model_spec(args), info, threat_model or getattr(args, "threat_model", "Linf"))
-
-
-def reconcile_classes(model, info, dataset: str):  # noqa: ANN001, ANN201
-    """Deprecated: :func:`rb_crossclass.models.reconcile_classes`."""
-    from ..models import reconcile_classes as reconcile
-
-    _deprecated("reconcile_classes", "rb_crossclass.models.reconcile_classes")
-    return reconcile(model, info, dataset)
-
-
-def prepare_for_device(model, device, channels_last: bool = False):  # noqa: ANN001, ANN201
-    """Deprecated: :func:`rb_crossclass.models.prepare_for_device`."""
-    from ..models import prepare_for_device as prepare
-
-    _deprecated("prepare_for_device", "rb_crossclass.models.prepare_for_device")
-    return prepare(model, device, channels_last)
