@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .core.io import atomic_write_json
+from .core.threat import PAPER_PGD_STEPS
 
 DEMO_DATASET = "synthetic_crossclass"
 DEMO_RECIPES = ("pgd_at", "ema_self_distill")
@@ -48,7 +49,7 @@ class DemoConfig:
     real_examples: int = 100  # first N images of sample:cifar10 (at most 100)
     real_batch_size: int = 20  # small batches: the progress bar moves on a slow CPU
     real_eps: str = "8/255"
-    real_steps: int = 20
+    real_steps: int = PAPER_PGD_STEPS
     theory_classes: int = 3
     net_classes: int = 10
     mu: float = 1.0

@@ -10,6 +10,7 @@ __all__ = [
     "LossFn",
     "PGDConfig",
     "TorchattacksError",
+    "check_attack_spec",
     "ce_loss",
     "is_torchattacks_spec",
     "parse_spec",
@@ -19,7 +20,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from .pgd import AttackConfigError, AttackResult, LossFn, PGDConfig, ce_loss, pgd, skip_random_starts
-    from .torchattacks_adapter import TorchattacksError, is_torchattacks_spec, parse_spec
+    from .torchattacks_adapter import TorchattacksError, check_attack_spec, is_torchattacks_spec, parse_spec
 
 
 lazy_exports(__name__)

@@ -49,6 +49,18 @@ def _value(text: str):
     return text.strip()
 
 
+def check_attack_spec(text: str) -> str:
+    """``text`` when it names an attack of the cross-class scorer: ``pgd`` (the paper's untargeted
+    PGD), ``none`` (clean inputs only) or a well-formed torchattacks spec (the attack class itself
+    is checked when built); else :class:`TorchattacksError`."""
+    if text in ("pgd", "none"):
+        return text
+    if not is_torchattacks_spec(text):
+        raise TorchattacksError(f"must be pgd, none or torchattacks:<Name>[:k=v,...], got {text[:60]!r}")
+    parse_spec(text)
+    return text
+
+
 def parse_spec(spec: str) -> tuple[str, dict]:
     """``torchattacks:<Name>[:k=v,...]`` → ``(Name, kwargs)``; :class:`TorchattacksError` when the
     text is malformed (the attack itself is checked by :func:`build_attack`)."""

@@ -8,12 +8,11 @@ import math
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from ..core.formatting import MISSING, format_number
 from .matrices import matrix_array
 
-__all__ = ["MISSING", "card_table", "flatten_block", "format_value"]
+__all__ = ["card_table", "flatten_block", "format_value"]
 
-MISSING = "-"
-"""The mark of a missing value (``None``, an empty string)."""
 LIST_ITEMS = 10
 """Items of a list shown before it is cut short."""
 _SCORES = ("cas", "normalized_cas", "fsi", "clean_cas", "clean_normalized_cas", "clean_fsi")
@@ -21,15 +20,15 @@ _SHOWN_ABOVE = {"matrix", "clean_matrix", "class_names", *_SCORES}
 
 
 def format_value(value: Any) -> str:
-    """One value as text: floats with 4 significant digits (``nan`` for NaN), booleans as
-    ``yes``/``no``, ``None`` and ``""`` as :data:`MISSING`, lists of scalars joined with ``, ``
+    """One value as text: floats with 4 significant digits, booleans as ``yes``/``no``, ``None``,
+    NaN and ``""`` as :data:`~rb_crossclass.core.formatting.MISSING`, lists of scalars joined with ``, ``
     (the first :data:`LIST_ITEMS` and a count), lists of lists or objects by their size."""
-    if value is None or value == "":
+    if value is None or value == "" or (isinstance(value, float) and math.isnan(value)):
         return MISSING
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
-        return "nan" if math.isnan(value) else f"{value:.4g}"
+        return format_number(value, ".4g")
     if isinstance(value, (list, tuple)):
         if not value:
             return "none"

@@ -44,38 +44,38 @@ if TYPE_CHECKING:
 
 
 # --------------------------------------------------------------------------- argument types
-def _arg_type(check: Callable[[str], Any]) -> Callable[[str], Any]:
+def arg_type(check: Callable[[str], Any]) -> Callable[[str], Any]:
     """``check`` as an argparse type: a library error becomes argparse's one-line error."""
     @functools.wraps(check)
-    def arg_type(text: str) -> Any:
+    def checked(text: str) -> Any:
         try:
             return check(text)
         except RBCrossclassError as err:
             raise argparse.ArgumentTypeError(str(err)) from err
-    return arg_type
+    return checked
 
 
-int_arg = _arg_type(parse_int)
+int_arg = arg_type(parse_int)
 
 
-@_arg_type
+@arg_type
 def positive_int(text: str) -> int:
     """An integer >= 1 (argparse type)."""
     return parse_int(text, minimum=1)
 
 
-@_arg_type
+@arg_type
 def non_negative_int(text: str) -> int:
     """An integer >= 0 (argparse type)."""
     return parse_int(text, minimum=0)
 
 
-non_negative_float = _arg_type(parse_non_negative_float)
-percent_arg = _arg_type(parse_percent)
-venue_arg = _arg_type(parse_venue)
+non_negative_float = arg_type(parse_non_negative_float)
+percent_arg = arg_type(parse_percent)
+venue_arg = arg_type(parse_venue)
 
 
-@_arg_type
+@arg_type
 def dpi_arg(text: str) -> int:
     """A figure resolution in dots per inch, 20 to 1200 (argparse type)."""
     from ..figures import FigureStyle
@@ -83,26 +83,26 @@ def dpi_arg(text: str) -> int:
     return FigureStyle(dpi=positive_int(text)).dpi
 
 
-@_arg_type
+@arg_type
 def eps_arg(text: str) -> float:
     """ε as ``8/255`` or ``0.0314`` (argparse type; finite, >= 0)."""
     return parse_eps(text)
 
 
-@_arg_type
+@arg_type
 def attack_eps_arg(text: str) -> float:
     """ε of an attack: as :func:`eps_arg`, and > 0 (argparse type)."""
     return check_attack_eps(parse_eps(text))
 
 
-@_arg_type
+@arg_type
 def eps_string_arg(text: str) -> str:
     """ε kept in RobustBench's string form (``8/255``, ``0.5``) for cards, > 0 (argparse type)."""
     check_attack_eps(parse_eps(text))
     return format_eps(text)
 
 
-@_arg_type
+@arg_type
 def device_arg(text: str) -> str:
     """A device string that exists on this machine (argparse type)."""
     from ..core.runtime import resolve_device  # torch: only when the flag is given
@@ -111,12 +111,12 @@ def device_arg(text: str) -> str:
     return text
 
 
-output_dir_arg = _arg_type(check_output_dir_path)
-output_file_arg = _arg_type(check_output_file_path)
-dataset_label = _arg_type(check_dataset_label)
+output_dir_arg = arg_type(check_output_dir_path)
+output_file_arg = arg_type(check_output_file_path)
+dataset_label = arg_type(check_dataset_label)
 
 
-@_arg_type
+@arg_type
 def model_id_arg(text: str) -> str:
     """A model ID usable as a file name (argparse type)."""
     return check_model_id(text)

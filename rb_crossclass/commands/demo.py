@@ -6,7 +6,7 @@ import argparse
 import logging
 import time
 
-from .common import output_dir_arg
+from .common import int_arg, output_dir_arg
 
 log = logging.getLogger("rb_crossclass.demo")
 
@@ -20,9 +20,9 @@ def register(subparsers, summary: str) -> None:
         "two-weight robust optimum of the cross-class theory (closed form vs numerical, hard vs soft "
         "labels); a linear network on cross-class Gaussian data trained with pgd_at and "
         "ema_self_distill at a small and a large eps, CAS scored every epoch; AutoAttack evaluation; "
-        "RobustBench cards; a leaderboard. Under 3 minutes on 2 CPU cores.")
+        "RobustBench cards; a leaderboard. Minutes on a CPU, no download.")
     p.add_argument("--out", type=output_dir_arg, default="demo_out", help="output folder (default: demo_out)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int_arg, default=0)
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 
+from ..core import PAPER_PGD_STEPS
 from .common import (
     add_data_args,
     add_device_args,
     add_figure_args,
     add_model_args,
     add_threat_args,
+    arg_type,
     attack_eps_arg,
     compute_settings,
     figure_style,
@@ -42,8 +44,8 @@ def register(subparsers, summary: str) -> None:
                    "--step-size); none: clean only; torchattacks:<Name>[:k=v,...]: the examples of any "
                    "torchattacks attack, e.g. torchattacks:PGD:eps=8/255,alpha=2/255,steps=20 or "
                    "torchattacks:FGSM:eps=8/255 (its own arguments; --eps/--steps do not apply)")
-    g.add_argument("--steps", type=positive_int, default=20, help="PGD steps (default 20; --attack none "
-                   "for clean inputs only)")
+    g.add_argument("--steps", type=positive_int, default=PAPER_PGD_STEPS,
+                   help=f"PGD steps (default {PAPER_PGD_STEPS}, the paper's; --attack none: clean only)")
     g.add_argument("--step-size", type=attack_eps_arg, default=None,
                    help="PGD step (default eps/4 for Linf, eps/8 for L2)")
     add_device_args(p, batch_help="images per batch (default: 64 on CPU, where small batches stay in the "
@@ -66,20 +68,12 @@ def register(subparsers, summary: str) -> None:
     p.set_defaults(func=run)
 
 
+@arg_type
 def attack_arg(text: str) -> str:
-    """``pgd``, ``none`` or a torchattacks spec (argparse type; the attack name is checked later)."""
-    from ..attacks import TorchattacksError, is_torchattacks_spec, parse_spec
+    """``pgd``, ``none`` or a torchattacks spec (argparse type; the attack class is checked later)."""
+    from ..attacks import check_attack_spec  # torch: only when --attack is given
 
-    if text in ("pgd", "none"):
-        return text
-    if not is_torchattacks_spec(text):
-        raise argparse.ArgumentTypeError(f"must be pgd, none or torchattacks:<Name>[:k=v,...], "
-                                         f"got {text[:60]!r}")
-    try:
-        parse_spec(text)
-    except TorchattacksError as err:
-        raise argparse.ArgumentTypeError(str(err)) from err
-    return text
+    return check_attack_spec(text)
 
 
 def run(args: argparse.Namespace) -> int:

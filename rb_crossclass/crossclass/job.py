@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from ..attacks import PGDConfig
 from ..core.io import atomic_write_json, check_output_dir
 from ..core.runtime import distributed, require_bf16
-from ..core.threat import check_eps, default_eps, format_eps
+from ..core.threat import PAPER_PGD_STEPS, check_eps, default_eps, format_eps
 from ..data import open_split
 from ..models import ModelSpec, build_model_for_data, reconcile_classes
 from .compute import ComputeSettings, default_batch_size
@@ -49,7 +49,7 @@ def score_source(
     threat_model: str = "Linf",
     eps: float | None = None,
     attack: str = "pgd",
-    steps: int = 20,
+    steps: int = PAPER_PGD_STEPS,
     step_size: float | None = None,
     compute: ComputeSettings | None = None,
     seed: int = 0,

@@ -4,12 +4,12 @@
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from ..core.errors import RBCrossclassError
+from ..core.formatting import format_number
 from ..core.provenance import now_iso, package_versions
 from ..core.threat import format_eps
 from .per_class import worst_class_words
@@ -84,7 +84,7 @@ def run_label(path: str | Path) -> str:
 
 
 def _fmt(v: float | None) -> str:
-    return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.4g}"
+    return format_number(v, ".4g")
 
 
 def score_summary_lines(result: ScoreResult, record: Mapping[str, Any], what: str) -> list[str]:

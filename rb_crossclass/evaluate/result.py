@@ -16,9 +16,10 @@ from torch import nn
 from ..attacks import PGDConfig
 from ..cards import CardDescription, card_from_results, protocol_block
 from ..cards.flags import pack_flags
+from ..core.formatting import MISSING, format_number
 from ..core.provenance import now_iso, package_versions
 from ..core.runtime import Ranks, resolve_device
-from ..core.threat import format_eps
+from ..core.threat import PAPER_PGD_STEPS, format_eps
 from ..crossclass import accuracy_interval, per_class_from_flags, score_examples, score_model
 from ..crossclass.compute import ComputeSettings, compute_from_legacy
 from ..crossclass.per_class import worst_class_words
@@ -233,7 +234,8 @@ def _cross_class_scores(model: nn.Module, x: torch.Tensor, y: torch.Tensor, outc
     if not pgd:
         return cross, None
     t0 = time.perf_counter()
-    cross_pgd = score_model(model, x, y, attack=PGDConfig(eps=config.eps, steps=20, norm=config.norm),
+    attack = PGDConfig(eps=config.eps, steps=PAPER_PGD_STEPS, norm=config.norm)
+    cross_pgd = score_model(model, x, y, attack=attack,
                             compute=compute, seed=config.seed, class_names=class_names,
                             progress=progress, ranks=ranks, intervals=True).to_dict()
     stages["cas_pgd"] = time.perf_counter() - t0
@@ -334,8 +336,10 @@ def attack_model_words(record: dict) -> str:
 
 
 def _pct(interval: list) -> str:
-    return "n/a" if None in interval else f"{100 * interval[0]:.1f}-{100 * interval[1]:.1f}%"
+    if None in interval:
+        return MISSING
+    return f"{format_number(interval[0], '.1f', scale=100)}-{format_number(interval[1], '.1f', scale=100)}%"
 
 
 def _num(v: Any) -> str:
-    return "n/a" if v is None else f"{v:.3f}"
+    return format_number(v, ".3f")
