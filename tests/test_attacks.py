@@ -192,3 +192,26 @@ def test_score_cli_with_a_torchattacks_attack(zoo_model_and_sample, tmp_path, ca
     assert "its arguments: eps, alpha, steps, random_start" in capsys.readouterr().err
     assert main([*args, "--attack", "fgsm", "--out", str(tmp_path / "n")]) == 1
     assert "argument --attack" in capsys.readouterr().err
+
+
+def test_score_cli_with_a_torchattacks_attack_seeds_the_cas_bootstrap(zoo_model_and_sample, tmp_path,
+                                                                       monkeypatch):
+    """--seed reaches the scoring (its CAS bootstrap) on the torchattacks path as on the PGD path;
+    it was left at 0 there. (CAS intervals need 20 points a class, more than the sample has, so the
+    seed handed over is checked.)"""
+    from rb_crossclass.cli import main
+    from rb_crossclass.crossclass import job
+
+    seen = []
+    real = job.score_examples
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("seed"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(job, "score_examples", spy)
+    args = ["score", "--model", "zoo:RBCrossclass2025CPU_PGD-AT", "--dataset", "sample:cifar10",
+            "--n-examples", "20", "--no-progress", "--device", "cpu",
+            "--attack", "torchattacks:FGSM:eps=8/255"]
+    assert main([*args, "--seed", "3", "--out", str(tmp_path / "s")]) == 0
+    assert seen == [3]

@@ -97,9 +97,8 @@ def score_source(
             x_adv = torchattacks_examples(net.to(device).eval(), split.x, split.y, attack,
                                           batch_size=compute.batch_size or default_batch_size(device),
                                           device=device, seed=seed, progress=progress, ranks=ranks)
-            # the bootstrap of CAS keeps its default seed here, as before the move (not ``seed``)
             result = score_examples(net, split.x, x_adv, split.y, attack={**describe(attack), "seed": seed},
-                                    **common)
+                                    seed=seed, **common)  # seed: the CAS bootstrap's too, as for PGD
             result.seconds = time.perf_counter() - started  # the attack and the scoring pass
             what = attack
         else:
