@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     # Idle OpenMP threads sleep instead of spinning (read once, when torch loads OpenMP, so set it
     # before any command imports torch; a value the user set wins). Spinning threads of a process
     # that shares its cores made the demo 4-7x slower with 2 threads than with 1 on a busy 2-core
-    # machine; with passive waiting 2 threads cost no more than 1 there (README, "CPU threads").
+    # machine; with passive waiting 2 threads cost no more than 1 there (docs/install.md, "CPU threads").
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     argv = list(sys.argv[1:] if argv is None else argv)
     verbose = "-v" in argv or "--verbose" in argv

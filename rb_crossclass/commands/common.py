@@ -4,8 +4,8 @@ checked at parse time, and their translation into the library's objects (:func:`
 
 Nothing heavy is imported at module level (``rb-crossclass --help`` stays fast): torch, numpy and
 matplotlib come with the library functions a command calls, imported inside the functions.
-``core`` modules are the exception to the commands' import rule (``tests/test_architecture.py``):
-they are the torch-free vocabulary (ε, dataset names, model IDs) the argument types check against.
+The argument types check against :mod:`rb_crossclass.core`'s torch-free vocabulary (ε, dataset
+names, model IDs, :mod:`~rb_crossclass.core.values`), taken from its lazy exports.
 """
 
 from __future__ import annotations
@@ -15,22 +15,20 @@ import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..core.datasets import KNOWN_DATASETS
-from ..core.errors import RBCrossclassError
-from ..core.names import check_model_id
-from ..core.threat import (
+from ..core import (
+    KNOWN_DATASETS,
     NORMS,
+    RBCrossclassError,
     ThreatModelError,
     check_attack_eps,
+    check_dataset_label,
     check_eps,
+    check_model_id,
+    check_output_dir_path,
+    check_output_file_path,
     default_eps,
     format_eps,
     parse_eps,
-)
-from ..core.values import (
-    check_dataset_label,
-    check_output_dir_path,
-    check_output_file_path,
     parse_int,
     parse_non_negative_float,
     parse_percent,
@@ -105,7 +103,7 @@ def eps_string_arg(text: str) -> str:
 @arg_type
 def device_arg(text: str) -> str:
     """A device string that exists on this machine (argparse type)."""
-    from ..core.runtime import resolve_device  # torch: only when the flag is given
+    from ..core import resolve_device  # torch: only when the flag is given
 
     resolve_device(text)
     return text

@@ -51,8 +51,17 @@ __all__ = [
     "parse_eps",
     "pgd_step_size",
     "progress_bar",
+    "resolve_device",
     "set_cpu_threads",
     "without_unsafe_advice",
+    "ValueTextError",
+    "check_dataset_label",
+    "check_output_dir_path",
+    "check_output_file_path",
+    "parse_int",
+    "parse_non_negative_float",
+    "parse_percent",
+    "parse_venue",
 ]
 
 if TYPE_CHECKING:
@@ -70,7 +79,7 @@ if TYPE_CHECKING:
     from .lazy import import_submodules
     from .names import check_model_id
     from .progress import progress_bar
-    from .runtime import set_cpu_threads
+    from .runtime import resolve_device, set_cpu_threads
     from .threat import (
         CORRUPTIONS,
         NORMS,
@@ -86,6 +95,16 @@ if TYPE_CHECKING:
         format_eps,
         parse_eps,
         pgd_step_size,
+    )
+    from .values import (
+        ValueTextError,
+        check_dataset_label,
+        check_output_dir_path,
+        check_output_file_path,
+        parse_int,
+        parse_non_negative_float,
+        parse_percent,
+        parse_venue,
     )
 
 lazy_exports(__name__)

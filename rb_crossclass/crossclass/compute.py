@@ -36,8 +36,8 @@ __all__ = ["CPU_BATCH_SIZE", "ComputeSettings", "compute_from_legacy",
 
 CPU_BATCH_SIZE = 64
 """Default batch on CPU: small enough for a ResNet-18's activations to stay in a CPU's caches
-(batches of 256 ran 1.4× slower per image than 64 on this project's CPU; see the README's
-benchmark table). Per-sample results are the same for every batch size on CPU."""
+(batches of 256 ran 1.4× slower per image than 64 on this project's CPU; see the docs'
+Benchmarks page). Per-sample results are the same for every batch size on CPU."""
 GPU_BATCH_SIZE = 256
 """Default batch on a GPU (large batches fill it)."""
 

@@ -10,7 +10,7 @@ elsewhere (e.g. AutoAttack's output). Both stream per-class float64 sums
 (batch ``b`` on rank ``b % world_size``) and sums the accumulators with an all-reduce, giving every
 rank the one-process result.
 
-Speed (``benchmarks/bench_crossclass.py``, README "Benchmarks"): the attack takes input gradients
+Speed (``benchmarks/bench_crossclass.py``, docs Benchmarks page): the attack takes input gradients
 only (no parameter gradient is ever allocated: parameters stop requiring grad for the pass), the
 features of the last PGD forward are reused, and the defaults pick the fastest set-up whose
 numbers differ from plain NCHW float32 only by float rounding: channels_last for convolutional
