@@ -476,3 +476,14 @@ def test_markdown_board_marks_unreliable_ties_and_correlations(tmp_path):
     assert "Best known: RobustBench's `external`" in md
     assert ("- Spearman rank correlation of CAS with AutoAttack accuracy: ρ = 1.00 over 3 models "
             "(p = 0.33)") in md
+
+
+def test_leaderboard_result_summary_is_what_the_command_prints():
+    from rb_crossclass.leaderboard import LeaderboardResult
+
+    result = LeaderboardResult("out", "cifar10", "Linf", "robust", 5, 3, 2, 2, ["a"],
+                               ["index.html", "README.md"], warnings=["card x: odd"])
+    assert result.summary().splitlines() == [
+        "leaderboard cifar10/Linf: 5 entries (3 official, 2 with cross-class scores, 2 plotted), "
+        "sorted by robust",
+        "wrote index.html, README.md to out", "warning: card x: odd"]

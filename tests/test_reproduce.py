@@ -165,3 +165,45 @@ def test_preset_errors_name_the_problem(tmp_path):
     bad.write_text("base: {seed: 0}\nruns: [{recipe: pgd_at}]\n")
     with pytest.raises(ReproduceError, match=r"runs\[0\] needs 'recipe' and 'eps'"):
         load_preset(str(bad))
+
+
+# --------------------------------------------------------------------------- what the command tells
+def test_run_progress_counts_runs_and_estimates_the_rest():
+    from types import SimpleNamespace
+
+    from rb_crossclass.reproduce import RunProgress, format_duration, resume_command
+
+    lines, now = [], iter([0.0, 90.0, 100.0, 400.0])
+    progress = RunProgress([0, 1], write=lines.append, clock=lambda: next(now))
+    spec = SimpleNamespace(name="pgd_8", recipe="pgd_at", eps="8/255")
+    progress.on_plan("cpu", 0)
+    assert lines == []  # nothing to train: no plan line
+    progress.on_plan("cpu", 3)
+    progress.on_run(0, spec, "start")
+    progress.on_run(0, spec, "done")
+    progress.on_run(1, spec, "start")
+    assert lines == [
+        "reproduce dynamics (cpu): 3 run(s) to train over seeds [0, 1]; Ctrl-C stops, rerunning the "
+        "same command resumes",
+        "run 1 of 3: seed 0: pgd_8 (pgd_at, eps 8/255); ETA after the first run",
+        "run 1 of 3 done: seed 0: pgd_8 in 1 min 30 s",
+        "run 2 of 3: seed 1: pgd_8 (pgd_at, eps 8/255); ETA 3 min 00 s for this and the remaining runs"]
+    resume = resume_command("cpu", "runs/d x", ["optim.epochs=2"], ["pgd_8"], [0, 1])
+    assert resume == ("rb-crossclass reproduce dynamics --preset cpu --out 'runs/d x' --set optim.epochs=2 "
+                      "--runs pgd_8 --seeds 0 1")
+    assert progress.interrupted(resume).startswith("\ninterrupted during run 2 of 3: finished runs are kept")
+    assert progress.interrupted(resume).endswith(f"Resume with:\n  {resume}")
+    assert format_duration(3725) == "1 h 02 min" and format_duration(59.6) == "1 min 00 s"
+
+
+def test_report_lines_of_one_seed_and_of_an_aggregate(tmp_path):
+    from rb_crossclass.reproduce import ReproductionReport, report_lines
+
+    one = ReproductionReport("cpu", tmp_path, trained=2, skipped=1, seconds=12.4, table="| t |")
+    assert report_lines(one, out="runs/x") == [
+        "reproduce dynamics (cpu): 2 run(s) trained, 1 already finished, 12 s",
+        "wrote runs/x/dynamics.json, dynamics.png, table.md", "| t |"]
+    seeds = ReproductionReport("cpu", tmp_path, table="| a |", paths={"json": tmp_path / "dynamics.json"},
+                               aggregate={"seeds": [0, 1], "seeds_with_finished_runs": [0]})
+    assert report_lines(seeds, trained=False) == [
+        f"aggregated seeds [0, 1] (with finished runs: [0]); wrote {tmp_path / 'dynamics.json'}", "| a |"]

@@ -534,3 +534,34 @@ def test_run_sweep_version_keyword_is_a_deprecated_alias(tmp_path):
           pytest.raises(SweepError, match="unknown engine")):
         run_sweep(tmp_path / "out", robustbench="cifar10:Linf", version="rand", engine="no_such_engine")
     assert not (tmp_path / "out").exists()  # refused before anything was written
+
+
+def test_sweep_summary_failure_message_and_the_gpu_share_type(tmp_path):
+    import argparse
+
+    from rb_crossclass.sweep import SweepReport, failure_message, gpus_per_model_arg, sweep_summary
+
+    assert gpus_per_model_arg("0.25") == 0.25 and gpus_per_model_arg("2") == 2.0
+    for bad, message in (("x", "must be a number, got 'x'"), ("-1", "must be a number >= 0"),
+                         ("nan", "must be a number >= 0")):
+        with pytest.raises(argparse.ArgumentTypeError, match=message):
+            gpus_per_model_arg(bad)
+    counts = {"done": 0, "not_applicable": 0, "failed": 1, "pending": 0}
+    report = SweepReport(tmp_path, "cifar10", "Linf", 8 / 255, {"M": {"status": "failed", "reason": "boom"}},
+                         counts, 0, None, leaderboard_note="no leaderboard: nothing scored")
+    lines = sweep_summary(report).splitlines()
+    assert lines[2].split()[:3] == ["M", "failed", "boom"]
+    # the note only when a model was done
+    assert lines[-1] == f"wrote {tmp_path / 'sweep.json'}, no cards (no model was scored)"
+    assert failure_message(report) == ("1 model(s) failed (reasons above and in sweep.json); rerun the same "
+                                       "command to retry them: exit status 1")
+    (tmp_path / "cards" / "cifar10").mkdir(parents=True)
+    (tmp_path / "cards" / "cifar10" / "M.json").write_text("{}")
+    report.counts.update(done=1, failed=0)
+    report.leaderboard = tmp_path / "leaderboard"
+    lines = sweep_summary(report).splitlines()
+    assert lines[-2:] == [f"wrote {tmp_path / 'sweep.json'}, cards in {tmp_path / 'cards'}, leaderboard "
+                          f"{tmp_path / 'leaderboard'}", "no leaderboard: nothing scored"]
+    assert failure_message(report) is None
+    with pytest.raises(SweepError, match="--robustbench all is for --plan"):
+        run_sweep(tmp_path / "all", robustbench="all")

@@ -417,3 +417,26 @@ def test_threat_model_key_and_its_deprecated_norm_spelling(capsys):
     folder = resources.files("rb_crossclass") / "configs"
     for name in list_presets():  # the shipped presets never use the old key
         assert "norm:" not in (folder / f"{name}.yaml").read_text(encoding="utf-8"), name
+
+
+def test_load_config_data_dir_and_the_train_summary(tmp_path):
+    from types import SimpleNamespace
+
+    from rb_crossclass.train import train_summary
+
+    for odd in ("123", "yes", "a: b", str(tmp_path)):  # kept a string whatever YAML would make of it
+        assert load_config("cpu_small_pgd_at", ["optim.epochs=1"], data_dir=odd).data.data_dir == odd
+    cfg = load_config("cpu_small_pgd_at")
+    result = SimpleNamespace(parameters=1_418_000, epochs=2, seconds=61.4, train_images_per_second=250.4,
+                             world_size=1, best_epoch=2, best_clean_acc=0.5, best_robust_acc=0.25,
+                             best_cas=1.5, final={"attack": "PGD-10"})
+    lines = train_summary(cfg, result, tmp_path).splitlines()
+    assert lines[0] == (f"run {cfg.name}: {cfg.recipe.name} on {cfg.model.source} (1.42M parameters), "
+                        "2 epochs in 61 s (250 training images/s, 1 rank(s))")
+    assert lines[1] == "best epoch 2: clean 50.00%, PGD-10 25.00%, CAS 1.50"
+    assert lines[2] == (f"outputs in {tmp_path}: metrics.jsonl, curves.png, checkpoints/{{last,best}}, "
+                        "summary.json")
+    (tmp_path / "card.json").write_text("{}")
+    result.best_epoch, result.parameters = None, None
+    lines = train_summary(cfg, result, tmp_path).splitlines()
+    assert len(lines) == 2 and "parameters" not in lines[0] and lines[1].endswith("summary.json, card.json")

@@ -254,3 +254,26 @@ def test_repository_zoo_entry(path):
     with torch.no_grad():
         correct = sum(int((model(x[i:i + 250]).argmax(1) == y[i:i + 250]).sum()) for i in range(0, 500, 250))
     assert f"{100 * correct / 500:.2f}" == card["clean_acc"]
+
+
+def test_zoo_text_is_what_the_cli_prints(zoo_dir, capsys):
+    from rb_crossclass.cli import main
+    from rb_crossclass.core.formatting import text_table
+
+    assert text_table(("a", "bb"), [("xyz", "1"), ("", "")]) == "a    bb\nxyz  1\n"  # trailing spaces go
+    root, _ = zoo_dir
+    rows = zoo.list_rows(root)
+    table = zoo.list_table(rows, root)
+    lines = table.splitlines()
+    assert lines[0].split() == ["name", "dataset", "threat", "architecture", "recipe", "clean", "AA", "CAS",
+                                "FSI", "n"]
+    assert lines[1].startswith(NAME) and lines[0].index("clean") == lines[1].index(lines[1].split()[5])
+    assert lines[-1] == f"1 entries in {zoo.zoo_root(root)}"
+    assert main(["zoo", "--root", str(root), "list"]) == 0
+    assert capsys.readouterr().out == table + "\n"
+    entry = zoo.find_entry(NAME, root)
+    shown = zoo.show_text(entry, verify=False)
+    assert "checkpoint_verified" not in shown and "sha256 ok" in zoo.show_text(entry)
+    assert any(line.split()[:2] == ["cas", "7.5"] for line in shown.splitlines())
+    assert main(["zoo", "--root", str(root), "show", NAME, "--no-verify"]) == 0
+    assert capsys.readouterr().out == shown + "\n"

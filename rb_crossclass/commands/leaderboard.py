@@ -44,12 +44,5 @@ def register(subparsers, summary: str) -> None:
 def run(args: argparse.Namespace) -> int:
     result = build_leaderboard(args.cards, args.dataset, args.threat_model, args.out, sort_by=args.sort_by,
                                style=figure_style(args), eps=args.eps)
-    print(
-        f"leaderboard {result.dataset}/{result.threat_model}: {result.n_entries} entries "
-        f"({result.n_official} official, {result.n_measured} with cross-class scores, "
-        f"{result.n_plotted} plotted), sorted by {result.sort_by}\n"
-        f"wrote {', '.join(result.files)} to {result.out_dir}"
-    )
-    for warning in result.warnings:
-        print(f"warning: {warning}")
+    print(result.summary())
     return 0

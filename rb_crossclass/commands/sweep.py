@@ -3,39 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 
 from ..evaluate import VERSIONS
-from ..sweep import available_engines
+from ..sweep import available_engines, gpus_per_model_arg
 from .common import attack_eps_arg, model_id_arg, output_dir_arg, positive_int
 
 DESCRIPTION = """\
-Score every model of a RobustBench leaderboard (--robustbench cifar10:Linf: robustbench's own
-model zoo) or of a manifest of published models (--manifest FILE.yaml): per model, whether the
-cross-class metric applies (a single final linear head; ensembles, mixing networks, randomized
-models and models without such a head are recorded as not applicable, with the reason), clean
-accuracy and the cross-class scores under the paper's PGD-20 protocol on the first N test points,
-with --autoattack also AutoAttack (CAS on its own examples too). Writes
-OUT/cards/<dataset>/<threat_model>/<Name>.json, OUT/results/<Name>.json, OUT/sweep.json and
-OUT/leaderboard/. Rerun the same command to resume: finished models are skipped, failed ones
-retried; a model whose process was killed (e.g. out of memory) is recorded as failed and not
-started again in the next run, so the models after it run. Exit status: 0 when every model is done
-or not applicable, 1 when any model failed (the summary and sweep.json give each reason), 2 for bad
-arguments. Progress is a bar on a terminal and a plain line every 30 s otherwise (logs stay
-readable). --plan builds every architecture without weights and writes OUT/plan.json and
-OUT/plan.md instead (--robustbench all: every board of the installed robustbench).
+Score every model of a RobustBench leaderboard (--robustbench cifar10:Linf) or of a manifest of
+published models (--manifest FILE.yaml): whether the cross-class metric applies (else the reason),
+clean accuracy and the cross-class scores under the paper's PGD-20 protocol, with --autoattack also
+AutoAttack. Writes OUT/cards/, OUT/results/, OUT/sweep.json and OUT/leaderboard/. Rerun the same
+command to resume. Exit status: 0 when every model is done or not applicable, 1 when any model
+failed, 2 for bad arguments. --plan writes the applicability table instead. See docs/commands/sweep.md.
 """
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number, got {text[:40]!r}") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text[:40]!r}")
-    return value
 
 
 class _DeprecatedVersion(argparse.Action):
@@ -88,7 +69,7 @@ def register(subparsers, summary: str) -> None:
                    "(or another registered engine, see rb_crossclass.sweep.register_engine)")
     e.add_argument("--ray-address", default=None, metavar="ADDR",
                    help="join this Ray cluster (e.g. auto, ray://head:10001); default: start a local Ray")
-    e.add_argument("--gpus-per-model", type=_fraction, default=0.0, metavar="F",
+    e.add_argument("--gpus-per-model", type=gpus_per_model_arg, default=0.0, metavar="F",
                    help="GPUs per Ray task; fractions let small models share a GPU (default 0)")
     e.add_argument("--cpus-per-model", type=positive_int, default=None, metavar="N",
                    help="CPUs per Ray task and torch threads per model (default: 1 per Ray task; all "
@@ -103,16 +84,13 @@ def register(subparsers, summary: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..core import check_output_dir
-    from ..sweep import SweepError, plan_summary, plan_sweep, run_sweep, summary_table
+    from ..sweep import failure_message, plan_summary, plan_sweep, run_sweep, sweep_summary
 
     check_output_dir(args.out)  # before a model is built or a board is read
     if args.plan:
-        report = plan_sweep(args.out, robustbench=args.robustbench, manifest=args.manifest,
-                            models=args.models, official_cards=args.official_cards)
-        print(plan_summary(report))
+        print(plan_summary(plan_sweep(args.out, robustbench=args.robustbench, manifest=args.manifest,
+                                      models=args.models, official_cards=args.official_cards)))
         return 0
-    if args.robustbench == "all":
-        raise SweepError("--robustbench all is for --plan; score one board at a time (e.g. cifar10:Linf)")
     report = run_sweep(
         args.out, robustbench=args.robustbench, manifest=args.manifest, models=args.models,
         model_dir=args.model_dir, official_cards=args.official_cards, data_dir=args.data_dir,
@@ -120,16 +98,8 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, engine=args.engine, ray_address=args.ray_address,
         gpus_per_model=args.gpus_per_model, cpus_per_model=args.cpus_per_model, aa_exact=args.aa_exact,
     )
-    print(summary_table(report))
-    cards = report.out / "cards"
-    print(f"wrote {report.out / 'sweep.json'}"
-          + (f", cards in {cards}" if any(cards.rglob("*.json")) else ", no cards (no model was scored)")
-          + (f", leaderboard {report.leaderboard}" if report.leaderboard else ""))
-    if report.leaderboard_note and report.counts.get("done"):
-        print(report.leaderboard_note)
-    failed = report.counts.get("failed", 0)
-    if failed:
-        print(f"{failed} model(s) failed (reasons above and in sweep.json); rerun the same command to "
-              "retry them: exit status 1", file=sys.stderr)
+    print(sweep_summary(report))
+    if failed := failure_message(report):
+        print(failed, file=sys.stderr)
         return 1
     return 0

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
-from pathlib import Path
 
 from .common import output_dir_arg
 
@@ -41,12 +39,9 @@ def register(subparsers, summary: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..core import RBCrossclassError, check_output_dir
-    from ..train import config_to_yaml, load_config, train
+    from ..train import config_to_yaml, load_config, train, train_summary
 
-    overrides = list(args.overrides)
-    if args.data_dir is not None:  # JSON is YAML: the path stays a string whatever it looks like
-        overrides.append(f"data.data_dir={json.dumps(args.data_dir)}")
-    cfg = load_config(args.config, overrides)
+    cfg = load_config(args.config, args.overrides, data_dir=args.data_dir)
     if args.print_config:
         print(config_to_yaml(cfg), end="")
         return 0
@@ -55,16 +50,6 @@ def run(args: argparse.Namespace) -> int:
     check_output_dir(args.out)  # before any data is read or a model is built
     logging.getLogger("rb_crossclass").setLevel(logging.INFO)
     result = train(cfg, args.out, resume=args.resume)
-    if int(os.environ.get("RANK", "0")) != 0:  # train() has already closed the process group
-        return 0
-    params = f" ({result.parameters / 1e6:.2f}M parameters)" if result.parameters else ""
-    print(f"run {cfg.name}: {cfg.recipe.name} on {cfg.model.source}{params}, {result.epochs} epochs "
-          f"in {result.seconds:.0f} s ({result.train_images_per_second:.0f} training images/s, "
-          f"{result.world_size} rank(s))")
-    if result.best_epoch is not None:
-        cas = f", CAS {result.best_cas:.2f}" if result.best_cas is not None else ""
-        print(f"best epoch {result.best_epoch}: clean {100 * result.best_clean_acc:.2f}%, "
-              f"{result.final.get('attack', 'PGD')} {100 * result.best_robust_acc:.2f}%{cas}")
-    print(f"outputs in {args.out}: metrics.jsonl, curves.png, checkpoints/{{last,best}}, summary.json"
-          f"{', card.json' if (Path(args.out) / 'card.json').is_file() else ''}")
+    if int(os.environ.get("RANK", "0")) == 0:  # train() has already closed the process group
+        print(train_summary(cfg, result, args.out))
     return 0

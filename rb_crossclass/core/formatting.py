@@ -8,6 +8,7 @@ value that was not measured (``None``) or is not a number (NaN).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 MISSING = "—"
@@ -31,3 +32,11 @@ def format_number(value: float | int | None, spec: str = ".2f", *, scale: float 
     if scale != 1.0:
         value = value * scale
     return format(value, spec)
+
+
+def text_table(header: Sequence[str], rows: Iterable[Sequence[str]], sep: str = "  ") -> str:
+    """An aligned plain-text table: ``header`` then ``rows`` (cells already strings), each column
+    left-aligned to its widest cell, columns joined by ``sep``, trailing spaces stripped."""
+    table = [tuple(header), *(tuple(r) for r in rows)]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    return "\n".join(sep.join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in table)

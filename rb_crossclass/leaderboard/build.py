@@ -58,6 +58,16 @@ class LeaderboardResult:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def summary(self) -> str:
+        """What ``rb-crossclass leaderboard`` prints: the board, its counts and order, the files
+        written, then one ``warning:`` line per upstream slip."""
+        return "\n".join([
+            f"leaderboard {self.dataset}/{self.threat_model}: {self.n_entries} entries "
+            f"({self.n_official} official, {self.n_measured} with cross-class scores, "
+            f"{self.n_plotted} plotted), sorted by {self.sort_by}",
+            f"wrote {', '.join(self.files)} to {self.out_dir}",
+            *(f"warning: {w}" for w in self.warnings)])
+
 
 def build_rows(card_dirs: Sequence[str | os.PathLike], dataset: str, threat_model: str,
                sort_by: str = "robust", warnings: list[str] | None = None,

@@ -2,7 +2,8 @@
 adversarial training rises to the best checkpoint and falls with robust overfitting; :mod:`.seeds`
 and :mod:`.aggregate`: several seeds of it, with the claims tested across seeds in :mod:`.claims`;
 :mod:`.run`: a whole reproduction as one call, :func:`reproduce_dynamics` and
-:func:`summarize_seeds`, what ``rb-crossclass reproduce`` runs)."""
+:func:`summarize_seeds`, what ``rb-crossclass reproduce`` runs; :mod:`.progress`: what it tells
+while it trains and after)."""
 
 from typing import TYPE_CHECKING
 
@@ -10,6 +11,10 @@ from ..core.lazy import lazy_exports
 
 __all__ = [
     "ReproductionReport",
+    "RunProgress",
+    "format_duration",
+    "report_lines",
+    "resume_command",
     "reproduce_dynamics",
     "summarize_seeds",
     "DynamicsPreset",
@@ -27,6 +32,7 @@ __all__ = [
 if TYPE_CHECKING:
     from .aggregate import aggregate, write_aggregate
     from .dynamics import DynamicsPreset, ReproduceError, RunSpec, load_preset, run_dynamics
+    from .progress import RunProgress, format_duration, report_lines, resume_command
     from .run import ReproductionReport, reproduce_dynamics, summarize_seeds
     from .seeds import preset_for_seed, read_seed_folder, run_seeds
 

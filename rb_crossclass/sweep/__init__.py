@@ -21,6 +21,7 @@ __all__ = [
     "EngineOptions",
     "available_engines",
     "get_engine",
+    "gpus_per_model_arg",
     "register_engine",
     "JobResult",
     "Manifest",
@@ -43,23 +44,34 @@ __all__ = [
     "run_job",
     "run_sweep",
     "summary_table",
+    "sweep_summary",
+    "failure_message",
     "write_plan",
 ]
 
 if TYPE_CHECKING:
-    from .engines import ENGINES, EngineOptions, available_engines, get_engine, register_engine
+    from .engines import (
+        ENGINES,
+        EngineOptions,
+        available_engines,
+        get_engine,
+        gpus_per_model_arg,
+        register_engine,
+    )
     from .jobs import JobResult, ModelJob, SweepError, SweepSettings
     from .manifest import Manifest, ManifestError, load_manifest, manifest_schema, manifest_schema_path
     from .plan import PlanEntry, plan_job, plan_robustbench_entry, write_plan
     from .run import (
         PlanReport,
         SweepReport,
+        failure_message,
         parse_board,
         plan_summary,
         plan_sweep,
         robustbench_boards,
         run_sweep,
         summary_table,
+        sweep_summary,
     )
     from .worker import run_job
 

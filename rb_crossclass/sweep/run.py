@@ -214,6 +214,8 @@ def run_sweep(
         warnings.warn("run_sweep(version=...) is deprecated; use aa_version=", DeprecationWarning,
                       stacklevel=2)
         aa_version = version
+    if robustbench == "all":
+        raise SweepError("--robustbench all is for --plan; score one board at a time (e.g. cifar10:Linf)")
     run_engine = get_engine(engine)
     sweep = _sweep_of(robustbench, manifest, official_cards, eps)
     if sweep.threat_model not in NORMS:
@@ -335,6 +337,27 @@ def summary_table(report: SweepReport) -> str:
                  + (f" ({report.resumed} finished in an earlier run)" if report.resumed else ""))
     lines.append(cost_total_line(report.rows))
     return "\n".join(lines)
+
+
+def sweep_summary(report: SweepReport) -> str:
+    """What ``rb-crossclass sweep`` prints after a sweep: :func:`summary_table`, the files written
+    (``sweep.json``, the cards if any model was scored, the leaderboard) and, when a model was
+    scored, the leaderboard's note."""
+    cards = report.out / "cards"
+    lines = [summary_table(report),
+             f"wrote {report.out / 'sweep.json'}"
+             + (f", cards in {cards}" if any(cards.rglob("*.json")) else ", no cards (no model was scored)")
+             + (f", leaderboard {report.leaderboard}" if report.leaderboard else "")]
+    if report.leaderboard_note and report.counts.get("done"):
+        lines.append(report.leaderboard_note)
+    return "\n".join(lines)
+
+
+def failure_message(report: SweepReport) -> str | None:
+    """How many models failed and how to retry them (``None`` when none failed)."""
+    failed = report.counts.get("failed", 0)
+    return (f"{failed} model(s) failed (reasons above and in sweep.json); rerun the same command to "
+            "retry them: exit status 1") if failed else None
 
 
 def cost_total_line(rows: dict[str, dict]) -> str:

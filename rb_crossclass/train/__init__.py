@@ -20,6 +20,7 @@ __all__ = [
     "load_config",
     "load_checkpoint",
     "train",
+    "train_summary",
 ]
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
         load_config,
         parse_override,
         presets_needing_shared_data,
+        train_summary,
     )
     from .loop import TrainingDivergedError, train
     from .outputs import TrainResult

@@ -178,11 +178,15 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key.strip(), value
 
 
-def load_config(path_or_preset: str | os.PathLike, overrides: list[str] | dict | None = None) -> TrainConfig:
-    """Resolve a YAML file (or preset name) and overrides into a validated :class:`TrainConfig`."""
+def load_config(path_or_preset: str | os.PathLike, overrides: list[str] | dict | None = None, *,
+                data_dir: str | os.PathLike | None = None) -> TrainConfig:
+    """Resolve a YAML file (or preset name) and overrides into a validated :class:`TrainConfig`.
+    ``data_dir`` (``train --data-dir``), when given, sets ``data.data_dir`` after the overrides."""
     data, source = _read_yaml(path_or_preset)
     items = list(overrides.items() if isinstance(overrides, dict)
                  else (parse_override(o) for o in overrides or []))
+    if data_dir is not None:
+        items.append(("data.data_dir", os.fspath(data_dir)))
     before = dict(data.get("model") or {}) if isinstance(data.get("model"), dict) else {}
     for key, value in items:
         _set_dotted(data, key, value)
@@ -381,3 +385,21 @@ def expand_data_spec(spec: str) -> str:
 
 def config_to_yaml(cfg: TrainConfig) -> str:
     return yaml.safe_dump(cfg.to_dict(), sort_keys=False)
+
+
+def train_summary(cfg: TrainConfig, result: Any, out_dir: str | os.PathLike) -> str:
+    """What ``rb-crossclass train`` prints after a run: recipe, model source and parameter count,
+    epochs, time and throughput; the best epoch's held-out accuracies and CAS (when evaluated);
+    the files written to ``out_dir``. ``result`` is the run's :class:`~rb_crossclass.train.TrainResult`."""
+    params = f" ({result.parameters / 1e6:.2f}M parameters)" if result.parameters else ""
+    lines = [f"run {cfg.name}: {cfg.recipe.name} on {cfg.model.source}{params}, {result.epochs} epochs "
+             f"in {result.seconds:.0f} s ({result.train_images_per_second:.0f} training images/s, "
+             f"{result.world_size} rank(s))"]
+    if result.best_epoch is not None:
+        cas = f", CAS {result.best_cas:.2f}" if result.best_cas is not None else ""
+        lines.append(f"best epoch {result.best_epoch}: clean {100 * result.best_clean_acc:.2f}%, "
+                     f"{result.final.get('attack', 'PGD')} {100 * result.best_robust_acc:.2f}%{cas}")
+    card = ", card.json" if (Path(out_dir) / "card.json").is_file() else ""
+    lines.append(f"outputs in {out_dir}: metrics.jsonl, curves.png, checkpoints/{{last,best}}, "
+                 f"summary.json{card}")
+    return "\n".join(lines)

@@ -4,7 +4,8 @@ The catalog (YAML entries checked against a schema, checksummed weights) and the
 source live with the other model sources in :mod:`rb_crossclass.models`; this package adds what
 uses them: registration with timm so that ``robustbench.utils.load_model`` finds the entries
 (:mod:`.timm_registry`), adding entries from training runs and evaluated cards
-(:mod:`.authoring`) and exporting an entry for a RobustBench pull request
+(:mod:`.authoring`), what ``rb-crossclass zoo`` prints (:mod:`.text`) and
+exporting an entry for a RobustBench pull request
 (:mod:`.robustbench_export`).
 """
 
@@ -20,6 +21,11 @@ __all__ = [
     "ZooEntry",
     "ZooError",
     "add_entry",
+    "add_summary",
+    "attach_summary",
+    "list_rows",
+    "list_table",
+    "show_text",
     "attach_card",
     "card_numbers",
     "build_zoo_model",
@@ -51,6 +57,7 @@ if TYPE_CHECKING:
     )
     from .authoring import add_entry, attach_card, card_numbers, dump_yaml, read_entry_card
     from .robustbench_export import ExportError, RobustBenchExport, export_robustbench
+    from .text import add_summary, attach_summary, list_rows, list_table, show_text
     from .timm_registry import register_timm
 
 lazy_exports(__name__)
