@@ -539,7 +539,8 @@ def test_run_sweep_version_keyword_is_a_deprecated_alias(tmp_path):
 def test_sweep_summary_failure_message_and_the_gpu_share_type(tmp_path):
     import argparse
 
-    from rb_crossclass.sweep import SweepReport, failure_message, gpus_per_model_arg, sweep_summary
+    from rb_crossclass.commands.common import non_negative_float as gpus_per_model_arg
+    from rb_crossclass.sweep import SweepReport, failure_message, sweep_summary
 
     assert gpus_per_model_arg("0.25") == 0.25 and gpus_per_model_arg("2") == 2.0
     for bad, message in (("x", "must be a number, got 'x'"), ("-1", "must be a number >= 0"),

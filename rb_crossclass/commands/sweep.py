@@ -6,8 +6,8 @@ import argparse
 import sys
 
 from ..evaluate import VERSIONS
-from ..sweep import available_engines, gpus_per_model_arg
-from .common import attack_eps_arg, model_id_arg, output_dir_arg, positive_int
+from ..sweep import available_engines
+from .common import attack_eps_arg, model_id_arg, non_negative_float, output_dir_arg, positive_int
 
 DESCRIPTION = """\
 Score every model of a RobustBench leaderboard (--robustbench cifar10:Linf) or of a manifest of
@@ -69,7 +69,7 @@ def register(subparsers, summary: str) -> None:
                    "(or another registered engine, see rb_crossclass.sweep.register_engine)")
     e.add_argument("--ray-address", default=None, metavar="ADDR",
                    help="join this Ray cluster (e.g. auto, ray://head:10001); default: start a local Ray")
-    e.add_argument("--gpus-per-model", type=gpus_per_model_arg, default=0.0, metavar="F",
+    e.add_argument("--gpus-per-model", type=non_negative_float, default=0.0, metavar="F",
                    help="GPUs per Ray task; fractions let small models share a GPU (default 0)")
     e.add_argument("--cpus-per-model", type=positive_int, default=None, metavar="N",
                    help="CPUs per Ray task and torch threads per model (default: 1 per Ray task; all "

@@ -53,6 +53,7 @@ __all__ = [
     "progress_bar",
     "resolve_device",
     "set_cpu_threads",
+    "text_table",
     "without_unsafe_advice",
     "ValueTextError",
     "check_dataset_label",
@@ -74,7 +75,7 @@ if TYPE_CHECKING:
         known_dataset,
     )
     from .errors import RBCrossclassError, without_unsafe_advice
-    from .formatting import MISSING, format_number, is_missing
+    from .formatting import MISSING, format_number, is_missing, text_table
     from .io import atomic_write_json, atomic_write_text, check_output_dir, dangerous_output_dir, jsonable
     from .lazy import import_submodules
     from .names import check_model_id

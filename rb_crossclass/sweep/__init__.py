@@ -21,7 +21,6 @@ __all__ = [
     "EngineOptions",
     "available_engines",
     "get_engine",
-    "gpus_per_model_arg",
     "register_engine",
     "JobResult",
     "Manifest",
@@ -55,7 +54,6 @@ if TYPE_CHECKING:
         EngineOptions,
         available_engines,
         get_engine,
-        gpus_per_model_arg,
         register_engine,
     )
     from .jobs import JobResult, ModelJob, SweepError, SweepSettings

@@ -21,9 +21,7 @@ read when the command line is parsed). :data:`ENGINES` maps each name to its fun
 
 from __future__ import annotations
 
-import argparse
 import logging
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
@@ -61,18 +59,6 @@ def available_engines() -> list[str]:
         extra = tuple(m.name for m in pkgutil.iter_modules(here) if not m.name.startswith("engine_"))
         import_submodules(__package__, exclude=extra)
     return list(ENGINES)
-
-
-def gpus_per_model_arg(text: str) -> float:
-    """``--gpus-per-model``: a finite number >= 0 (fractions let small models share a GPU), else
-    :class:`argparse.ArgumentTypeError` with a one-line message."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number, got {text[:40]!r}") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text[:40]!r}")
-    return value
 
 
 def get_engine(name: str) -> Engine:
