@@ -934,18 +934,18 @@ def test_deeply_nested_cards_are_reported_and_every_card_is_checked(tmp_path, ca
 
 def test_card_validate_goes_on_after_a_file_it_cannot_check(tmp_path, capsys, monkeypatch):
     """Whatever goes wrong with one file, the others are still checked and the run ends in 1."""
-    from rb_crossclass.commands import card as card_command
+    from rb_crossclass.cards import check as card_check  # where card validate reads each file
 
     for name in ("a", "b", "c"):
         (tmp_path / f"{name}.json").write_text("{}")
-    real = card_command.read_card_json
+    real = card_check.read_card_json
 
     def flaky(path):
         if path.name == "b.json":
             raise RecursionError("maximum recursion depth exceeded")
         return real(path)
 
-    monkeypatch.setattr(card_command, "read_card_json", flaky)
+    monkeypatch.setattr(card_check, "read_card_json", flaky)
     code, out, err = _cli(capsys, "card", "validate", str(tmp_path))
     assert code == 1 and "could not be checked (RecursionError" in out
     assert sum(line.startswith("INVALID") for line in out.splitlines()) >= 3
