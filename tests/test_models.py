@@ -318,3 +318,34 @@ def test_sweep_checksum_error_is_the_checkpoint_one():
     from rb_crossclass.sweep import worker
 
     assert worker.CheckpointMismatch is ChecksumMismatchError
+
+
+def test_source_options_from_dataset_facts_have_one_home():
+    """SourceOptions.for_data is the one place dataset facts (K, C, H, the dataset's name) become
+    model options: no other call of SourceOptions(...) in the package reads them from a DatasetInfo
+    (``in_chans=info.shape[0]`` and the like)."""
+    import ast
+    from pathlib import Path
+
+    from rb_crossclass.core import known_dataset
+    from rb_crossclass.core.datasets import DatasetInfo
+    from rb_crossclass.models import SourceOptions
+
+    package = Path(SourceOptions.__module__.replace(".", "/")).parts[0]
+    root = Path(__file__).resolve().parent.parent / package
+    offenders = []
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (isinstance(node, ast.Call) and ast.unparse(node.func).endswith("SourceOptions")
+                    and any(k.arg == "in_chans" and ".shape" in ast.unparse(k.value) for k in node.keywords)):
+                offenders.append(f"{path.relative_to(root.parent)}:{node.lineno}")
+    assert offenders == []
+    cifar = known_dataset("cifar10")
+    opts = SourceOptions.for_data(cifar, threat_model="L2", seed=3)
+    assert (opts.num_classes, opts.in_chans, opts.img_size, opts.dataset) == (10, 3, 32, "cifar10")
+    assert (opts.threat_model, opts.seed) == ("L2", 3)
+    mnist = known_dataset("mnist")
+    npz_file = DatasetInfo(**{**mnist.__dict__, "name": "npz:digits.npz"})
+    opts = SourceOptions.for_data(npz_file, num_classes=12)
+    assert (opts.num_classes, opts.in_chans, opts.img_size, opts.dataset) == (12, 1, 28, None)
+    assert SourceOptions.for_data(mnist).dataset == "mnist"

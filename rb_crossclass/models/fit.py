@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
-from ..core.datasets import KNOWN_DATASETS, DatasetInfo
+from ..core.datasets import DatasetInfo
 from ..core.errors import RBCrossclassError
 from .feature_classifier import FeatureClassifier
 from .sources import SourceOptions, create_model_source
@@ -52,11 +52,10 @@ class ModelSpec:
         class count, channels and size default to the data's; raises
         :class:`~rb_crossclass.models.ModelSourceError` for non-positive sizes or an unknown
         threat model."""
-        return SourceOptions(
+        return SourceOptions.for_data(
+            info,
             num_classes=self.num_classes or info.num_classes,
-            in_chans=info.shape[0],
             img_size=self.img_size or info.shape[1],
-            dataset=info.name if info.name in KNOWN_DATASETS else None,
             threat_model=threat_model,
             cifar_stem=self.cifar_stem,
             model_dir=self.model_dir,

@@ -123,9 +123,8 @@ def plan_job(job: ModelJob, settings: SweepSettings) -> PlanEntry:
         return planned
     try:
         info = known_dataset(settings.dataset)
-        opts = SourceOptions(num_classes=info.num_classes, in_chans=info.shape[0], img_size=info.shape[1],
-                             dataset=settings.dataset, threat_model=settings.threat_model,
-                             head_name=job.head, extra=dict(job.kwargs))
+        opts = SourceOptions.for_data(info, dataset=settings.dataset, threat_model=settings.threat_model,
+                                      head_name=job.head, extra=dict(job.kwargs))
         _contract(entry, lambda: create_model_source(job.source, opts, check=False), info.shape,
                   info.num_classes)
     except Exception as err:  # noqa: BLE001

@@ -106,10 +106,9 @@ def _run(job: ModelJob, settings: SweepSettings, split, device: torch.device,
     if split is None:  # a Ray task: its model's own preprocessing (ImageNet), as evaluate reads it
         split = open_job_split(job, settings)
     info = split.info
-    opts = SourceOptions(num_classes=info.num_classes, in_chans=info.shape[0], img_size=info.shape[1],
-                         dataset=settings.dataset, threat_model=settings.threat_model,
-                         model_dir=settings.model_dir, checkpoint=checkpoint, head_name=job.head,
-                         extra=dict(job.kwargs), seed=settings.seed)
+    opts = SourceOptions.for_data(info, dataset=settings.dataset, threat_model=settings.threat_model,
+                                  model_dir=settings.model_dir, checkpoint=checkpoint, head_name=job.head,
+                                  extra=dict(job.kwargs), seed=settings.seed)
     try:
         with quiet_stdout():
             model = create_model_source(job.source, opts, check=False)

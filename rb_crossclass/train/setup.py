@@ -13,7 +13,7 @@ import torch
 from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 
-from ..core.datasets import DatasetInfo, known_dataset
+from ..core.datasets import DatasetInfo
 from ..core.runtime import Ranks
 from ..data import open_split, train_loader
 from ..models import FeatureClassifier, SourceOptions, create_model_source
@@ -58,11 +58,8 @@ def build_data(cfg: TrainConfig, ranks: Ranks) -> TrainData:
 
 def model_options(cfg: TrainConfig, info: DatasetInfo) -> SourceOptions:
     """The model options of a run: sizes and normalization from the dataset facts."""
-    c, h, _ = info.shape
-    dataset = info.name if known_dataset(info.name) is not None else None
-    return SourceOptions(num_classes=info.num_classes, in_chans=c, img_size=h, dataset=dataset,
-                         threat_model=cfg.eval.threat_model, cifar_stem=cfg.model.cifar_stem,
-                         checkpoint=cfg.model.checkpoint, extra=dict(cfg.model.extra), seed=cfg.seed)
+    return SourceOptions.for_data(info, threat_model=cfg.eval.threat_model, cifar_stem=cfg.model.cifar_stem,
+                                  checkpoint=cfg.model.checkpoint, extra=dict(cfg.model.extra), seed=cfg.seed)
 
 
 def build_model(cfg: TrainConfig, info: DatasetInfo) -> FeatureClassifier:

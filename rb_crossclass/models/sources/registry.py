@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields, replace
 
 import torch
 
+from ...core.datasets import KNOWN_DATASETS, DatasetInfo
 from ...core.errors import RBCrossclassError
 from ...core.lazy import import_submodules
 from ...core.threat import check_threat_model
@@ -55,6 +56,18 @@ class SourceOptions:
     @property
     def input_shape(self) -> tuple[int, int, int]:
         return (self.in_chans, self.img_size, self.img_size)
+
+    @classmethod
+    def for_data(cls, info: DatasetInfo, **fields: object) -> SourceOptions:
+        """The options of a model for the data ``info`` describes: ``num_classes`` K = the data's,
+        ``in_chans`` C and ``img_size`` H from ``info.shape`` ``[C,H,W]``, ``dataset`` its name when
+        it is a known dataset (normalization statistics, robustbench board), else ``None``; any
+        field given in ``fields`` wins (e.g. ``threat_model``, ``checkpoint``, a ``num_classes``
+        the user set). The one place where dataset facts become model options. Raises
+        :class:`ModelSourceError` as the constructor does."""
+        derived = {"num_classes": info.num_classes, "in_chans": info.shape[0], "img_size": info.shape[1],
+                   "dataset": info.name if info.name in KNOWN_DATASETS else None}
+        return cls(**{**derived, **fields})
 
 
 SourceFactory = Callable[[str, SourceOptions], FeatureClassifier]
