@@ -443,3 +443,20 @@ def test_check_card_files_reports_every_problem_without_stopping(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(CardError, match="no card files found"):
         check_card_files([tmp_path / "empty"])
+
+
+def test_score_source_takes_a_source_string_as_its_model(tmp_path):
+    """score_source / evaluate_source accept the model as ModelSpec or as its source string."""
+    from rb_crossclass import ModelSpec, score_source
+
+    assert ModelSpec.of("zoo:X") == ModelSpec(source="zoo:X")
+    spec = ModelSpec(source="timm:resnet18", seed=3)
+    assert ModelSpec.of(spec) is spec
+    with pytest.raises(TypeError, match="ModelSpec or a source string"):
+        ModelSpec.of(3)
+    compute = ComputeSettings(device="cpu")
+    by_name = score_source(TINY, "sample:cifar10", tmp_path / "a", n_examples=8, attack="none",
+                           compute=compute, progress=False)
+    by_spec = score_source(ModelSpec(source=TINY), "sample:cifar10", tmp_path / "b", n_examples=8,
+                           attack="none", compute=compute, progress=False)
+    assert by_name.result.clean_cas == by_spec.result.clean_cas

@@ -487,3 +487,19 @@ def test_leaderboard_result_summary_is_what_the_command_prints():
         "leaderboard cifar10/Linf: 5 entries (3 official, 2 with cross-class scores, 2 plotted), "
         "sorted by robust",
         "wrote index.html, README.md to out", "warning: card x: odd"]
+
+
+def test_cards_zoo_names_our_zoo_wherever_the_command_runs(tmp_path, monkeypatch):
+    """--cards zoo: reads the model zoo's cards (found as `zoo list` finds them), so a user outside
+    the checkout can put the zoo on a board; the same files as the checkout's model_zoo folder."""
+    from rb_crossclass.leaderboard.collect import ZOO_CARDS, card_paths
+    from rb_crossclass.zoo import zoo_root
+
+    checkout_zoo = Path(__file__).resolve().parent.parent / "model_zoo"
+    monkeypatch.chdir(tmp_path)  # no ./model_zoo here
+    monkeypatch.delenv("RB_CROSSCLASS_ZOO", raising=False)
+    got = card_paths([ZOO_CARDS], "cifar10", "Linf")
+    assert [p.name for p, _ in got] == [p.name for p, _ in card_paths([checkout_zoo], "cifar10", "Linf")]
+    assert got and all(p.is_relative_to(zoo_root()) for p, _ in got)
+    with pytest.raises(LeaderboardError, match="cards folder not found: zoo"):
+        card_paths(["zoo"], "cifar10", "Linf")  # a plain folder name is still a folder

@@ -26,8 +26,8 @@ z-test; Holm's correction)."""
 def register(subparsers, summary: str) -> None:
     p = subparsers.add_parser("leaderboard", help=summary, description=DESCRIPTION)
     p.add_argument("--cards", action="append", required=True, metavar="DIR",
-                   help="a folder of cards (repeatable; official cards first, e.g. "
-                   "../shared/robustbench/model_info, then model_zoo)")
+                   help="a folder of cards (repeatable; official cards first, e.g. a clone's "
+                   "robustbench/model_info), or zoo: for our model zoo's cards")
     p.add_argument("--dataset", default="cifar10", help=" | ".join(KNOWN_DATASETS) + " (default cifar10)")
     p.add_argument("--eps", type=eps_arg, default=None, metavar="EPS",
                    help="the board's radius, e.g. 2/255 (default: the one radius all cards share)")

@@ -39,7 +39,7 @@ class ScoreRun:
 
 
 def score_source(
-    model: ModelSpec,
+    model: ModelSpec | str,
     dataset: str,
     out: str | os.PathLike,
     *,
@@ -58,7 +58,8 @@ def score_source(
     intervals: bool = True,
     style: FigureStyle | None = None,
 ) -> ScoreRun | None:
-    """Score ``model`` on the first ``n_examples`` test points of ``dataset`` and write
+    """Score ``model`` (a :class:`~rb_crossclass.models.ModelSpec`, or just its source string such
+    as ``"zoo:<Name>"``) on the first ``n_examples`` test points of ``dataset`` and write
     ``out/crossclass.json``, ``out/attribution_matrix.png`` and ``out/attribution_matrix_clean.png``
     (with ``compare``, another run's ``crossclass.json``: also ``attribution_matrix_diff.png``,
     this matrix minus its matrix, and a ``compare`` block).
@@ -75,6 +76,7 @@ def score_source(
     class counts that disagree (:func:`~rb_crossclass.models.reconcile_classes`) and a bad
     ``compare`` file (before scoring).
     """
+    model = ModelSpec.of(model)
     compute = compute if compute is not None else ComputeSettings(device=None)
     check_output_dir(out)  # before any data is read or a model is built
     eps = default_eps(threat_model) if eps is None else check_eps(eps, threat_model)

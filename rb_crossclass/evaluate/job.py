@@ -35,7 +35,7 @@ class EvaluateRun:
 
 
 def evaluate_source(
-    model: ModelSpec,
+    model: ModelSpec | str,
     dataset: str,
     out: str | os.PathLike,
     config: AutoAttackConfig,
@@ -56,7 +56,8 @@ def evaluate_source(
     official_cards: str | os.PathLike | None = None,
     from_official: bool = False,
 ) -> EvaluateRun | None:
-    """Evaluate ``model`` on the first ``n_examples`` test points of ``dataset`` under
+    """Evaluate ``model`` (a :class:`~rb_crossclass.models.ModelSpec`, or just its source string
+    such as ``"zoo:<Name>"``) on the first ``n_examples`` test points of ``dataset`` under
     ``config`` (:func:`~rb_crossclass.evaluate.evaluate_model`) and write ``out/eval.json`` and
     ``out/<card_name>.json``.
 
@@ -77,6 +78,7 @@ def evaluate_source(
     """
     compute = compute if compute is not None else ComputeSettings(device=None)
     descriptive = dict(descriptive or {})
+    model = ModelSpec.of(model)
     check_output_dir(out)  # before any data is read or a model is built
     if state_dir:
         check_output_dir(state_dir, "--state")

@@ -86,10 +86,20 @@ class CardFile:
                 and all(self.card.get(f) is None for f in fields))
 
 
+ZOO_CARDS = "zoo:"
+"""A ``--cards`` value naming our model zoo's cards wherever the zoo is (``./model_zoo``,
+``$RB_CROSSCLASS_ZOO`` or the zoo shipped with the package), like the model source ``zoo:<Name>``."""
+
+
 def card_paths(dirs: Sequence[str | os.PathLike], dataset: str, threat_model: str) -> list[tuple[Path, bool]]:
-    """Card files in file order, each with whether it came from a flat folder (needs filtering)."""
+    """Card files in file order, each with whether it came from a flat folder (needs filtering).
+    A folder given as :data:`ZOO_CARDS` is the model zoo's folder."""
     out: list[tuple[Path, bool]] = []
     for d in dirs:
+        if str(d) == ZOO_CARDS:
+            from ..models.zoo_catalog import zoo_root
+
+            d = zoo_root()
         folder = Path(d)
         if not folder.is_dir():
             raise LeaderboardError(f"cards folder not found: {folder}")

@@ -41,6 +41,18 @@ class ModelSpec:
     seed: int = 0
     extra: dict = field(default_factory=dict)
 
+    @classmethod
+    def of(cls, model: ModelSpec | str) -> ModelSpec:
+        """``model`` as a :class:`ModelSpec`: a spec as it is, a source string (``"zoo:<Name>"``)
+        as the spec of that source with every other field at its default. Raises
+        :class:`TypeError` for anything else."""
+        if isinstance(model, cls):
+            return model
+        if isinstance(model, str):
+            return cls(source=model)
+        raise TypeError("a model is a ModelSpec or a source string like 'zoo:<Name>', "
+                        f"got {type(model).__name__}")
+
     @property
     def robustbench_name(self) -> str | None:
         """``Name`` of a ``robustbench:<Name>`` source, else ``None`` (it chooses ImageNet's
