@@ -159,3 +159,28 @@ def test_a_one_epoch_curve_has_integer_epoch_ticks(tmp_path, monkeypatch):
     for fig in figures:
         labels = _epoch_tick_labels(fig)
         assert labels and all(label.lstrip("−-").isdigit() for label in labels), labels
+
+
+def test_rank_correlations_never_pool_comparability_groups(tmp_path):
+    """Models measured under different protocols (another N, ε or attack: another group) get one
+    Spearman ρ per group, each named, never one over all; a single group keeps the plain form."""
+    from rb_crossclass.figures import scatter
+    from rb_crossclass.leaderboard.render import correlation_text
+
+    def row(i: int, group: str, acc: float, cas: float) -> dict:
+        return {"model_id": f"m{i}", "rank": i + 1, "official": False, "board_acc": acc,
+                "worst_class_robust": acc - 5, "cas": cas, "normalized_cas": cas / 10, "group": group}
+
+    # within A and within B CAS rises with accuracy; pooled, the order would be reversed
+    rows = [row(0, "A", 50, 1.0), row(1, "A", 51, 2.0), row(2, "A", 52, 3.0),
+            row(3, "B", 10, 7.0), row(4, "B", 11, 8.0), row(5, "B", 12, 9.0)]
+    _, correlations = scatter.plot_cas_vs_robust(rows, tmp_path / "r.png", title="t")
+    first = [c for c in correlations if c["x"] == "CAS" and c["y"] == "AutoAttack accuracy"]
+    assert [(c["group"], c["n"], c["rho"]) for c in first] == [("A", 3, 1.0), ("B", 3, 1.0)]
+    pooled, _ = scatter.rank_correlation([r["board_acc"] for r in rows], [r["cas"] for r in rows])
+    assert pooled < 0  # what the board showed before: a number no group supports
+    assert "within group B: ρ = 1.00 over 3 models" in correlation_text(first[1])
+    _, single = scatter.plot_cas_vs_robust(rows[:3], tmp_path / "s.png", title="t")
+    assert "group" not in single[0] and single[0]["n"] == 3
+    assert correlation_text(single[0]).startswith("Spearman rank correlation of CAS with AutoAttack "
+                                                  "accuracy: ρ")

@@ -56,7 +56,11 @@ def plot_cas_vs_robust(rows: Sequence[dict], path: str | os.PathLike, *, title: 
     """CAS and normalized CAS (the paper's protocol) against the board's robust accuracy
     (``board_acc``: AutoAttack, or corruptions accuracy) and against the worst class's accuracy of
     the same kind, one point per model labelled with its board rank; returns how many models were
-    plotted and the four rank correlations (``{"x", "y", "rho", "p", "n"}``)."""
+    plotted and the four rank correlations (``{"x", "y", "rho", "p", "n"}``).
+
+    A rank correlation pools only comparable measurements: when the plotted models of a panel fall
+    into more than one comparability group (``row["group"]``: another N, ε or attack form), each
+    group gets its own correlation, with its ``"group"`` label, and none is computed across groups."""
     robust_axes = (("board_acc", f"{accuracy_label} accuracy (%)"),
                    ("worst_class_robust", f"worst-class {accuracy_label} accuracy (%)"))
     fig = new_figure((10.5, 7.6), dpi=110)
@@ -67,10 +71,15 @@ def plot_cas_vs_robust(rows: Sequence[dict], path: str | os.PathLike, *, title: 
             ax = axes[row_i][col_i]
             points = [r for r in rows if r.get(cas_key) is not None and r.get(acc_key) is not None]
             plotted.update(r["model_id"] for r in points)
-            rho, p = rank_correlation([r[acc_key] for r in points], [r[cas_key] for r in points])
-            correlations.append({"x": cas_label, "y": acc_label.replace(" (%)", ""), "rho": rho, "p": p,
-                                 "n": len(points)})
-            _panel(ax, points, acc_key, cas_key, acc_label, cas_label, rho)
+            labels = sorted({r.get("group") for r in points}, key=str)
+            panel = []
+            for label in labels if len(labels) > 1 else [None]:
+                members = points if label is None else [r for r in points if r.get("group") == label]
+                rho, p = rank_correlation([r[acc_key] for r in members], [r[cas_key] for r in members])
+                panel.append({"x": cas_label, "y": acc_label.replace(" (%)", ""), "rho": rho, "p": p,
+                              "n": len(members), **({} if label is None else {"group": label})})
+            correlations.extend(panel)
+            _panel(ax, points, acc_key, cas_key, acc_label, cas_label, panel)
     fig.suptitle(f"{plain_text(title)}: cross-class features vs robustness ({len(plotted)} models; "
                  "bars: 95 % intervals)", fontsize=11)
     fig.tight_layout()
@@ -81,7 +90,7 @@ def plot_cas_vs_robust(rows: Sequence[dict], path: str | os.PathLike, *, title: 
 
 
 def _panel(ax, points: Sequence[dict], acc_key: str, cas_key: str, acc_label: str, cas_label: str,
-           rho: float | None) -> None:
+           panel: Sequence[dict]) -> None:
     if not points:
         ax.text(0.5, 0.5, f"no model has both {cas_label}\nand {acc_label}", ha="center", va="center",
                 fontsize=9, transform=ax.transAxes)
@@ -103,8 +112,12 @@ def _panel(ax, points: Sequence[dict], acc_key: str, cas_key: str, acc_label: st
                     gid="point-label")
     ax.set_xlabel(acc_label, fontsize=9)
     ax.set_ylabel(f"{cas_label} (PGD protocol)", fontsize=9)
-    ax.set_title(f"Spearman ρ = {format_number(rho, '.2f')} (n = {len(points)})",
-                 fontsize=9)
+    if len(panel) == 1:
+        title = f"Spearman ρ = {format_number(panel[0]['rho'], '.2f')} (n = {len(points)})"
+    else:  # never pooled over comparability groups
+        title = "Spearman ρ within groups: " + ", ".join(
+            f"{c['group']} {format_number(c['rho'], '.2f')} (n = {c['n']})" for c in panel)
+    ax.set_title(title, fontsize=9)
     ax.grid(True, alpha=0.3)
     ax.margins(0.15)
     ax.legend(loc="best", fontsize=7)

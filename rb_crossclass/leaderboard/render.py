@@ -355,11 +355,14 @@ def board_title(dataset: str, threat_model: str, eps: str | None) -> str:
 
 
 def correlation_text(c: dict) -> str:
-    """One rank correlation in words (the HTML page and the Markdown table say the same)."""
+    """One rank correlation in words (the HTML page and the Markdown table say the same); one of
+    several comparability groups is named (correlations never pool groups)."""
+    within = f" within group {c['group']}" if c.get("group") is not None else ""
     if c["rho"] is None:
-        return f"Spearman rank correlation of {c['x']} with {c['y']}: undefined ({c['n']} models)"
+        return f"Spearman rank correlation of {c['x']} with {c['y']}{within}: undefined ({c['n']} models)"
     p = f" (p = {c['p']:.2g})" if c["p"] is not None else ""
-    return f"Spearman rank correlation of {c['x']} with {c['y']}: ρ = {c['rho']:.2f} over {c['n']} models{p}"
+    return (f"Spearman rank correlation of {c['x']} with {c['y']}{within}: ρ = {c['rho']:.2f} over "
+            f"{c['n']} models{p}")
 
 
 def render_markdown(rows: Sequence[dict], *, dataset: str, threat_model: str, sort_by: str,
