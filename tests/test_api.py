@@ -460,3 +460,16 @@ def test_score_source_takes_a_source_string_as_its_model(tmp_path):
     by_spec = score_source(ModelSpec(source=TINY), "sample:cifar10", tmp_path / "b", n_examples=8,
                            attack="none", compute=compute, progress=False)
     assert by_name.result.clean_cas == by_spec.result.clean_cas
+
+
+def test_card_table_shows_per_class_intervals_as_pairs_with_missing_classes():
+    """A per-class interval list with classes that had no points reads as pairs and the missing
+    mark, not as a flattened run of numbers (a new-user trial saw '0, 0.7935, —, —, 0, ...')."""
+    from rb_crossclass.cards.table import format_value
+    from rb_crossclass.core import MISSING
+
+    value = [[0.0, 0.7934], None, [0.1, 0.5]] + [None] * 9
+    assert format_value(value) == f"0-0.7934, {MISSING}, 0.1-0.5, " + ", ".join([MISSING] * 7) + \
+        ", ... (12 intervals)"
+    assert format_value([[1, 2, 3], [4, 5, 6]]) == "2 lists (--json to see them)"
+    assert format_value([None, None]) == f"{MISSING}, {MISSING}"

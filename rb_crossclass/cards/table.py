@@ -32,9 +32,11 @@ def format_value(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         if not value:
             return "none"
-        if all(isinstance(v, (list, tuple)) for v in value):
-            if len(value) <= 3 and all(len(v) == 2 for v in value):  # intervals
-                return ", ".join(f"{format_value(a)}-{format_value(b)}" for a, b in value)
+        if all(v is None or isinstance(v, (list, tuple)) for v in value) and any(value):
+            if all(v is None or len(v) == 2 for v in value):  # intervals (None: a class without points)
+                shown = ", ".join(MISSING if v is None else f"{format_value(v[0])}-{format_value(v[1])}"
+                                  for v in value[:LIST_ITEMS])
+                return shown + (f", ... ({len(value)} intervals)" if len(value) > LIST_ITEMS else "")
             return f"{len(value)} lists (--json to see them)"
         if any(isinstance(v, Mapping) for v in value):
             return f"{len(value)} entries (--json to see them)"
