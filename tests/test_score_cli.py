@@ -205,5 +205,18 @@ def test_summary_maximum_counts_only_classes_with_samples(tmp_path, capsys):
     assert code == 0
     rec = json.loads((tmp_path / "s" / "crossclass.json").read_text())
     assert len(rec["empty_classes"]) == 4
-    assert "max 30 over the 6 classes with samples" in stdout
+    assert "max K(K-1) = 30 over the 6 classes with samples" in stdout
     assert rec["normalized_cas"] == pytest.approx(rec["cas"] / 30)
+
+
+def test_score_without_an_attack_prints_no_robust_accuracy(tmp_path, capsys):
+    """--attack none scores clean inputs only: the summary shows no robust accuracy (it printed
+    the clean accuracy again as 'robust'), and says what CAS's maximum counts."""
+    from rb_crossclass.cli import main
+    from rb_crossclass.core import MISSING
+
+    assert main(["score", "--model", "zoo:RBCrossclass2025CPU_PGD-AT", "--dataset", "sample:cifar10",
+                 "--n-examples", "20", "--attack", "none", "--no-progress", "--device", "cpu",
+                 "--out", str(tmp_path / "s")]) == 0
+    out = capsys.readouterr().out
+    assert f"robust {MISSING} (no attack)" in out and "max K(K-1) = " in out

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import RBCrossclassError
-from ..core.formatting import format_number
+from ..core.formatting import MISSING, format_number
 from ..core.provenance import now_iso, package_versions
 from ..core.threat import format_eps
 from .per_class import worst_class_words
@@ -101,11 +101,12 @@ def score_summary_lines(result: ScoreResult, record: Mapping[str, Any], what: st
     among = f" over the {present} classes with samples" if present < k else ""
     lines += [
         f"CAS              {_fmt(result.cas)}  (clean {_fmt(result.clean_cas)}, "
-        f"max {present * (present - 1)}{among}{ci_text})",
+        f"max K(K-1) = {present * (present - 1)}{among}{ci_text})",
         f"normalized CAS   {_fmt(result.normalized_cas)}  (clean {_fmt(result.clean_normalized_cas)})",
         f"FSI              {_fmt(result.fsi)}  (clean {_fmt(result.clean_fsi)}, range 1..{k})",
         f"accuracy         clean {100 * result.clean_accuracy:.2f}%, "
-        f"robust {100 * result.robust_accuracy:.2f}%",
+        + (f"robust {100 * result.robust_accuracy:.2f}%" if result.attack
+           else f"robust {MISSING} (no attack)"),
     ]
     block = record.get("per_class")
     if block and block["worst_class"] is not None:
