@@ -260,3 +260,27 @@ def test_the_schemas_threat_models_are_core_threats():
     validate_card(three_d)
     with pytest.raises(CardError, match="corruptions_acc_3d"):
         validate_card({k: v for k, v in three_d.items() if k != "corruptions_acc_3d"})
+
+
+def test_every_robust_accuracy_of_the_schema_says_under_which_attack():
+    """`robust_accuracy` is the accuracy under a block's own attack (PGD in cross_class, AutoAttack's
+    examples in cross_class.autoattack): the schema says so wherever the name appears, so one name
+    is not read as two ideas (RobustBench's headline number is autoattack_acc)."""
+    from rb_crossclass.cards import card_schema
+
+    found = []
+
+    def walk(node, path):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "robust_accuracy" and isinstance(value, dict) and "properties" not in value:
+                    found.append((path, value.get("description", "")))
+                walk(value, f"{path}/{key}")
+        elif isinstance(node, list):
+            for item in node:
+                walk(item, path)
+
+    walk(card_schema(), "")
+    assert len(found) >= 4
+    for path, text in found:
+        assert "attack" in text or "PGD" in text, f"{path}: robust_accuracy without its attack"
