@@ -57,3 +57,46 @@ def test_replace_dir_puts_the_previous_folder_back_on_failure(tmp_path, monkeypa
         replace_dir(new, target)
     assert (target / "f").read_text() == "kept"
     assert not (tmp_path / "out.old").exists()
+
+
+def test_no_empty_folders_left_after_a_failed_download(tmp_path):
+    """A body that raises (an offline download) leaves no folder it created empty; folders that
+    existed before, or that hold something, stay; a body that succeeds keeps everything."""
+    import pytest
+
+    from rb_crossclass.core.io import no_empty_folders_left
+
+    target = tmp_path / "data" / "cifar" / "batches"
+    with pytest.raises(OSError, match="offline"), no_empty_folders_left(target):
+        target.mkdir(parents=True)
+        raise OSError("offline")
+    assert not (tmp_path / "data").exists() and tmp_path.is_dir()
+    with pytest.raises(OSError), no_empty_folders_left(target):
+        target.mkdir(parents=True)
+        (tmp_path / "data" / "partial.tmp").write_text("kept")
+        raise OSError("offline")
+    assert (tmp_path / "data" / "partial.tmp").is_file() and not (tmp_path / "data" / "cifar").exists()
+    with no_empty_folders_left(target):
+        target.mkdir(parents=True)
+    assert target.is_dir()
+
+
+def test_a_failed_cifar_download_leaves_no_data_folder(tmp_path, monkeypatch):
+    """The offline case a new user met: `--dataset cifar10` without the files left an empty ./data."""
+    import pytest
+    import robustbench.data as rb_data
+
+    from rb_crossclass.data import open_split
+    from rb_crossclass.data.errors import DatasetError
+
+    calls = []
+
+    def offline(n_examples, data_dir):
+        calls.append(data_dir)
+        os.makedirs(data_dir, exist_ok=True)  # as torchvision does before it downloads
+        raise OSError("<urlopen error [Errno -2] Name or service not known>")
+
+    monkeypatch.setattr(rb_data, "load_cifar10", offline)
+    with pytest.raises(DatasetError, match="cifar10 not found under.*Name or service not known"):
+        open_split("cifar10", "test", 8, tmp_path / "data")
+    assert calls == [str(tmp_path / "data")] and not (tmp_path / "data").exists()

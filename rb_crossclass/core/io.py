@@ -47,6 +47,23 @@ def naming_write_errors(path: str | os.PathLike) -> Iterator[None]:
         raise FileWriteError(errno.EIO, f"cannot write {path}: {str(err)[:200]} (is the disk full?)") from err
 
 
+@contextlib.contextmanager
+def no_empty_folders_left(path: str | os.PathLike) -> Iterator[None]:
+    """Run the body (e.g. a download into ``path``); when it raises, remove the folders of ``path``
+    and its parents that did not exist before and are still empty, deepest first, then re-raise.
+    A failed offline download thus leaves the file system as it found it (never a folder that
+    held anything, never one that existed before)."""
+    target = Path(path).absolute()
+    new = [p for p in (target, *target.parents) if not p.exists()]
+    try:
+        yield
+    except BaseException:
+        for folder in new:  # deepest first
+            with contextlib.suppress(OSError):  # not empty, or gone: leave it
+                folder.rmdir()
+        raise
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
     """Call ``write(tmp_path)`` on a temp file beside ``path``, then rename it onto ``path``. A write
     that fails without naming a file (a full disk) raises :class:`FileWriteError` naming ``path``."""

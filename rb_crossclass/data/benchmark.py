@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from ..core.io import no_empty_folders_left
 from .errors import DatasetError
 
 IMAGENET_SUBSET = 5000
@@ -43,7 +44,8 @@ def load_benchmark_test(name: str, n_examples: int | None, data_dir: Path,
         raise DatasetError(cifar_missing(name, data_dir, folder))
     loader = rb_data.load_cifar10 if name == "cifar10" else rb_data.load_cifar100
     try:
-        x, y = loader(n_examples, str(data_dir))
+        with no_empty_folders_left(data_dir):  # a failed download leaves no empty data folder
+            x, y = loader(n_examples, str(data_dir))
     except Exception as err:  # noqa: BLE001 - torchvision's download raises many types offline
         raise DatasetError(cifar_missing(name, data_dir, folder) + f" ({type(err).__name__}: "
                            f"{str(err)[:200]})") from err

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from ..core.datasets import KNOWN_DATASETS, DatasetInfo, known_dataset
+from ..core.io import no_empty_folders_left
 from .benchmark import cifar_missing, load_benchmark_test
 from .errors import DatasetError
 from .npz import describe, read_npz
@@ -139,7 +140,8 @@ def _load_cifar(name: str, split: str, root: Path, download: bool) -> tuple[np.n
         if not download:
             raise DatasetError(cifar_missing(name, root, folder)) from None
         try:
-            ds = cls(root=str(root), train=split == "train", download=True)
+            with no_empty_folders_left(root):
+                ds = cls(root=str(root), train=split == "train", download=True)
         except Exception as err:  # noqa: BLE001 - network errors come in many types
             raise DatasetError(cifar_missing(name, root, folder) + f" (download failed: {err})") from err
     return ds.data.transpose(0, 3, 1, 2), np.asarray(ds.targets)

@@ -15,6 +15,7 @@ from pathlib import Path
 from torch import nn
 
 from ...core.datasets import BOARD_DATASETS, known_dataset
+from ...core.io import no_empty_folders_left
 from ..checkpoint import CheckpointError, read_state_dict, torch_error_text
 from ..feature_classifier import FeatureClassifier, wrap_model
 from .registry import ModelSourceError, SourceOptions, register_source
@@ -107,7 +108,8 @@ def robustbench_source(name: str, opts: SourceOptions) -> FeatureClassifier:
     if path.is_file():
         read_state_dict(path)  # clear errors for HTML pages / truncated files before robustbench
     try:
-        net = load_model(name, model_dir=opts.model_dir, dataset=dataset, threat_model=opts.threat_model)
+        with no_empty_folders_left(path.parent):
+            net = load_model(name, model_dir=opts.model_dir, dataset=dataset, threat_model=opts.threat_model)
     except CheckpointError:
         raise
     except Exception as err:  # noqa: BLE001 - gdown / requests / torch errors
