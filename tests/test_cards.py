@@ -238,7 +238,23 @@ def test_show_gives_the_cas_interval_and_the_aa_examples_cas(capsys):
     low, high = card["cross_class"]["intervals"]["cas"]
     assert f"(95% CI {low:.4g}-{high:.4g})" in shown
     assert f"cas (AA examples)    {card['cross_class']['autoattack']['cas']:.4g}" in shown
-    assert "passes per input 1" in shown
+    assert "forward passes   1" in shown and "reported acc     " in shown
+
+
+def test_show_counts_the_packed_per_point_flags(tmp_path, capsys):
+    """evaluation.point_flags (hex, cards/flags.py) is shown as counts, not as hex digits."""
+    from rb_crossclass.cards import write_card
+    from rb_crossclass.cards.flags import pack_flags
+
+    card = load_card(ROOT_ZOO_CARD)
+    n = card["evaluation"]["n_examples"]
+    flags = [i % 3 == 0 for i in range(n)]
+    card["evaluation"]["point_flags"] = {"clean": pack_flags(flags), "robust": pack_flags([False] * n)}
+    write_card(card, tmp_path / "c.json")
+    assert main(["card", "show", str(tmp_path / "c.json")]) == 0
+    shown = capsys.readouterr().out
+    assert f"{sum(flags)} of {n} points correct" in shown and f"0 of {n} points correct" in shown
+    assert pack_flags(flags) not in shown
 
 
 def test_the_schemas_threat_models_are_core_threats():

@@ -119,8 +119,8 @@ def card_table(card: Mapping[str, Any]) -> str:
     rows = [
         ("dataset", card["dataset"]), ("eps", card["eps"]), ("architecture", card["architecture"]),
         ("clean acc", f"{card['clean_acc']} %"), (label, f"{robust} %" if robust is not None else MISSING),
-        ("reported", card.get("reported")), ("additional data", card["additional_data"]),
-        ("passes per input", card["number_forward_passes"]), ("venue", card["venue"]),
+        ("reported acc", card.get("reported")), ("additional data", card["additional_data"]),
+        ("forward passes", card["number_forward_passes"]), ("venue", card["venue"]),
         ("link", card["link"]), ("authors", card["authors"]),
     ]
     rows += [(k, card[k]) for k in ("external", "unreliable", "footnote") if card.get(k) not in (None, "")]
@@ -148,13 +148,32 @@ def card_table(card: Mapping[str, Any]) -> str:
     for block in ("evaluation", "training"):
         if card.get(block):
             lines += ["", block]
-            lines += _rows(list(flatten_block(card[block], f"{block}.")))
+            lines += _rows(list(flatten_block(_readable_flags(card[block]), f"{block}.")))
     blocks = ("cross_class", "evaluation", "training")
     rest = {k: v for k, v in card.items() if k not in shown and k not in blocks}
     if rest:
         lines += ["", "other fields"]
         lines += _rows(list(flatten_block(rest)))
     return "\n".join(lines)
+
+
+def _readable_flags(block: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``block`` with its packed per-point flags (:mod:`.flags`, hex) as counts a person reads:
+    ``"3 of 4 points correct (packed per point; --json to see them)"``."""
+    packed = block.get("point_flags")
+    n = block.get("n_examples")
+    if not isinstance(packed, Mapping) or not isinstance(n, int):
+        return block
+    from .flags import unpack_flags
+
+    readable = {}
+    for key, value in packed.items():
+        try:
+            correct = sum(unpack_flags(value, n))
+            readable[key] = f"{correct} of {n} points correct (packed per point; --json to see them)"
+        except (TypeError, ValueError):
+            readable[key] = value
+    return {**block, "point_flags": readable}
 
 
 def _matrix_lines(matrix: Any, names: list[str]) -> list[str]:
