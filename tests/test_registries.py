@@ -57,12 +57,41 @@ def test_modules_of_a_package_are_discovered(tmp_path, monkeypatch):
         monkeypatch.delitem(sys.modules, name)
 
 
+def test_one_registry_pattern_discovers_its_package_once_and_filters_by_prefix(tmp_path, monkeypatch):
+    """core.registry.Registry: entries registered by decorators in the package's modules, which are
+    imported on first use and only once; ``prefix`` keeps only the modules named with it (as the
+    sweep's ``engine_*.py``); a missing name is ``None`` (each registry raises its own error)."""
+    from rb_crossclass.core.registry import Registry
+
+    package = tmp_path / "toy_registry"
+    package.mkdir()
+    (package / "__init__.py").write_text(
+        "from rb_crossclass.core.registry import Registry\n"
+        "REG = Registry('toy_registry', prefix='engine_')\nIMPORTS = []\n")
+    for name in ("engine_b", "engine_a", "helper"):
+        (package / f"{name}.py").write_text(
+            f"from toy_registry import IMPORTS, REG\nIMPORTS.append({name!r})\n"
+            f"REG.register({name!r})(len)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import toy_registry
+
+    assert toy_registry.REG.entries == {}  # nothing imported before first use
+    assert list(toy_registry.REG.discover()) == ["engine_a", "engine_b"]
+    assert toy_registry.REG.get("engine_a") is len and toy_registry.REG.get("helper") is None
+    toy_registry.REG.discover()
+    assert toy_registry.IMPORTS == ["engine_a", "engine_b"]  # once, and never the other module
+    assert isinstance(toy_registry.REG, Registry)
+    for name in [m for m in sys.modules if m.startswith("toy_registry")]:
+        monkeypatch.delitem(sys.modules, name)
+
+
 def test_a_registered_recipe_is_available_from_a_training_config(monkeypatch):
     from rb_crossclass.recipes import Recipe, available_recipes, create_recipe, register_recipe, registry
     from rb_crossclass.train import config_from_dict
 
     available_recipes()  # the package's own, discovered before the registry is copied
-    monkeypatch.setattr(registry, "_RECIPES", dict(registry._RECIPES))  # other tests see the real set
+    # other tests see the real set
+    monkeypatch.setattr(registry.RECIPES, "entries", dict(registry.RECIPES.entries))
 
     @register_recipe("toy_double_ce")
     class ToyDoubleCE(Recipe):
@@ -84,7 +113,7 @@ def test_a_registered_source_is_available_by_its_prefix(monkeypatch):
     from rb_crossclass.models.sources import available_sources, registry
 
     available_sources()
-    monkeypatch.setattr(registry, "_SOURCES", dict(registry._SOURCES))
+    monkeypatch.setattr(registry.SOURCES, "entries", dict(registry.SOURCES.entries))
 
     @register_source("toy")
     def toy(rest, options):
@@ -99,7 +128,7 @@ def test_a_registered_engine_is_available_with_the_engine_flag(monkeypatch, tmp_
     from rb_crossclass.sweep import engines, get_engine, register_engine
 
     engines.available_engines()
-    monkeypatch.setattr(engines, "ENGINES", dict(engines.ENGINES))
+    monkeypatch.setattr(engines.ENGINE_REGISTRY, "entries", dict(engines.ENGINES))
 
     @register_engine("toy")
     def toy(jobs, settings, on_result, options):

@@ -94,17 +94,20 @@ def lazy_exports(package: str, exports: Mapping[str, str] | None = None) -> None
     module.__dict__.setdefault("__all__", sorted(exports))
 
 
-def import_submodules(package: str, exclude: tuple[str, ...] = ()) -> list[str]:
-    """Import every module directly inside ``package`` (a dotted name) except ``exclude``, in
-    name order, so that the decorators in them register their entries (recipes, model sources,
-    sweep engines): a new entry is one new module, with no list to edit. Returns the imported
-    modules' full names. Modules whose name starts with ``_`` are skipped. An import error of a
-    module propagates (a broken plugin module is a bug to see, not to hide)."""
+def import_submodules(package: str, exclude: tuple[str, ...] = (), prefix: str = "") -> list[str]:
+    """Import every module directly inside ``package`` (a dotted name) except ``exclude`` (with
+    ``prefix``: only those whose name starts with it), in name order, so that the decorators in
+    them register their entries (recipes, model sources, sweep engines; see
+    :class:`~rb_crossclass.core.registry.Registry`): a new entry is one new module, with no list
+    to edit. Returns the imported modules' full names. Modules whose name starts with ``_`` are
+    skipped. An import error of a module propagates (a broken plugin module is a bug to see, not
+    to hide)."""
     import pkgutil
 
     pkg = importlib.import_module(package)
     names = sorted(m.name for m in pkgutil.iter_modules(pkg.__path__)
-                   if not m.name.startswith("_") and m.name not in exclude)
+                   if not m.name.startswith("_") and m.name not in exclude
+                   and m.name.startswith(prefix))
     for name in names:
         importlib.import_module(f"{package}.{name}")
     return [f"{package}.{name}" for name in names]

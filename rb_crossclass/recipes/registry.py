@@ -6,20 +6,12 @@ import inspect
 import warnings
 from collections.abc import Callable
 
-from ..core.lazy import import_submodules
+from ..core.registry import Registry
 from .base import Recipe, RecipeError
 from .inner import INNER_PARAMS, build_inner
 
-_RECIPES: dict[str, type[Recipe]] = {}
-_discovered = False
-
-
-def _discover() -> None:
-    """Import every recipe module of this package once (each registers itself on import)."""
-    global _discovered
-    if not _discovered:
-        _discovered = True
-        import_submodules(__package__, exclude=("base", "inner", "registry"))
+RECIPES: Registry[type[Recipe]] = Registry(__package__, exclude=("base", "inner", "registry"))
+"""Every recipe module of this package registers itself on import (discovered on first use)."""
 
 
 def register_recipe(name: str) -> Callable[[type[Recipe]], type[Recipe]]:
@@ -27,24 +19,22 @@ def register_recipe(name: str) -> Callable[[type[Recipe]], type[Recipe]]:
 
     def deco(cls: type[Recipe]) -> type[Recipe]:
         cls.name = name
-        _RECIPES[name] = cls
-        return cls
+        return RECIPES.register(name)(cls)
 
     return deco
 
 
 def available_recipes() -> list[str]:
     """Names of every registered recipe, sorted (the package's own and any registered since)."""
-    _discover()
-    return sorted(_RECIPES)
+    return sorted(RECIPES.discover())
 
 
 def recipe_class(name: str) -> type[Recipe]:
     """The class registered as ``name``; raises :class:`RecipeError` for an unknown name."""
-    _discover()
-    if name not in _RECIPES:
+    cls = RECIPES.get(name)
+    if cls is None:
         raise RecipeError(f"unknown recipe {str(name)[:60]!r}; known: {available_recipes()}")
-    return _RECIPES[name]
+    return cls
 
 
 def create_recipe(name: str, **params) -> Recipe:

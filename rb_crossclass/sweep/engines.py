@@ -25,47 +25,35 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from ..core.lazy import import_submodules
+from ..core.registry import Registry
 from .jobs import JobResult, ModelJob, SweepError, SweepSettings, one_line
 
 log = logging.getLogger(__name__)
 
 ResultCallback = Callable[[JobResult], None]
 Engine = Callable[[Sequence[ModelJob], SweepSettings, ResultCallback, "EngineOptions"], None]
-ENGINES: dict[str, Engine] = {}
-_discovered = False
+ENGINE_REGISTRY: Registry[Engine] = Registry(__package__, prefix="engine_")
+"""``local`` and ``ray`` (below), then the modules ``sweep/engine_*.py`` (discovered on first use)."""
+ENGINES = ENGINE_REGISTRY.entries  # the registered engines by name (kept as the public dict)
 
 
 def register_engine(name: str) -> Callable[[Engine], Engine]:
     """Decorator registering ``engine(jobs, settings, on_result, options)`` as ``--engine name``."""
-
-    def deco(fn: Engine) -> Engine:
-        ENGINES[name] = fn
-        return fn
-
-    return deco
+    return ENGINE_REGISTRY.register(name)
 
 
 def available_engines() -> list[str]:
     """Registered engine names in registration order (``local``, ``ray``, then the modules
     ``sweep/engine_*.py`` and any engine registered since)."""
-    global _discovered
-    if not _discovered:
-        _discovered = True
-        import pkgutil
-
-        from . import __path__ as here
-
-        extra = tuple(m.name for m in pkgutil.iter_modules(here) if not m.name.startswith("engine_"))
-        import_submodules(__package__, exclude=extra)
-    return list(ENGINES)
+    return list(ENGINE_REGISTRY.discover())
 
 
 def get_engine(name: str) -> Engine:
     """The engine registered as ``name``; raises :class:`SweepError` for an unknown name."""
-    if name not in available_engines():
-        raise SweepError(f"unknown engine {name!r}; choose from {', '.join(ENGINES)}")
-    return ENGINES[name]
+    engine = ENGINE_REGISTRY.get(name)
+    if engine is None:
+        raise SweepError(f"unknown engine {name!r}; choose from {', '.join(available_engines())}")
+    return engine
 
 
 def run_job(job: ModelJob, settings: SweepSettings, split: object | None = None) -> JobResult:

@@ -14,7 +14,7 @@ import torch
 
 from ...core.datasets import KNOWN_DATASETS, DatasetInfo
 from ...core.errors import RBCrossclassError
-from ...core.lazy import import_submodules
+from ...core.registry import Registry
 from ...core.threat import check_threat_model
 from ..checkpoint import load_into, read_state_dict
 from ..feature_classifier import FeatureClassifier, ModelContractError, check_contract
@@ -71,33 +71,19 @@ class SourceOptions:
 
 
 SourceFactory = Callable[[str, SourceOptions], FeatureClassifier]
-_SOURCES: dict[str, SourceFactory] = {}
-_discovered = False
-
-
-def _discover() -> None:
-    """Import every source module of this package once (each registers its prefix on import), so
-    a new source is one new module here, with no list to edit."""
-    global _discovered
-    if not _discovered:
-        _discovered = True
-        import_submodules(__package__, exclude=("registry",))
+SOURCES: Registry[SourceFactory] = Registry(__package__, exclude=("registry",))
+"""Every source module of this package registers its prefix on import (discovered on first use),
+so a new source is one new module here, with no list to edit."""
 
 
 def register_source(prefix: str) -> Callable[[SourceFactory], SourceFactory]:
     """Decorator registering a factory for ``<prefix>:<rest>`` strings."""
-
-    def deco(fn: SourceFactory) -> SourceFactory:
-        _SOURCES[prefix] = fn
-        return fn
-
-    return deco
+    return SOURCES.register(prefix)
 
 
 def available_sources() -> list[str]:
     """Registered prefixes (``py``, ``robustbench``, ``timm``, ``zoo`` and any registered since)."""
-    _discover()
-    return sorted(_SOURCES)
+    return sorted(SOURCES.discover())
 
 
 def create_model_source(spec: str, options: SourceOptions | None = None, *,
@@ -120,14 +106,14 @@ def create_model_source(spec: str, options: SourceOptions | None = None, *,
             f"model source {str(spec)[:100]!r} must look like timm:<name>, robustbench:<Name>, zoo:<Name> "
             "or py:<module>:<callable>"
         )
-    _discover()
-    if prefix not in _SOURCES:
+    factory = SOURCES.get(prefix)
+    if factory is None:
         raise ModelSourceError(f"unknown model source {prefix!r} in {spec[:100]!r}; "
                                f"known: {available_sources()}")
     try:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(opts.seed))
-            model = _SOURCES[prefix](rest, opts)
+            model = factory(rest, opts)
     except ModelContractError as err:
         raise ModelContractError(f"{spec[:200]}: {err}", reason=err.reason) from err
     if opts.checkpoint:
