@@ -17,9 +17,6 @@ DECISION_RULE = (
     "share that seed's data order, so they are not fully independent.")
 
 
-def _num(value, digits: int = 2) -> str:
-    return format_number(value, f".{digits}f")
-
 
 def _p(value) -> str:
     return format_number(value, ".3g")
@@ -103,11 +100,12 @@ def _noise(runs: list[dict]) -> list[str]:
              "sd of CAS at best across seeds | sd of CAS at last across seeds |", "|---|---|---|---|---|---|"]
     for r in runs:
         n = r["noise"]
-        cas = _num(n["cas_half_width"]) if n["cas_half_width"] is not None else (
+        cas = format_number(n["cas_half_width"]) if n["cas_half_width"] is not None else (
             "not recorded" if n["seeds_with_score_files"] else "—")
         lines.append(f"| {r['name']} | {', '.join(map(str, n['seeds_with_score_files'])) or 'none'} | "
-                     f"{_num(n['robust_half_width'], 1)} | {cas} | {_num(n['cas_best_sd_across_seeds'])} | "
-                     f"{_num(n['cas_last_sd_across_seeds'])} |")
+                     f"{format_number(n['robust_half_width'], '.1f')} | {cas} | "
+                     f"{format_number(n['cas_best_sd_across_seeds'])} | "
+                     f"{format_number(n['cas_last_sd_across_seeds'])} |")
     return lines
 
 
@@ -125,7 +123,7 @@ def _raw(runs: list[dict], seeds: list[int]) -> list[str]:
             rise = m["rise"]
             rise_text = (f"; rise {rise['start']:.2f} → {rise['first_half']:.2f} "
                          f"(peak {rise['peak_cas']:.2f} at {rise['peak_epoch']})" if rise else "")
-            cells.append(f"{m['best_epoch']}: {_num(m['cas_best'])} → {_num(m['cas_last'])} "
-                         f"({_num(m['cas_gap'])}){rise_text}")
+            cells.append(f"{m['best_epoch']}: {format_number(m['cas_best'])} → "
+                         f"{format_number(m['cas_last'])} ({format_number(m['cas_gap'])}){rise_text}")
         lines.append(f"| {r['name']} | " + " | ".join(cells) + " |")
     return lines

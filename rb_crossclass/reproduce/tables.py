@@ -28,9 +28,6 @@ def milestones(run: dict) -> dict[str, dict] | None:
     return {"early": at(EARLY), "mid": at(MID), "best": best, "last": last}
 
 
-def _num(value, digits: int = 2) -> str:
-    return format_number(value, f".{digits}f")
-
 
 def dynamics_table(runs: Sequence[dict], preset: str) -> str:
     """Markdown text of the table (see the module docstring)."""
@@ -48,7 +45,7 @@ def dynamics_table(runs: Sequence[dict], preset: str) -> str:
         if m is None:
             not_started.append(run["name"])
             continue
-        cells = [f"{e['epoch']}: {_num(e['cas'])}, {_num(e['robust_acc'], 1)}" for e in
+        cells = [f"{e['epoch']}: {format_number(e['cas'])}, {format_number(e['robust_acc'], '.1f')}" for e in
                  (m["early"], m["mid"], m["best"], m["last"])]
         both = None not in (m["best"]["cas"], m["last"]["cas"])
         cas_gap = m["best"]["cas"] - m["last"]["cas"] if both else None
@@ -57,12 +54,12 @@ def dynamics_table(runs: Sequence[dict], preset: str) -> str:
             gaps[run["eps"]] = (cas_gap, rob_gap)
         status = "" if run["finished"] else " (unfinished)"
         lines.append(f"| {run['name']}{status} | {run['recipe']} | {run['eps']} | " + " | ".join(cells)
-                     + f" | {_num(cas_gap)} | {_num(rob_gap, 1)} |")
+                     + f" | {format_number(cas_gap)} | {format_number(rob_gap, '.1f')} |")
     if not_started:
         lines += ["", f"Not trained yet (no evaluated epoch): {', '.join(not_started)}."]
     if gaps:
         lines += ["", "Best − last gap against ε (PGD-AT):", "",
                   "| ε | best − last CAS | best − last robust (%) |", "|---|---|---|"]
         for eps in sorted(gaps, key=parse_eps):
-            lines.append(f"| {eps} | {_num(gaps[eps][0])} | {_num(gaps[eps][1], 1)} |")
+            lines.append(f"| {eps} | {format_number(gaps[eps][0])} | {format_number(gaps[eps][1], '.1f')} |")
     return "\n".join(lines) + "\n"
