@@ -161,7 +161,7 @@ def test_a_one_epoch_curve_has_integer_epoch_ticks(tmp_path, monkeypatch):
         assert labels and all(label.lstrip("−-").isdigit() for label in labels), labels
 
 
-def test_rank_correlations_never_pool_comparability_groups(tmp_path):
+def test_rank_correlations_never_pool_comparability_groups(tmp_path, monkeypatch):
     """Models measured under different protocols (another N, ε or attack: another group) get one
     Spearman ρ per group, each named, never one over all; a single group keeps the plain form."""
     from rb_crossclass.figures import scatter
@@ -180,6 +180,10 @@ def test_rank_correlations_never_pool_comparability_groups(tmp_path):
     pooled, _ = scatter.rank_correlation([r["board_acc"] for r in rows], [r["cas"] for r in rows])
     assert pooled < 0  # what the board showed before: a number no group supports
     assert "within group B: ρ = 1.00 over 3 models" in correlation_text(first[1])
+    figures = _drawn_texts(monkeypatch, (scatter,))
+    scatter.plot_cas_vs_robust(rows, tmp_path / "g.png", title="t")
+    shown = _shown(figures)
+    assert "m0 (A)" in shown and "m5 (B)" in shown  # the plot says which group each point is in
     _, single = scatter.plot_cas_vs_robust(rows[:3], tmp_path / "s.png", title="t")
     assert "group" not in single[0] and single[0]["n"] == 3
     assert correlation_text(single[0]).startswith("Spearman rank correlation of CAS with AutoAttack "

@@ -106,8 +106,10 @@ def _panel(ax, points: Sequence[dict], acc_key: str, cas_key: str, acc_label: st
                         fmt="none", ecolor=color, elinewidth=0.8, capsize=2, alpha=0.7, zorder=2)
             ax.scatter(xs, ys, c=color, s=34, edgecolors="black", linewidths=0.5, zorder=3, label=label)
     by_id = len(points) <= LABEL_IDS_UP_TO  # few models: their IDs; many: the board rank
+    grouped = len(panel) > 1  # several comparability groups: each label names its group
     for r in points:
         text = plain_text(_short(r["model_id"])) if by_id else str(r["rank"])
+        text += f" ({r.get('group')})" if grouped else ""
         ax.annotate(text, (r[acc_key], r[cas_key]), textcoords="offset points", xytext=(4, 4), fontsize=7,
                     gid="point-label")
     ax.set_xlabel(acc_label, fontsize=9)
